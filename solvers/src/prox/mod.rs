@@ -1,0 +1,78 @@
+//! Proximal terms: the regularisers `R` of `min_x f(x) + λ R(x)`.
+//!
+//! A [`Prox`] knows its value `R(x)` and its proximal map
+//! `prox_{τR}(v) = argmin_x ½‖x − v‖² + τ R(x)`. The conjugate's prox follows from Moreau's
+//! identity `v = prox_{τR}(v) + τ prox_{R*/τ}(v/τ)`, provided as [`Prox::conj_prox_into`].
+//! Non-convex terms (l0, l_q, CEL0) return one global minimiser of the prox problem
+//! (ties broken towards zero).
+
+use crate::scalar::Scalar;
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
+
+/// A (possibly non-convex) function with a computable proximal map.
+pub trait Prox<T: Scalar>: Send + Sync {
+    /// `R(x)`. Indicator functions return 0 inside the set and `+∞` outside.
+    fn value(&self, x: ArrayViewD<T>) -> T::Real;
+    /// `out ← prox_{τR}(v) = argmin_x ½‖x − v‖² + τ R(x)`, `τ > 0`.
+    /// `out` has the shape of `v`.
+    fn prox_into(&self, v: ArrayViewD<T>, tau: T::Real, out: ArrayViewMutD<T>);
+    /// Whether the term is defined for complex arguments (`false` for e.g. non-negativity).
+    fn supports_complex(&self) -> bool {
+        true
+    }
+    /// `prox_{τR}(v)` in a new array.
+    fn prox(&self, v: ArrayViewD<T>, tau: T::Real) -> ArrayD<T> {
+        let mut out = ArrayD::zeros(IxDyn(v.shape()));
+        self.prox_into(v, tau, out.view_mut());
+        out
+    }
+    /// `out ← prox_{σR*}(v)` for the convex conjugate `R*`, by Moreau's identity
+    /// `prox_{σR*}(v) = v − σ prox_{R/σ}(v/σ)`. Only meaningful for convex `R`.
+    fn conj_prox_into(&self, v: ArrayViewD<T>, sigma: T::Real, mut out: ArrayViewMutD<T>) {
+        let inv = T::Real::one() / sigma;
+        let scaled = v.mapv(|a| a.scale(inv));
+        self.prox_into(scaled.view(), inv, out.view_mut());
+        Zip::from(&mut out)
+            .and(&v)
+            .for_each(|o, &vi| *o = vi - o.scale(sigma));
+    }
+}
+
+use num_traits::One;
+
+impl<T: Scalar, P: Prox<T> + ?Sized> Prox<T> for Box<P> {
+    fn value(&self, x: ArrayViewD<T>) -> T::Real {
+        (**self).value(x)
+    }
+    fn prox_into(&self, v: ArrayViewD<T>, tau: T::Real, out: ArrayViewMutD<T>) {
+        (**self).prox_into(v, tau, out)
+    }
+    fn supports_complex(&self) -> bool {
+        (**self).supports_complex()
+    }
+}
+
+impl<T: Scalar, P: Prox<T> + ?Sized> Prox<T> for &P {
+    fn value(&self, x: ArrayViewD<T>) -> T::Real {
+        (**self).value(x)
+    }
+    fn prox_into(&self, v: ArrayViewD<T>, tau: T::Real, out: ArrayViewMutD<T>) {
+        (**self).prox_into(v, tau, out)
+    }
+    fn supports_complex(&self) -> bool {
+        (**self).supports_complex()
+    }
+}
+
+/// The zero function: `prox` is the identity (turns a proximal method into gradient descent).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Zero;
+
+impl<T: Scalar> Prox<T> for Zero {
+    fn value(&self, _x: ArrayViewD<T>) -> T::Real {
+        <T::Real as num_traits::Zero>::zero()
+    }
+    fn prox_into(&self, v: ArrayViewD<T>, _tau: T::Real, mut out: ArrayViewMutD<T>) {
+        out.assign(&v);
+    }
+}
