@@ -5,4 +5,6 @@
 
 #![warn(missing_docs)]
 
+pub mod io;
+
 pub use sparseinv_solvers as solvers;
