@@ -101,7 +101,7 @@ impl<R: Real> StopCriteria<R> {
         if self.max_iters == 0 {
             return Err(crate::Error::param("max_iters", "must be at least 1"));
         }
-        if !(self.rel_tol >= R::zero()) || !self.rel_tol.is_finite() {
+        if self.rel_tol.is_nan() || self.rel_tol < R::zero() || !self.rel_tol.is_finite() {
             return Err(crate::Error::param(
                 "tol",
                 format!("must be finite and non-negative, got {}", self.rel_tol),
