@@ -17,6 +17,7 @@ pub mod denoise;
 pub mod error;
 pub mod iter;
 pub mod linalg;
+pub mod metrics;
 pub mod op;
 pub mod prox;
 pub mod scalar;

@@ -194,8 +194,16 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for std::sync::
     }
 }
 
+mod combinators;
 mod diagonal;
+mod downsample;
+mod finite_diff;
+mod mask;
+pub use combinators::{Adjoint, BlockDiag, BlockLayout, Compose, HStack, Scaled, Sum, VStack};
 pub use diagonal::Diagonal;
+pub use downsample::{Downsample, DownsampleMode};
+pub use finite_diff::FiniteDiff;
+pub use mask::{Mask, Subsample};
 
 /// Keeps `Real` in scope for docs of submodules.
 #[allow(dead_code)]
