@@ -195,7 +195,9 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for std::sync::
 }
 
 mod diagonal;
+mod matrix;
 pub use diagonal::Diagonal;
+pub use matrix::Matrix;
 
 /// Keeps `Real` in scope for docs of submodules.
 #[allow(dead_code)]
