@@ -186,8 +186,8 @@ impl<R: Real> Params<R> {
 /// use sparseinv_solvers::iter::{run, NoObserver};
 /// use ndarray::array;
 /// // least squares (R = 0) with an invertible A: the solution is A⁻¹ y
-/// let a = Matrix::new(array![[2.0, 0.0], [1.0, 1.0]]);
-/// let y = array![2.0, 3.0].into_dyn();
+/// let a = Matrix::new(array![[2.0f64, 0.0], [1.0, 1.0]]);
+/// let y = array![2.0f64, 3.0].into_dyn();
 /// let mut p = Params::default();
 /// p.stop.rel_tol = 1e-12;
 /// let mut s = ProximalGradient::new(&a, y.view(), &Zero, &p, None).unwrap();
@@ -548,8 +548,8 @@ where
 /// use sparseinv_solvers::prox::Zero;
 /// use sparseinv_solvers::proximal::{fista, Params};
 /// use ndarray::array;
-/// let a = Matrix::new(array![[1.0, 0.0], [0.0, 3.0], [0.0, 0.0]]);
-/// let y = array![1.0, 3.0, 5.0].into_dyn();
+/// let a = Matrix::new(array![[1.0f64, 0.0], [0.0, 3.0], [0.0, 0.0]]);
+/// let y = array![1.0f64, 3.0, 5.0].into_dyn();
 /// let (x, report) = fista(&a, y.view(), &Zero, &Params::default()).unwrap();
 /// assert!((x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5);
 /// assert!((report.final_objective().unwrap() - 12.5).abs() < 1e-8); // ½·5² is left
