@@ -476,3 +476,18 @@ fn zero_operator_and_large_lambda() {
     assert!(x.iter().all(|v| *v == 0.0));
     assert_eq!(rep.stop_reason, StopReason::RelativeChange);
 }
+
+#[test]
+fn several_columns_at_once_with_matrix_columns() {
+    let n = 16;
+    let a = Matrix::new(dct_matrix(n));
+    let ak = a.columns(3);
+    let y = randn::<f64>(&[n, 3], 17);
+    let (x, rep) = fista(&ak, y.view(), &SoftL1, &tight(0.5)).unwrap();
+    assert_eq!(x.shape(), &[n, 3]);
+    assert_eq!(rep.stop_reason, StopReason::RelativeChange);
+    let b = ak.adjoint(y.view()).unwrap();
+    for (u, v) in x.iter().zip(&b) {
+        assert!((u - v.signum() * (v.abs() - 0.5).max(0.0)).abs() < 1e-9);
+    }
+}

@@ -197,7 +197,7 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for std::sync::
 mod diagonal;
 mod matrix;
 pub use diagonal::Diagonal;
-pub use matrix::Matrix;
+pub use matrix::{Matrix, MatrixColumns};
 
 /// Keeps `Real` in scope for docs of submodules.
 #[allow(dead_code)]
