@@ -20,6 +20,7 @@ pub mod linalg;
 pub mod metrics;
 pub mod op;
 pub mod prox;
+pub mod proximal;
 pub mod scalar;
 pub mod testing;
 

@@ -204,6 +204,8 @@ pub use diagonal::Diagonal;
 pub use downsample::{Downsample, DownsampleMode};
 pub use finite_diff::FiniteDiff;
 pub use mask::{Mask, Subsample};
+mod matrix;
+pub use matrix::{Matrix, MatrixColumns};
 
 /// Keeps `Real` in scope for docs of submodules.
 #[allow(dead_code)]

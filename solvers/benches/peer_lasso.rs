@@ -1,0 +1,77 @@
+//! Our side of the Lasso peer comparison (`benches/peers/lasso.py` drives it).
+//!
+//! Reads `A.npy` (m × n, float64), `y.npy` (m) and `params.npy` (`[λ, F_target]`) from the
+//! directory given as the first argument, then solves `min ½‖Ax − y‖² + λ‖x‖₁` with FISTA
+//! (gradient restart) until the objective reaches `F_target` (scikit-learn's objective on the
+//! same data), best of 3 runs. The timed region is the whole solve, including the estimate of
+//! the step (power iteration) but not the reading of the files or the one-off copy of `A`
+//! into the operator's column-major storage. Prints one JSON object.
+//!
+//! Run: `cargo bench -p sparseinv-solvers --bench peer_lasso -- <dir>`
+
+use ndarray::{Array1, Array2, ArrayViewD, ArrayViewMutD, Zip};
+use ndarray_npy::ReadNpyExt;
+use sparseinv_solvers::iter::NoObserver;
+use sparseinv_solvers::op::Matrix;
+use sparseinv_solvers::prox::Prox;
+use sparseinv_solvers::proximal::{solve, Params};
+use std::time::Instant;
+
+/// `λ‖x‖₁` and its prox (soft thresholding).
+struct Soft(f64);
+impl Prox<f64> for Soft {
+    fn value(&self, x: ArrayViewD<f64>) -> f64 {
+        self.0 * x.iter().map(|v| v.abs()).sum::<f64>()
+    }
+    fn prox_into(&self, v: ArrayViewD<f64>, tau: f64, mut out: ArrayViewMutD<f64>) {
+        let t = tau * self.0;
+        Zip::from(&mut out)
+            .and(&v)
+            .for_each(|o, &v| *o = v.signum() * (v.abs() - t).max(0.0));
+    }
+}
+
+fn read<T: ReadNpyExt>(dir: &std::path::Path, name: &str) -> T {
+    let f = std::fs::File::open(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    T::read_npy(f).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn main() {
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .expect("usage: peer_lasso <dir with A.npy, y.npy, params.npy>");
+    let dir = std::path::Path::new(&dir);
+    let a: Array2<f64> = read(dir, "A.npy");
+    let y: Array1<f64> = read(dir, "y.npy");
+    let p: Array1<f64> = read(dir, "params.npy");
+    let (lam, target) = (p[0], p[1]);
+    let op = Matrix::new(a);
+    let y = y.into_dyn();
+    let prox = Soft(lam);
+    let mut params = Params::<f64>::default();
+    params.stop.max_iters = 100_000;
+    params.stop.rel_tol = 0.0;
+    params.stop.objective_target = Some(target);
+    let mut best = f64::INFINITY;
+    let mut iters = 0;
+    let mut obj = f64::NAN;
+    let mut stop = "";
+    let mut nnz = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (x, rep) = solve(&op, y.view(), &prox, &params, None, &mut NoObserver).unwrap();
+        let s = t.elapsed().as_secs_f64();
+        if s < best {
+            best = s;
+        }
+        iters = rep.iterations;
+        obj = rep.final_objective().unwrap();
+        stop = rep.stop_reason.as_str();
+        nnz = x.iter().filter(|v| **v != 0.0).count();
+    }
+    println!(
+        "{{\"seconds\": {best}, \"iterations\": {iters}, \"objective\": {obj}, \"target\": {target}, \"stop_reason\": \"{stop}\", \"nnz\": {nnz}, \"threads\": {}}}",
+        rayon::current_num_threads()
+    );
+}
