@@ -2,10 +2,9 @@
 
 Run from the repository root:
     /work/pyenv/bin/python solvers/tests/data/gen_metrics.py
-Writes solvers/tests/data/metrics_ref.json (inputs and expected outputs), which the Rust
-test solvers/tests/metrics.rs reads. The Rust tests never run Python.
+Writes solvers/tests/data/metrics_*.npy (inputs and expected outputs, layout described at the
+end of this script), which the Rust test solvers/tests/metrics.rs reads. The Rust tests never run Python.
 """
-import json
 import os
 
 import numpy as np
@@ -36,8 +35,8 @@ def add_case(name, truth, estimate, data_range, ssim_too=True):
     case = {
         "name": name,
         "shape": list(truth.shape),
-        "truth": truth.ravel().tolist(),
-        "estimate": estimate.ravel().tolist(),
+        "truth": truth,
+        "estimate": estimate,
         "data_range": data_range,
         "mse": float(np.mean((estimate - truth) ** 2)),
         "psnr": float(peak_signal_noise_ratio(truth, estimate, data_range=data_range)),
@@ -80,21 +79,27 @@ add_case("vector_1d", sig, sig + 0.2 * rng.standard_normal(50), 6.0, ssim_too=Fa
 # Complex NMSE (channel estimation): numpy reference.
 h = rng.standard_normal(30) + 1j * rng.standard_normal(30)
 he = h + 0.1 * (rng.standard_normal(30) + 1j * rng.standard_normal(30))
-cplx = {
-    "truth_re": h.real.tolist(),
-    "truth_im": h.imag.tolist(),
-    "estimate_re": he.real.tolist(),
-    "estimate_im": he.imag.tolist(),
-    "nmse": float(np.sum(np.abs(he - h) ** 2) / np.sum(np.abs(h) ** 2)),
-}
+complex_nmse = float(np.sum(np.abs(he - h) ** 2) / np.sum(np.abs(h) ** 2))
 
-out = {
-    "generator": "solvers/tests/data/gen_metrics.py",
-    "versions": {"numpy": np.__version__, "scikit-image": skimage.__version__},
-    "cases": cases,
-    "complex_nmse": cplx,
-}
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "metrics_ref.json")
-with open(path, "w") as f:
-    json.dump(out, f, indent=1)
-print("wrote", path, os.path.getsize(path), "bytes")
+# Output: .npy files (read by the Rust test with ndarray-npy).
+#   metrics_<name>_truth.npy / metrics_<name>_estimate.npy : float64 inputs, original shape
+#   metrics_expected.npy : float64 [n_cases, len(COLUMNS)], NaN where not applicable,
+#                          rows in the order of CASE_NAMES below
+#   metrics_complex_{truth,estimate}.npy : complex128 [30]; metrics_complex_expected.npy : [nmse]
+COLUMNS = ["data_range", "mse", "psnr", "nmse", "nmse_db",
+           "ssim_uniform7", "ssim_gaussian", "ssim_uniform9"]
+here = os.path.dirname(os.path.abspath(__file__))
+table = np.full((len(cases), len(COLUMNS)), np.nan)
+for i, c in enumerate(cases):
+    np.save(os.path.join(here, f"metrics_{c['name']}_truth.npy"), c["truth"])
+    np.save(os.path.join(here, f"metrics_{c['name']}_estimate.npy"), c["estimate"])
+    for j, k in enumerate(COLUMNS):
+        if k in c:
+            table[i, j] = c[k]
+np.save(os.path.join(here, "metrics_expected.npy"), table)
+np.save(os.path.join(here, "metrics_complex_truth.npy"), h)
+np.save(os.path.join(here, "metrics_complex_estimate.npy"), he)
+np.save(os.path.join(here, "metrics_complex_expected.npy"), np.array([complex_nmse]))
+print("numpy", np.__version__, "scikit-image", skimage.__version__)
+print("CASE_NAMES =", [c["name"] for c in cases])
+print(table)

@@ -1,0 +1,584 @@
+//! Integration tests of the built-in operators (Mask, Subsample, FiniteDiff, Downsample) and
+//! the combinators: adjoint dot tests for f32, f64 and Complex64, and comparison of every
+//! operator's explicit matrix (built by applying it to unit vectors) with a brute-force
+//! expected matrix.
+
+use ndarray::{s, Array2, ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
+use num_complex::Complex64;
+use sparseinv_solvers::op::{
+    Adjoint, BlockDiag, Compose, Diagonal, Downsample, DownsampleMode, FiniteDiff, HStack,
+    LinearOperator, Mask, Scaled, Subsample, Sum, VStack,
+};
+use sparseinv_solvers::testing::{assert_adjoint, randn};
+use sparseinv_solvers::{Error, Real, Scalar, C64};
+
+type BoxOp<T> = Box<dyn LinearOperator<T>>;
+
+/// A dense matrix acting on row-major flattened arrays (test-local reference operator).
+struct Dense<T: Scalar> {
+    m: Array2<T>,
+    dom: Vec<usize>,
+    ran: Vec<usize>,
+}
+
+impl<T: Scalar> Dense<T> {
+    fn random(ran: &[usize], dom: &[usize], seed: u64) -> Self {
+        let r: usize = ran.iter().product();
+        let c: usize = dom.iter().product();
+        let m = randn::<T>(&[r, c], seed).into_dimensionality().unwrap();
+        Dense {
+            m,
+            dom: dom.to_vec(),
+            ran: ran.to_vec(),
+        }
+    }
+}
+
+impl<T: Scalar> LinearOperator<T> for Dense<T> {
+    fn domain_shape(&self) -> &[usize] {
+        &self.dom
+    }
+    fn range_shape(&self) -> &[usize] {
+        &self.ran
+    }
+    fn apply_into(&self, x: ArrayViewD<T>, mut y: ArrayViewMutD<T>) {
+        let xs: Vec<T> = x.iter().cloned().collect();
+        for (i, yi) in y.iter_mut().enumerate() {
+            *yi = self
+                .m
+                .row(i)
+                .iter()
+                .zip(&xs)
+                .fold(T::zero(), |a, (&m, &x)| a + m * x);
+        }
+    }
+    fn adjoint_into(&self, y: ArrayViewD<T>, mut x: ArrayViewMutD<T>) {
+        let ys: Vec<T> = y.iter().cloned().collect();
+        for (j, xj) in x.iter_mut().enumerate() {
+            *xj = self
+                .m
+                .column(j)
+                .iter()
+                .zip(&ys)
+                .fold(T::zero(), |a, (&m, &y)| a + m.conj() * y);
+        }
+    }
+}
+
+/// The explicit matrix of `op`: column j = flatten(A e_j).
+fn dense<T: Scalar, A: LinearOperator<T> + ?Sized>(op: &A) -> Array2<T> {
+    let n = op.domain_size();
+    let m = op.range_size();
+    let mut out = Array2::<T>::zeros((m, n));
+    let mut e = ArrayD::<T>::zeros(IxDyn(op.domain_shape()));
+    for j in 0..n {
+        e.as_slice_mut().unwrap()[j] = T::one();
+        let col = op.apply(e.view()).unwrap();
+        for (i, &v) in col.iter().enumerate() {
+            out[[i, j]] = v;
+        }
+        e.as_slice_mut().unwrap()[j] = T::zero();
+    }
+    out
+}
+
+/// The explicit matrix of the adjoint: column i = flatten(Aᴴ e_i).
+fn dense_adjoint<T: Scalar, A: LinearOperator<T> + ?Sized>(op: &A) -> Array2<T> {
+    dense(&Adjoint::new(op))
+}
+
+fn conj_t<T: Scalar>(m: &Array2<T>) -> Array2<T> {
+    m.t().mapv(|v| v.conj())
+}
+
+fn assert_close<T: Scalar>(a: &Array2<T>, b: &Array2<T>, tol: f64) {
+    assert_eq!(a.shape(), b.shape(), "matrix shapes differ");
+    for ((i, j), &x) in a.indexed_iter() {
+        let d = (x - b[[i, j]]).modulus().to_f64_lossless();
+        assert!(d <= tol, "entry ({i},{j}): {x:?} vs {:?}", b[[i, j]]);
+    }
+}
+
+/// Forward matrix equals the brute-force `expected`, and the adjoint's matrix is its
+/// conjugate transpose.
+fn check_matrix<T: Scalar, A: LinearOperator<T> + ?Sized>(op: &A, expected: &Array2<T>, tol: f64) {
+    let m = dense(op);
+    assert_close(&m, expected, tol);
+    assert_close(&dense_adjoint(op), &conj_t(expected), tol);
+}
+
+fn block_diag<T: Scalar>(blocks: &[Array2<T>]) -> Array2<T> {
+    let r: usize = blocks.iter().map(|b| b.nrows()).sum();
+    let c: usize = blocks.iter().map(|b| b.ncols()).sum();
+    let mut out = Array2::zeros((r, c));
+    let (mut i0, mut j0) = (0, 0);
+    for b in blocks {
+        out.slice_mut(s![i0..i0 + b.nrows(), j0..j0 + b.ncols()])
+            .assign(b);
+        i0 += b.nrows();
+        j0 += b.ncols();
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------
+// Brute-force expected matrices
+
+/// Row-major flat index of a multi-index.
+fn flat(idx: &[usize], shape: &[usize]) -> usize {
+    idx.iter().zip(shape).fold(0, |acc, (&i, &n)| acc * n + i)
+}
+
+/// All multi-indices of `shape` in row-major order.
+fn multi_indices(shape: &[usize]) -> Vec<Vec<usize>> {
+    let n: usize = shape.iter().product();
+    (0..n)
+        .map(|mut k| {
+            let mut idx = vec![0; shape.len()];
+            for a in (0..shape.len()).rev() {
+                idx[a] = k % shape[a];
+                k /= shape[a];
+            }
+            idx
+        })
+        .collect()
+}
+
+fn finite_diff_expected<T: Scalar>(shape: &[usize], axes: &[usize]) -> Array2<T> {
+    let n: usize = shape.iter().product();
+    let mut out = Array2::zeros((axes.len() * n, n));
+    for (j, &a) in axes.iter().enumerate() {
+        for idx in multi_indices(shape) {
+            if idx[a] + 1 < shape[a] {
+                let row = j * n + flat(&idx, shape);
+                let mut nxt = idx.clone();
+                nxt[a] += 1;
+                out[[row, flat(&nxt, shape)]] += T::one();
+                out[[row, flat(&idx, shape)]] -= T::one();
+            }
+        }
+    }
+    out
+}
+
+fn downsample_expected<T: Scalar>(shape: &[usize], f: &[usize], mean: bool) -> Array2<T> {
+    let out_shape: Vec<usize> = shape.iter().zip(f).map(|(&n, &f)| n / f).collect();
+    let m: usize = out_shape.iter().product();
+    let n: usize = shape.iter().product();
+    let w = if mean {
+        1.0 / f.iter().product::<usize>() as f64
+    } else {
+        1.0
+    };
+    let mut out = Array2::zeros((m, n));
+    for idx in multi_indices(shape) {
+        let o: Vec<usize> = idx.iter().zip(f).map(|(&i, &f)| i / f).collect();
+        out[[flat(&o, &out_shape), flat(&idx, shape)]] = T::from_f64(w);
+    }
+    out
+}
+
+fn mask_fixture(shape: &[usize]) -> ArrayD<bool> {
+    let mut k = 0usize;
+    ArrayD::from_shape_simple_fn(IxDyn(shape), || {
+        k += 1;
+        (k * 7) % 3 != 0
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// Adjoint dot tests for every operator and combinator, per scalar type
+
+fn all_operators<T: Scalar>() -> Vec<(&'static str, BoxOp<T>)> {
+    let fd: BoxOp<T> = Box::new(FiniteDiff::new(&[5, 6]).unwrap());
+    let mut v: Vec<(&'static str, BoxOp<T>)> = vec![
+        ("Mask", Box::new(Mask::new(mask_fixture(&[4, 5])))),
+        ("Subsample", Box::new(Subsample::new(mask_fixture(&[4, 5])))),
+        (
+            "Subsample repeated indices",
+            Box::new(Subsample::from_indices(&[3, 3], vec![8, 0, 4, 0, 2]).unwrap()),
+        ),
+        (
+            "FiniteDiff 2-d",
+            Box::new(FiniteDiff::new(&[5, 6]).unwrap()),
+        ),
+        (
+            "FiniteDiff 3-d subset",
+            Box::new(FiniteDiff::with_axes(&[3, 4, 5], &[2, 0]).unwrap()),
+        ),
+        ("FiniteDiff 1-d", Box::new(FiniteDiff::new(&[7]).unwrap())),
+        (
+            "FiniteDiff length-1 axis",
+            Box::new(FiniteDiff::new(&[1, 4]).unwrap()),
+        ),
+        (
+            "Downsample sum",
+            Box::new(Downsample::new(&[6, 8], &[2, 4]).unwrap()),
+        ),
+        (
+            "Downsample mean 3-d",
+            Box::new(Downsample::uniform(&[4, 6, 2], 2).unwrap().mean()),
+        ),
+        (
+            "Adjoint(FiniteDiff)",
+            Box::new(Adjoint::new(FiniteDiff::new(&[4, 3]).unwrap())),
+        ),
+        (
+            "Compose(Downsample, Dense)",
+            Box::new(
+                Compose::new(
+                    Downsample::new(&[4, 4], &[2, 2]).unwrap(),
+                    Dense::<T>::random(&[4, 4], &[3, 5], 11),
+                )
+                .unwrap(),
+            ),
+        ),
+        (
+            "Sum(Dense, Diagonal)",
+            Box::new(
+                Sum::new(
+                    Dense::<T>::random(&[3, 4], &[3, 4], 12),
+                    Diagonal::new(randn::<T>(&[3, 4], 13)),
+                )
+                .unwrap(),
+            ),
+        ),
+        (
+            "Scaled(FiniteDiff)",
+            Box::new(
+                Scaled::new(
+                    T::from_parts(
+                        sparseinv_solvers::scalar::real(0.7),
+                        sparseinv_solvers::scalar::real(-1.3),
+                    ),
+                    FiniteDiff::new(&[3, 5]).unwrap(),
+                )
+                .unwrap(),
+            ),
+        ),
+        (
+            "VStack(Dense, FiniteDiff, Mask)",
+            Box::new(
+                VStack::new(vec![
+                    Box::new(Dense::<T>::random(&[7], &[5, 6], 14)) as BoxOp<T>,
+                    fd,
+                    Box::new(Mask::new(mask_fixture(&[5, 6]))),
+                ])
+                .unwrap(),
+            ),
+        ),
+        (
+            "HStack(Dense, Downsample, Adjoint(Subsample))",
+            Box::new(
+                HStack::new(vec![
+                    Box::new(Dense::<T>::random(&[2, 3], &[4], 15)) as BoxOp<T>,
+                    Box::new(Downsample::new(&[4, 6], &[2, 2]).unwrap()),
+                    Box::new(Adjoint::new(
+                        Subsample::from_indices(&[2, 3], vec![5, 1, 3]).unwrap(),
+                    )),
+                ])
+                .unwrap(),
+            ),
+        ),
+        (
+            "BlockDiag(FiniteDiff, Dense, Downsample)",
+            Box::new(
+                BlockDiag::new(vec![
+                    Box::new(FiniteDiff::new(&[3, 3]).unwrap()) as BoxOp<T>,
+                    Box::new(Dense::<T>::random(&[5], &[2, 2], 16)),
+                    Box::new(Downsample::new(&[2, 6], &[1, 3]).unwrap()),
+                ])
+                .unwrap(),
+            ),
+        ),
+    ];
+    // A nested combinator: Adjoint(Compose(VStack, Scaled)).
+    let inner = VStack::new(vec![
+        FiniteDiff::new(&[4, 4]).unwrap(),
+        FiniteDiff::with_axes(&[4, 4], &[1]).unwrap(),
+    ])
+    .unwrap();
+    let scaled = Scaled::new(T::from_f64(-2.5), Diagonal::new(randn::<T>(&[4, 4], 17))).unwrap();
+    v.push((
+        "Adjoint(Compose(VStack, Scaled))",
+        Box::new(Adjoint::new(Compose::new(inner, scaled).unwrap())),
+    ));
+    v
+}
+
+fn dot_tests<T: Scalar>(tol: f64) {
+    for (name, op) in all_operators::<T>() {
+        eprintln!("dot test: {name}");
+        assert_adjoint(&*op, tol);
+    }
+}
+
+#[test]
+fn adjoint_dot_test_f32() {
+    dot_tests::<f32>(1e-5);
+}
+
+#[test]
+fn adjoint_dot_test_f64() {
+    dot_tests::<f64>(1e-12);
+}
+
+#[test]
+fn adjoint_dot_test_complex64() {
+    dot_tests::<Complex64>(1e-12);
+}
+
+// ------------------------------------------------------------------------------------------
+// Explicit matrices against brute force
+
+#[test]
+fn finite_diff_hand_computed_1d() {
+    let g = FiniteDiff::new(&[3]).unwrap();
+    #[rustfmt::skip]
+    let expected = ndarray::array![
+        [-1.0, 1.0, 0.0],
+        [0.0, -1.0, 1.0],
+        [0.0, 0.0, 0.0],
+    ];
+    check_matrix::<f64, _>(&g, &expected, 0.0);
+    // Adjoint = −div: Dᵀ p = (−p0, p0 − p1, p1) (the last entry of p is ignored).
+    let p = ndarray::array![[1.0, 4.0, 100.0]].into_dyn();
+    let d = LinearOperator::<f64>::adjoint(&g, p.view()).unwrap();
+    assert_eq!(d, ndarray::array![-1.0, -3.0, 4.0].into_dyn());
+}
+
+#[test]
+fn finite_diff_matrix_matches_brute_force() {
+    check_matrix::<f64, _>(
+        &FiniteDiff::new(&[3, 4]).unwrap(),
+        &finite_diff_expected(&[3, 4], &[0, 1]),
+        0.0,
+    );
+    check_matrix::<C64, _>(
+        &FiniteDiff::with_axes(&[2, 3, 4], &[2, 0]).unwrap(),
+        &finite_diff_expected(&[2, 3, 4], &[2, 0]),
+        0.0,
+    );
+    check_matrix::<f32, _>(
+        &FiniteDiff::new(&[1, 5]).unwrap(),
+        &finite_diff_expected(&[1, 5], &[0, 1]),
+        0.0,
+    );
+}
+
+#[test]
+fn finite_diff_norm_bound() {
+    // ‖∇‖² ≤ 4·(number of axes); for a 2-d grid the bound is approached from below.
+    let g = FiniteDiff::new(&[16, 16]).unwrap();
+    let n: f64 = sparseinv_solvers::op::op_norm::<f64, _>(&g, Default::default());
+    assert!(n * n <= 8.0 + 1e-9 && n * n > 7.5, "‖∇‖² = {}", n * n);
+}
+
+#[test]
+fn downsample_matrix_matches_block_sums() {
+    check_matrix::<f64, _>(
+        &Downsample::new(&[4, 6], &[2, 3]).unwrap(),
+        &downsample_expected(&[4, 6], &[2, 3], false),
+        0.0,
+    );
+    check_matrix::<f64, _>(
+        &Downsample::with_mode(&[4, 6], &[2, 3], DownsampleMode::Mean).unwrap(),
+        &downsample_expected(&[4, 6], &[2, 3], true),
+        1e-15,
+    );
+    check_matrix::<C64, _>(
+        &Downsample::new(&[2, 4, 6], &[1, 2, 3]).unwrap(),
+        &downsample_expected(&[2, 4, 6], &[1, 2, 3], false),
+        0.0,
+    );
+    check_matrix::<f32, _>(
+        &Downsample::new(&[9], &[3]).unwrap(),
+        &downsample_expected(&[9], &[3], false),
+        0.0,
+    );
+}
+
+#[test]
+fn downsample_conserves_flux() {
+    let d = Downsample::uniform(&[8, 12], 4).unwrap();
+    let x = randn::<f64>(&[8, 12], 5);
+    let y = d.apply(x.view()).unwrap();
+    assert_eq!(y.shape(), &[2, 3]);
+    assert!((y.sum() - x.sum()).abs() < 1e-12);
+    // Mean mode conserves the average pixel value instead.
+    let dm = Downsample::uniform(&[8, 12], 4).unwrap().mean();
+    let ym = dm.apply(x.view()).unwrap();
+    assert!((ym.mean().unwrap() - x.mean().unwrap()).abs() < 1e-12);
+}
+
+#[test]
+fn mask_and_subsample_matrices() {
+    let m = mask_fixture(&[3, 4]);
+    let n = 12;
+    let mut diag = Array2::<f64>::zeros((n, n));
+    let mut kept = vec![];
+    for (i, &b) in m.iter().enumerate() {
+        if b {
+            diag[[i, i]] = 1.0;
+            kept.push(i);
+        }
+    }
+    check_matrix::<f64, _>(&Mask::new(m.clone()), &diag, 0.0);
+    let mut sel = Array2::<C64>::zeros((kept.len(), n));
+    for (r, &i) in kept.iter().enumerate() {
+        sel[[r, i]] = C64::new(1.0, 0.0);
+    }
+    let sub = Subsample::new(m);
+    assert_eq!(sub.indices(), &kept[..]);
+    assert_eq!(LinearOperator::<f64>::range_shape(&sub), &[kept.len()]);
+    check_matrix::<C64, _>(&sub, &sel, 0.0);
+    // Subsampling a non-contiguous (transposed) input still uses row-major order.
+    let x = randn::<f64>(&[4, 3], 9);
+    let xt = x.t();
+    let y = sub.apply(xt.view()).unwrap();
+    let xt_owned = xt.as_standard_layout().to_owned();
+    for (r, &i) in kept.iter().enumerate() {
+        assert_eq!(y[[r]], xt_owned.as_slice().unwrap()[i]);
+    }
+}
+
+#[test]
+fn combinator_matrices() {
+    type T = C64;
+    let a = Dense::<T>::random(&[3, 2], &[4], 21);
+    let b = Dense::<T>::random(&[4], &[5], 22);
+    let (ma, mb) = (dense(&a), dense(&b));
+
+    let ab = Compose::new(&a, &b).unwrap();
+    check_matrix(&ab, &ma.dot(&mb), 1e-12);
+
+    let adj = Adjoint::new(&a);
+    check_matrix(&adj, &conj_t(&ma), 0.0);
+
+    let c = Dense::<T>::random(&[3, 2], &[4], 23);
+    check_matrix(&Sum::new(&a, &c).unwrap(), &(&ma + &dense(&c)), 1e-12);
+
+    let alpha = C64::new(0.5, 2.0);
+    check_matrix(
+        &Scaled::new(alpha, &a).unwrap(),
+        &ma.mapv(|v| alpha * v),
+        1e-12,
+    );
+
+    // VStack: rows of the blocks one after the other.
+    let d = Dense::<T>::random(&[2], &[4], 24);
+    let vs = VStack::new(vec![&a, &d]).unwrap();
+    let expected = ndarray::concatenate![ndarray::Axis(0), ma, dense(&d)];
+    check_matrix(&vs, &expected, 0.0);
+
+    // HStack: columns of the blocks one after the other.
+    let e = Dense::<T>::random(&[3, 2], &[2, 3], 25);
+    let hs = HStack::new(vec![&a, &e]).unwrap();
+    let expected = ndarray::concatenate![ndarray::Axis(1), ma, dense(&e)];
+    check_matrix(&hs, &expected, 1e-12);
+
+    // BlockDiag with heterogeneous boxed operators.
+    let f = FiniteDiff::new(&[2, 2]).unwrap();
+    let bd = BlockDiag::new(vec![
+        Box::new(&a) as Box<dyn LinearOperator<T> + '_>,
+        Box::new(f.clone()),
+    ])
+    .unwrap();
+    let expected = block_diag(&[ma.clone(), dense::<T, _>(&f)]);
+    check_matrix(&bd, &expected, 0.0);
+}
+
+#[test]
+fn stack_split_and_concat() {
+    let a = Dense::<f64>::random(&[2, 3], &[4], 31);
+    let b = Dense::<f64>::random(&[5], &[4], 32);
+    let vs = VStack::new(vec![&a, &b]).unwrap();
+    assert_eq!(vs.range_shape(), &[11]);
+    let x = randn::<f64>(&[4], 33);
+    let y = vs.apply(x.view()).unwrap();
+    let parts = vs.split(y.view()).unwrap();
+    assert_eq!(parts[0], a.apply(x.view()).unwrap());
+    assert_eq!(parts[1], b.apply(x.view()).unwrap());
+    assert_eq!(vs.range_layout().concat(&parts).unwrap(), y);
+    assert!(vs.split(y.slice(s![..10]).into_dyn()).is_err());
+
+    let hs = HStack::new(vec![Adjoint::new(&a), Adjoint::new(&b)]).unwrap();
+    assert_eq!(hs.domain_shape(), &[11]);
+    let xs = hs.split(y.view()).unwrap();
+    assert_eq!(xs[0].shape(), &[2, 3]);
+    assert_eq!(xs[1].shape(), &[5]);
+}
+
+#[test]
+fn shape_errors_are_errors() {
+    let fd = FiniteDiff::new(&[3, 4]).unwrap();
+    let ds = Downsample::new(&[4, 4], &[2, 2]).unwrap();
+    // Compose: B's range [2,3,4] is not A's domain [4,4].
+    assert!(matches!(
+        Compose::<f64, _, _>::new(&ds, &fd),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        Sum::<f64, _, _>::new(&fd, &FiniteDiff::new(&[4, 3]).unwrap()),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    // Same domain, different range.
+    assert!(matches!(
+        Sum::<f64, _, _>::new(&fd, &FiniteDiff::with_axes(&[3, 4], &[0]).unwrap()),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        VStack::<f64, _>::new(vec![&fd as &dyn LinearOperator<f64>, &ds]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        HStack::<f64, _>::new(vec![&fd as &dyn LinearOperator<f64>, &ds]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        VStack::<f64, FiniteDiff>::new(vec![]),
+        Err(Error::Empty { .. })
+    ));
+    assert!(matches!(
+        HStack::<f64, FiniteDiff>::new(vec![]),
+        Err(Error::Empty { .. })
+    ));
+    assert!(matches!(
+        BlockDiag::<f64, FiniteDiff>::new(vec![]),
+        Err(Error::Empty { .. })
+    ));
+    assert!(Scaled::new(f64::NAN, &fd).is_err());
+
+    // Downsample: not divisible, with the shapes in the message.
+    let e = Downsample::new(&[5, 4], &[2, 2]).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("[5, 4]") && msg.contains("[2, 2]"), "{msg}");
+    assert!(Downsample::new(&[4, 4], &[2]).is_err());
+    assert!(Downsample::new(&[4, 4], &[0, 2]).is_err());
+    assert!(Downsample::new(&[], &[]).is_err());
+    assert!(Downsample::new(&[0, 4], &[1, 2]).is_err());
+
+    // FiniteDiff: bad axes.
+    assert!(FiniteDiff::with_axes(&[3, 4], &[2]).is_err());
+    assert!(FiniteDiff::with_axes(&[3, 4], &[1, 1]).is_err());
+    assert!(FiniteDiff::with_axes(&[3, 4], &[]).is_err());
+    assert!(FiniteDiff::new(&[]).is_err());
+    assert!(FiniteDiff::new(&[3, 0]).is_err());
+
+    // Subsample: index out of bounds.
+    assert!(Subsample::from_indices(&[2, 2], vec![0, 4]).is_err());
+
+    // Applying to a wrongly shaped input is an error, not a panic.
+    let vs = VStack::<f64, _>::new(vec![&fd, &fd]).unwrap();
+    let x = ArrayD::<f64>::zeros(IxDyn(&[4, 3]));
+    assert!(matches!(
+        vs.apply(x.view()),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let y = ArrayD::<f64>::zeros(IxDyn(&[10]));
+    assert!(matches!(
+        vs.adjoint(y.view()),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(LinearOperator::<f64>::apply(&ds, x.view()).is_err());
+}
