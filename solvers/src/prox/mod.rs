@@ -7,6 +7,27 @@
 //! (ties broken towards zero).
 
 use crate::scalar::Scalar;
+
+mod cel0;
+mod group;
+mod l0;
+mod l1;
+mod l2;
+mod lq;
+mod sets;
+mod sum;
+mod weights;
+
+pub use cel0::Cel0;
+pub use group::GroupL21;
+pub use l0::L0;
+pub use l1::{NonNegL1, L1};
+pub use l2::L2Squared;
+pub use lq::{Lq, LqMethod};
+pub use sets::{BoxConstraint, L2Ball, NonNegative};
+pub use sum::SeparableSum;
+pub use weights::Weights;
+
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 
 /// A (possibly non-convex) function with a computable proximal map.
@@ -19,6 +40,13 @@ pub trait Prox<T: Scalar>: Send + Sync {
     /// Whether the term is defined for complex arguments (`false` for e.g. non-negativity).
     fn supports_complex(&self) -> bool {
         true
+    }
+    /// `Ok` when the term applies to arguments of shape `shape` (e.g. per-element weights or
+    /// column norms of that shape, blocks that fit). Solvers call it once before iterating;
+    /// [`value`](Self::value) and [`prox_into`](Self::prox_into) may panic on a shape that
+    /// fails this check. The default accepts every shape.
+    fn check_shape(&self, _shape: &[usize]) -> crate::error::Result<()> {
+        Ok(())
     }
     /// `prox_{τR}(v)` in a new array.
     fn prox(&self, v: ArrayViewD<T>, tau: T::Real) -> ArrayD<T> {
@@ -50,6 +78,9 @@ impl<T: Scalar, P: Prox<T> + ?Sized> Prox<T> for Box<P> {
     fn supports_complex(&self) -> bool {
         (**self).supports_complex()
     }
+    fn check_shape(&self, shape: &[usize]) -> crate::error::Result<()> {
+        (**self).check_shape(shape)
+    }
 }
 
 impl<T: Scalar, P: Prox<T> + ?Sized> Prox<T> for &P {
@@ -61,6 +92,9 @@ impl<T: Scalar, P: Prox<T> + ?Sized> Prox<T> for &P {
     }
     fn supports_complex(&self) -> bool {
         (**self).supports_complex()
+    }
+    fn check_shape(&self, shape: &[usize]) -> crate::error::Result<()> {
+        (**self).check_shape(shape)
     }
 }
 
