@@ -5,6 +5,27 @@
 //! identity `v = prox_{τR}(v) + τ prox_{R*/τ}(v/τ)`, provided as [`Prox::conj_prox_into`].
 //! Non-convex terms (l0, l_q, CEL0) return one global minimiser of the prox problem
 //! (ties broken towards zero).
+//!
+//! Terms provided (all objects with validating constructors; parameters are real numbers of
+//! the scalar's precision, so `L1<f64>` serves both `f64` and `Complex64` unknowns):
+//!
+//! | term | `R(x)` | prox | complex |
+//! |---|---|---|---|
+//! | [`L1`] | `Σ wᵢ abs(xᵢ)` (scalar or per-element `w`) | soft threshold of the modulus | yes |
+//! | [`L0`] | `Σ λᵢ 1{xᵢ ≠ 0}` | hard threshold at `sqrt(2τλ)` | yes |
+//! | [`Lq`] | `Σ λᵢ abs(xᵢ)^q`, `0 < q < 1` | closed forms for q = 1/2, 2/3; exact scalar solve otherwise | yes |
+//! | [`Cel0`] | CEL0 of Soubies et al. (2015), column norms `aᵢ` | closed form | yes |
+//! | [`NonNegative`] | indicator of `x ≥ 0` | `max(v, 0)` | no |
+//! | [`BoxConstraint`] | indicator of `lo ≤ x ≤ hi` | clip | no |
+//! | [`NonNegL1`] | `Σ wᵢxᵢ` on `x ≥ 0` | `max(v − τw, 0)` | no |
+//! | [`GroupL21`] | `λ Σ_g ‖x_g‖₂` (index lists or one axis) | block soft threshold | yes |
+//! | [`L2Ball`] | indicator of `‖x − c‖₂ ≤ r` | radial projection | yes |
+//! | [`L2Squared`] | `(λ/2)‖x‖²` | `v/(1 + τλ)` | yes |
+//! | [`SeparableSum`] | different terms on disjoint ranges of the flat vector | block-wise | if all are |
+//! | [`Zero`] | `0` | identity | yes |
+//!
+//! Terms with per-element data (weights, column norms, centres, groups) check the argument's
+//! shape in [`Prox::check_shape`]; solvers call it once before iterating.
 
 use crate::scalar::Scalar;
 
