@@ -19,6 +19,7 @@ pub mod iter;
 pub mod linalg;
 pub mod op;
 pub mod prox;
+pub mod sbl;
 pub mod scalar;
 pub mod testing;
 

@@ -196,6 +196,8 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for std::sync::
 
 mod diagonal;
 pub use diagonal::Diagonal;
+pub mod kronecker;
+pub use kronecker::Kronecker;
 
 /// Keeps `Real` in scope for docs of submodules.
 #[allow(dead_code)]
