@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod op;
 pub mod prox;
 pub mod proximal;
+pub mod sbl;
 pub mod scalar;
 pub mod testing;
 

@@ -206,6 +206,8 @@ pub use finite_diff::FiniteDiff;
 pub use mask::{Mask, Subsample};
 mod matrix;
 pub use matrix::{Matrix, MatrixColumns};
+pub mod kronecker;
+pub use kronecker::Kronecker;
 
 /// Keeps `Real` in scope for docs of submodules.
 #[allow(dead_code)]

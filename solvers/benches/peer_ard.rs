@@ -1,0 +1,54 @@
+//! Our side of the ARDRegression peer comparison (driven by benches/peers/ard.py).
+//!
+//! `cargo bench -p sparseinv-solvers --bench peer_ard -- <dir>` reads `<dir>/phi.npy` (M × N)
+//! and `<dir>/y.npy` (M), runs classic SBL with learned noise (MacKay update, as
+//! ARDRegression; and the EM update) best-of-N, writes the estimates to
+//! `<dir>/ours_<update>.npy` and prints one JSON line per update with the best time.
+
+use ndarray::{Array1, Array2, Axis};
+use ndarray_npy::{read_npy, write_npy};
+use sparseinv_solvers::sbl::{sbl, SblParams, Update};
+use std::time::Instant;
+
+fn main() {
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| std::path::Path::new(a).is_dir())
+        .expect("usage: peer_ard <dir with phi.npy and y.npy>");
+    let dir = std::path::PathBuf::from(dir);
+    let phi: Array2<f64> = read_npy(dir.join("phi.npy")).expect("phi.npy");
+    let y: Array1<f64> = read_npy(dir.join("y.npy")).expect("y.npy");
+    let reps: usize = std::env::var("PEER_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    for (name, update) in [("mackay", Update::MacKay), ("em", Update::Em)] {
+        let p = SblParams {
+            update,
+            max_iters: 300,
+            tol: 1e-4,
+            prune: 1e-6,
+            ..Default::default()
+        };
+        let mut best = f64::INFINITY;
+        let mut last = None;
+        for _ in 0..reps {
+            let t = Instant::now();
+            let r = sbl(phi.view(), y.view().insert_axis(Axis(1)), &p).expect("sbl");
+            best = best.min(t.elapsed().as_secs_f64());
+            last = Some(r);
+        }
+        let r = last.unwrap();
+        write_npy(
+            dir.join(format!("ours_{name}.npy")),
+            &r.mean.column(0).to_owned(),
+        )
+        .expect("write");
+        println!(
+            "{{\"update\": \"{name}\", \"best_s\": {best}, \"iterations\": {}, \"support\": {}, \"noise_var\": {}}}",
+            r.report.iterations,
+            r.support.len(),
+            r.noise_var
+        );
+    }
+}
