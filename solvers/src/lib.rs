@@ -16,10 +16,12 @@
 pub mod denoise;
 pub mod error;
 pub mod iter;
+pub mod krylov;
 pub mod linalg;
 pub mod op;
 pub mod prox;
 pub mod scalar;
+pub mod selfcal;
 pub mod testing;
 
 pub use error::{Error, Result};
