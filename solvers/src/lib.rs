@@ -16,6 +16,7 @@
 pub mod denoise;
 pub mod error;
 pub mod iter;
+pub mod krylov;
 pub mod linalg;
 pub mod metrics;
 pub mod op;
@@ -23,6 +24,7 @@ pub mod prox;
 pub mod proximal;
 pub mod sbl;
 pub mod scalar;
+pub mod selfcal;
 pub mod testing;
 
 pub use error::{Error, Result};
