@@ -13,6 +13,7 @@ a table-only file, a 3-D cube and tile-compressed images (Rice, GZIP_2 lossless,
 expected.json holds, for each file, the pixel values as astropy reads them (null = undefined),
 the world coordinates of a few pixels and the non-structural header cards, so that the Rust
 tests need no Python. The real images testdata/m13*.fits are summarised the same way.
+zscale.json holds seeded arrays and astropy's ZScaleInterval limits for them.
 
 Check: for each out_<name>.fits written by the Rust test, astropy must read BITPIX -32, the
 same values (float32-rounded), the same world coordinates at the same pixels, and HISTORY.
@@ -175,6 +176,20 @@ def generate():
     expected.append(summarise(HERE / "m13.fits", 0))
     expected.append(summarise(HERE / "m13_rice.fits", 1))
     (GOLD / "expected.json").write_text(json.dumps(expected, indent=1))
+
+    # zscale limits (astropy.visualization.ZScaleInterval, defaults) of seeded arrays
+    from astropy.visualization import ZScaleInterval
+    zs = []
+    for k, (ny_, nx_) in enumerate([(50, 40), (64, 70), (7, 9)]):
+        a = rng.normal(100.0, 5.0, (ny_, nx_)) + 30.0 * np.exp(-rng.uniform(0, 8, (ny_, nx_)))
+        a[rng.integers(0, ny_, 5), rng.integers(0, nx_, 5)] = 5e4  # stars/cosmics
+        if k == 1:
+            a[3, :] = np.nan
+        lo, hi = ZScaleInterval().get_limits(a)
+        zs.append({"shape": [ny_, nx_], "values": [None if not np.isfinite(v) else float(v)
+                                                    for v in a.ravel()],
+                   "limits": [float(lo), float(hi)]})
+    (GOLD / "zscale.json").write_text(json.dumps(zs))
     print(f"wrote {len(expected)} entries to {GOLD / 'expected.json'}")
 
 

@@ -357,6 +357,44 @@ mod tests {
         assert!(write_gray(&d.path().join("x.bmp"), a.view(), BitDepth::Eight, false).is_err());
     }
 
+    /// Limits equal to astropy's `ZScaleInterval` (testdata/gen_golden.py wrote them).
+    #[test]
+    fn zscale_matches_astropy() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden/zscale.json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for case in v.as_array().unwrap() {
+            let sh = &case["shape"];
+            let shape = (
+                sh[0].as_u64().unwrap() as usize,
+                sh[1].as_u64().unwrap() as usize,
+            );
+            let vals: Vec<f64> = case["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(f64::NAN))
+                .collect();
+            let a = Array2::from_shape_vec(shape, vals).unwrap();
+            let (lo, hi) = zscale(a.view()).unwrap();
+            let want = (
+                case["limits"][0].as_f64().unwrap(),
+                case["limits"][1].as_f64().unwrap(),
+            );
+            assert!(
+                (lo - want.0).abs() < 1e-9 * want.0.abs(),
+                "{lo} vs {}",
+                want.0
+            );
+            assert!(
+                (hi - want.1).abs() < 1e-9 * want.1.abs(),
+                "{hi} vs {}",
+                want.1
+            );
+        }
+    }
+
     #[test]
     fn stretches() {
         let a = Array2::from_shape_fn((1, 101), |(_, x)| x as f64);
