@@ -6,5 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod io;
+pub mod psf;
+pub mod tiling;
 
 pub use sparseinv_solvers as solvers;

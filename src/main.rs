@@ -17,6 +17,9 @@ struct Cli {
 enum Command {
     /// Print the version and the enabled features.
     Info,
+    /// Estimate an empirical PSF from the isolated, unsaturated stars of a FITS image.
+    #[cfg(feature = "fits")]
+    Psf(cli::psf::PsfArgs),
 }
 
 fn main() {
@@ -26,6 +29,8 @@ fn main() {
             println!("sparseinv {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        #[cfg(feature = "fits")]
+        Command::Psf(args) => cli::psf::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,5 +1,9 @@
-//! Input and output: safe (atomic, non-overwriting) file writing and numpy `.npy` interchange.
+//! Input and output: safe (atomic, non-overwriting) file writing, FITS images (feature `fits`),
+//! PNG/TIFF images and previews with astronomical stretches, numpy `.npy` interchange.
 
+#[cfg(feature = "fits")]
+pub mod fits;
+pub mod image;
 pub mod npy;
 
 use std::path::{Path, PathBuf};

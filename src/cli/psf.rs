@@ -1,0 +1,156 @@
+//! `sparseinv psf IN.fits -o PSF.fits`: estimate an empirical PSF from the isolated,
+//! unsaturated stars of an image.
+
+use anyhow::{bail, Context};
+use clap::Args;
+use sparseinv::io::fits::{read_fits_spec, write_fits_2d, Header, WriteOptions};
+use sparseinv::psf::{estimate_psf, EstimateParams};
+use std::path::PathBuf;
+
+/// Arguments of `sparseinv psf`.
+#[derive(Args, Debug)]
+pub struct PsfArgs {
+    /// Input FITS image (`file.fits` or `file.fits[N]` for HDU N, 0 = primary).
+    pub input: String,
+    /// Output FITS file for the PSF (32-bit float, unit sum, centre at (size/2, size/2)).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// HDU to read (0 = primary); default: the first HDU with image data.
+    #[arg(long)]
+    pub hdu: Option<usize>,
+    /// Side of the square PSF stamp in pixels (odd).
+    #[arg(long, default_value_t = 25)]
+    pub size: usize,
+    /// Detection threshold in units of the background noise.
+    #[arg(long, default_value_t = 5.0)]
+    pub k_sigma: f64,
+    /// Saturation level (data units); default: the SATURATE header keyword, else 95 % of a
+    /// clipped maximum when one is detected.
+    #[arg(long)]
+    pub saturation: Option<f64>,
+    /// Reject stars with another detection closer than this (pixels; default: size / 2)...
+    #[arg(long)]
+    pub isolation: Option<f64>,
+    /// ...unless that detection is fainter than this fraction of the star's peak.
+    #[arg(long, default_value_t = 0.05)]
+    pub neighbour_ratio: f64,
+    /// Use at most this many (brightest accepted) stars.
+    #[arg(long, default_value_t = 100)]
+    pub max_stars: usize,
+    /// Also write a PNG preview of the PSF (asinh stretch).
+    #[arg(long)]
+    pub png: Option<PathBuf>,
+    /// Write a JSON report (stars used, rejections, FWHM) to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Overwrite existing output files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Run `sparseinv psf`.
+pub fn run(args: PsfArgs) -> anyhow::Result<()> {
+    // refuse early, before any work, if an output exists
+    for p in std::iter::once(&args.output)
+        .chain(args.png.as_ref())
+        .chain(args.json.as_ref())
+    {
+        if p.exists() && !args.force {
+            bail!("{} already exists (pass --force to overwrite)", p.display());
+        }
+    }
+    let img = read_fits_spec(&args.input, args.hdu)?;
+    let plane = img.image2d()?;
+    let saturation = args.saturation.or_else(|| img.header.get_f64("SATURATE"));
+    let params = EstimateParams {
+        size: args.size,
+        k_sigma: args.k_sigma,
+        saturation,
+        isolation: args.isolation,
+        neighbour_ratio: args.neighbour_ratio,
+        max_stars: args.max_stars,
+    };
+    let (psf, report) = estimate_psf(plane, Some(img.plane_valid(0)), &params)
+        .with_context(|| format!("{}: PSF estimation failed", img.path.display()))?;
+
+    let mut extra = Header::default();
+    extra.set_f64("NSTARS", report.used as f64, "stars stacked into this PSF");
+    if let Some(f) = report.fwhm {
+        extra.set_f64("FWHM", f, "FWHM in pixels (adaptive moments)");
+    }
+    let command: Vec<String> = std::env::args().collect();
+    let history = vec![
+        format!("sparseinv {} psf", env!("CARGO_PKG_VERSION")),
+        format!("command: {}", command.join(" ")),
+        format!(
+            "input {} HDU {}; size {}, k_sigma {}, saturation {:?}, isolation {:?}, \
+             neighbour_ratio {}, max_stars {}",
+            img.path.display(),
+            img.hdu,
+            args.size,
+            args.k_sigma,
+            saturation,
+            args.isolation,
+            args.neighbour_ratio,
+            args.max_stars
+        ),
+        format!(
+            "{} stars used of {} detections (rejected: {} edge, {} masked, {} saturated, {} \
+             neighbour)",
+            report.used,
+            report.detected,
+            report.rejected_edge,
+            report.rejected_masked,
+            report.rejected_saturated,
+            report.rejected_neighbour
+        ),
+    ];
+    let psf32 = psf.mapv(|v| v as f32);
+    write_fits_2d(
+        &args.output,
+        psf32.view(),
+        &WriteOptions {
+            header: None,
+            extra: Some(&extra),
+            history,
+            force: args.force,
+        },
+    )?;
+    if let Some(png) = &args.png {
+        sparseinv::io::image::write_preview(
+            png,
+            psf.view(),
+            sparseinv::io::image::Stretch::Asinh(sparseinv::io::image::Limits::MinMax, 0.02),
+            true,
+            args.force,
+        )?;
+    }
+    eprintln!(
+        "{}: {} stars used of {} detected (rejected: {} at the edge, {} masked, {} saturated, \
+         {} with neighbours); background {:.4}, noise {:.4}; PSF FWHM {} px -> {}",
+        img.path.display(),
+        report.used,
+        report.detected,
+        report.rejected_edge,
+        report.rejected_masked,
+        report.rejected_saturated,
+        report.rejected_neighbour,
+        report.background,
+        report.noise,
+        report
+            .fwhm
+            .map_or_else(|| "n/a".to_string(), |f| format!("{f:.3}")),
+        args.output.display()
+    );
+    if let Some(j) = &args.json {
+        let v = serde_json::json!({
+            "input": img.path,
+            "hdu": img.hdu,
+            "output": args.output,
+            "size": args.size,
+            "report": report,
+        });
+        super::write_json(j, &v, args.force)?;
+    }
+    Ok(())
+}

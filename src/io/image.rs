@@ -1,0 +1,412 @@
+//! PNG and TIFF images (8 and 16 bit, grey), and previews of astronomical data with the usual
+//! display stretches.
+//!
+//! # Orientation
+//! Arrays read from PNG/TIFF have row 0 at the top of the picture, as the file stores them.
+//! Arrays from FITS have row 0 at the *bottom* (FITS's first row is displayed lowest by
+//! astronomical viewers), so the preview writers ([`write_preview`], [`write_side_by_side`])
+//! take a `fits_orientation` flag that flips rows to show north up as ds9 would.
+//!
+//! # Stretches
+//! A [`Stretch`] maps data values to display values in `[0, 1]`: first the limits
+//! `[lo, hi]` ([`Limits`]: min/max, percentiles, or IRAF's zscale as in astropy's
+//! `ZScaleInterval`), then `u = clip((v − lo)/(hi − lo), 0, 1)` and either `u` (linear) or
+//! `asinh(u / a) / asinh(1 / a)` (asinh, softening `a`; small `a` brings out faint structure,
+//! Lupton et al. 2004).
+
+use super::{atomic_write, IoError};
+use ndarray::{s, Array2, ArrayView2};
+use std::path::Path;
+
+/// How the display limits are chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limits {
+    /// The minimum and maximum finite values.
+    MinMax,
+    /// Percentiles (0–100) of the finite values, e.g. `(0.5, 99.5)`.
+    Percentile(f64, f64),
+    /// IRAF's zscale (1000 samples, contrast 0.25), as astropy's `ZScaleInterval`.
+    ZScale,
+    /// Fixed limits.
+    Fixed(f64, f64),
+}
+
+/// A display stretch: limits and a transfer function.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stretch {
+    /// Linear between the limits.
+    Linear(Limits),
+    /// `asinh(u / a) / asinh(1 / a)` of the linearly scaled value `u`, with softening `a > 0`.
+    Asinh(Limits, f64),
+}
+
+impl Default for Stretch {
+    /// Asinh with softening 0.1 between the 0.5 and 99.8 percentiles.
+    fn default() -> Self {
+        Stretch::Asinh(Limits::Percentile(0.5, 99.8), 0.1)
+    }
+}
+
+fn finite_sorted(a: ArrayView2<'_, f64>) -> Vec<f64> {
+    let mut v: Vec<f64> = a.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(|x, y| x.total_cmp(y));
+    v
+}
+
+/// Least-squares line `y = a x + b` through `(i, y_i)` for the points with `good[i]`.
+fn fit_line(y: &[f64], good: &[bool]) -> (f64, f64) {
+    let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (i, (&v, &g)) in y.iter().zip(good).enumerate() {
+        if g {
+            let x = i as f64;
+            n += 1.0;
+            sx += x;
+            sy += v;
+            sxx += x * x;
+            sxy += x * v;
+        }
+    }
+    let d = n * sxx - sx * sx;
+    if d == 0.0 {
+        return (0.0, if n > 0.0 { sy / n } else { 0.0 });
+    }
+    let a = (n * sxy - sx * sy) / d;
+    (a, (sy - a * sx) / n)
+}
+
+/// IRAF zscale limits of the finite values, following astropy's `ZScaleInterval` with its
+/// defaults: take every `⌊N/1000⌋`-th finite value (row-major) up to 1000 samples, sort them,
+/// fit a line to the sorted samples with 2.5-σ clipping (rejected samples grown by 1 % of the
+/// sample count, at most 5 rounds, at least half the samples kept), and return
+/// `median ∓ slope/0.25 × distance to the centre`, clipped to the samples' range.
+/// Returns `None` when there is no finite value.
+pub fn zscale(a: ArrayView2<'_, f64>) -> Option<(f64, f64)> {
+    let vals: Vec<f64> = a.iter().copied().filter(|x| x.is_finite()).collect();
+    if vals.is_empty() {
+        return None;
+    }
+    let n_samples = 1000usize;
+    let stride = ((vals.len() as f64 / n_samples as f64).max(1.0)) as usize;
+    let mut samples: Vec<f64> = vals
+        .iter()
+        .step_by(stride)
+        .take(n_samples)
+        .copied()
+        .collect();
+    samples.sort_by(|x, y| x.total_cmp(y));
+    let npix = samples.len();
+    let (mut vmin, mut vmax) = (samples[0], samples[npix - 1]);
+    let minpix = 5usize.max((npix as f64 * 0.5) as usize);
+    let ngrow = 1usize.max((npix as f64 * 0.01) as usize);
+    let mut good = vec![true; npix];
+    let mut ngood = npix;
+    let mut last = npix + 1;
+    let mut fit = (0.0, 0.0);
+    for _ in 0..5 {
+        if ngood >= last || ngood < minpix {
+            break;
+        }
+        fit = fit_line(&samples, &good);
+        let flat: Vec<f64> = samples
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v - (fit.0 * i as f64 + fit.1))
+            .collect();
+        let gv: Vec<f64> = flat
+            .iter()
+            .zip(&good)
+            .filter(|(_, g)| **g)
+            .map(|(f, _)| *f)
+            .collect();
+        let m = gv.iter().sum::<f64>() / gv.len() as f64;
+        let sd = (gv.iter().map(|f| (f - m).powi(2)).sum::<f64>() / gv.len() as f64).sqrt();
+        let thr = 2.5 * sd;
+        let bad: Vec<bool> = flat
+            .iter()
+            .zip(&good)
+            .map(|(f, g)| !g || *f < -thr || *f > thr)
+            .collect();
+        // dilation as numpy's convolve(bad, ones(ngrow), mode="same")
+        let off = (ngrow - 1) / 2;
+        for (i, gi) in good.iter_mut().enumerate() {
+            let hi = i + off;
+            let lo = hi.saturating_sub(ngrow - 1);
+            *gi = !(lo..=hi.min(npix - 1)).any(|j| bad[j]);
+        }
+        last = ngood;
+        ngood = good.iter().filter(|g| **g).count();
+    }
+    if ngood >= minpix {
+        let slope = fit.0 / 0.25;
+        let center = (npix - 1) / 2;
+        let median = if npix % 2 == 1 {
+            samples[npix / 2]
+        } else {
+            0.5 * (samples[npix / 2 - 1] + samples[npix / 2])
+        };
+        vmin = vmin.max(median - (center as f64 - 1.0) * slope);
+        vmax = vmax.min(median + (npix - center) as f64 * slope);
+    }
+    Some((vmin, vmax))
+}
+
+/// The display limits of `a` (finite values only); `(0, 1)` when there is none.
+pub fn limits(a: ArrayView2<'_, f64>, l: Limits) -> (f64, f64) {
+    let r = match l {
+        Limits::Fixed(lo, hi) => Some((lo, hi)),
+        Limits::ZScale => zscale(a),
+        Limits::MinMax => {
+            let v = finite_sorted(a);
+            (!v.is_empty()).then(|| (v[0], v[v.len() - 1]))
+        }
+        Limits::Percentile(p0, p1) => {
+            let v = finite_sorted(a);
+            let q = |p: f64| {
+                // linear interpolation between order statistics, as numpy's default
+                let pos = (p.clamp(0.0, 100.0) / 100.0) * (v.len() - 1) as f64;
+                let i = pos.floor() as usize;
+                let f = pos - i as f64;
+                if i + 1 < v.len() {
+                    v[i] * (1.0 - f) + v[i + 1] * f
+                } else {
+                    v[i]
+                }
+            };
+            (!v.is_empty()).then(|| (q(p0), q(p1)))
+        }
+    };
+    r.unwrap_or((0.0, 1.0))
+}
+
+/// Apply a stretch: display values in `[0, 1]` (NaN stays NaN).
+pub fn apply_stretch(a: ArrayView2<'_, f64>, stretch: Stretch) -> Array2<f64> {
+    let (l, soft) = match stretch {
+        Stretch::Linear(l) => (l, None),
+        Stretch::Asinh(l, s) => (l, Some(s.max(1e-6))),
+    };
+    let (lo, hi) = limits(a, l);
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    a.mapv(|v| {
+        let u = ((v - lo) / span).clamp(0.0, 1.0);
+        match soft {
+            None => u,
+            Some(s) => (u / s).asinh() / (1.0 / s).asinh(),
+        }
+    })
+}
+
+/// Bit depth of an output picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitDepth {
+    /// 8 bits per pixel.
+    Eight,
+    /// 16 bits per pixel.
+    Sixteen,
+}
+
+fn format_of(path: &Path) -> Result<image::ImageFormat, IoError> {
+    match path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("png") => Ok(image::ImageFormat::Png),
+        Some("tif") | Some("tiff") => Ok(image::ImageFormat::Tiff),
+        _ => Err(IoError::Format {
+            path: path.to_path_buf(),
+            reason: "unsupported picture format (use .png, .tif or .tiff)".into(),
+        }),
+    }
+}
+
+/// Write a grey picture of values in `[0, 1]` (clipped; NaN → 0) as PNG or TIFF (by the
+/// extension), 8 or 16 bit, row 0 at the top, atomically (see [`atomic_write`]).
+pub fn write_gray(
+    path: &Path,
+    a: ArrayView2<'_, f64>,
+    depth: BitDepth,
+    force: bool,
+) -> Result<(), IoError> {
+    let fmt = format_of(path)?;
+    let (h, w) = a.dim();
+    let q = |v: f64, m: f64| -> f64 {
+        if v.is_finite() {
+            (v.clamp(0.0, 1.0) * m).round()
+        } else {
+            0.0
+        }
+    };
+    let img: image::DynamicImage = match depth {
+        BitDepth::Eight => {
+            let buf: Vec<u8> = a.iter().map(|&v| q(v, 255.0) as u8).collect();
+            image::GrayImage::from_raw(w as u32, h as u32, buf)
+                .expect("buffer size matches")
+                .into()
+        }
+        BitDepth::Sixteen => {
+            let buf: Vec<u16> = a.iter().map(|&v| q(v, 65535.0) as u16).collect();
+            image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(w as u32, h as u32, buf)
+                .expect("buffer size matches")
+                .into()
+        }
+    };
+    atomic_write(path, force, |tmp| {
+        img.save_with_format(tmp, fmt).map_err(|e| IoError::Format {
+            path: path.to_path_buf(),
+            reason: format!("cannot write the picture: {e}"),
+        })
+    })
+}
+
+/// Read a PNG/TIFF/other supported picture as grey values in `[0, 1]` (colour is converted to
+/// luma by the `image` crate's Rec. 709 weights), row 0 at the top. Also returns whether the
+/// file had more than 8 bits per channel.
+pub fn read_gray(path: &Path) -> Result<(Array2<f64>, bool), IoError> {
+    let img = image::ImageReader::open(path)
+        .map_err(|e| IoError::Os {
+            path: path.to_path_buf(),
+            source: e,
+        })?
+        .with_guessed_format()
+        .map_err(|e| IoError::Os {
+            path: path.to_path_buf(),
+            source: e,
+        })?
+        .decode()
+        .map_err(|e| IoError::Format {
+            path: path.to_path_buf(),
+            reason: format!("cannot decode the picture: {e}"),
+        })?;
+    let deep = img.color().bytes_per_pixel() / img.color().channel_count() > 1;
+    let g = img.to_luma32f();
+    let (w, h) = (g.width() as usize, g.height() as usize);
+    let a = Array2::from_shape_vec((h, w), g.into_raw().into_iter().map(f64::from).collect())
+        .expect("buffer size matches");
+    Ok((a, deep))
+}
+
+fn orient(a: ArrayView2<'_, f64>, fits_orientation: bool) -> ArrayView2<'_, f64> {
+    if fits_orientation {
+        a.slice_move(s![..;-1, ..])
+    } else {
+        a
+    }
+}
+
+/// Write an 8-bit PNG preview of `a` with `stretch` (NaN pixels black). With
+/// `fits_orientation` the rows are flipped so that FITS row 0 is at the bottom.
+pub fn write_preview(
+    path: &Path,
+    a: ArrayView2<'_, f64>,
+    stretch: Stretch,
+    fits_orientation: bool,
+    force: bool,
+) -> Result<(), IoError> {
+    let d = apply_stretch(orient(a, fits_orientation), stretch);
+    write_gray(path, d.view(), BitDepth::Eight, force)
+}
+
+/// Write a before/after preview: `before` on the left, `after` on the right, separated by a
+/// 4-pixel white bar, each stretched on its own with `stretch` (so both use the full display
+/// range). The two arrays may differ in size; the shorter one is padded with black at the
+/// bottom. See [`write_preview`] for `fits_orientation`.
+pub fn write_side_by_side(
+    path: &Path,
+    before: ArrayView2<'_, f64>,
+    after: ArrayView2<'_, f64>,
+    stretch: Stretch,
+    fits_orientation: bool,
+    force: bool,
+) -> Result<(), IoError> {
+    let b = apply_stretch(orient(before, fits_orientation), stretch);
+    let a = apply_stretch(orient(after, fits_orientation), stretch);
+    let gap = 4;
+    let h = b.nrows().max(a.nrows());
+    let w = b.ncols() + gap + a.ncols();
+    let mut out = Array2::<f64>::zeros((h, w));
+    out.slice_mut(s![..b.nrows(), ..b.ncols()]).assign(&b);
+    out.slice_mut(s![.., b.ncols()..b.ncols() + gap]).fill(1.0);
+    out.slice_mut(s![..a.nrows(), b.ncols() + gap..]).assign(&a);
+    write_gray(path, out.view(), BitDepth::Eight, force)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn png_and_tiff_roundtrip_16_and_8_bit() {
+        let d = tempfile::tempdir().unwrap();
+        let a = Array2::from_shape_fn((7, 11), |(y, x)| (y * 11 + x) as f64 / 76.0);
+        for (name, depth, tol) in [
+            ("a.png", BitDepth::Sixteen, 0.5 / 65535.0),
+            ("a.tif", BitDepth::Sixteen, 0.5 / 65535.0),
+            ("b.png", BitDepth::Eight, 0.5 / 255.0),
+            ("b.tiff", BitDepth::Eight, 0.5 / 255.0),
+        ] {
+            let p = d.path().join(name);
+            write_gray(&p, a.view(), depth, false).unwrap();
+            let (r, deep) = read_gray(&p).unwrap();
+            assert_eq!(deep, depth == BitDepth::Sixteen);
+            assert_eq!(r.dim(), a.dim());
+            for (x, y) in r.iter().zip(a.iter()) {
+                assert!((x - y).abs() <= tol + 1e-7, "{name}: {x} vs {y}");
+            }
+            assert!(write_gray(&p, a.view(), depth, false).is_err());
+        }
+        assert!(write_gray(&d.path().join("x.bmp"), a.view(), BitDepth::Eight, false).is_err());
+    }
+
+    /// Limits equal to astropy's `ZScaleInterval` (testdata/gen_golden.py wrote them).
+    #[test]
+    fn zscale_matches_astropy() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden/zscale.json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for case in v.as_array().unwrap() {
+            let sh = &case["shape"];
+            let shape = (
+                sh[0].as_u64().unwrap() as usize,
+                sh[1].as_u64().unwrap() as usize,
+            );
+            let vals: Vec<f64> = case["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(f64::NAN))
+                .collect();
+            let a = Array2::from_shape_vec(shape, vals).unwrap();
+            let (lo, hi) = zscale(a.view()).unwrap();
+            let want = (
+                case["limits"][0].as_f64().unwrap(),
+                case["limits"][1].as_f64().unwrap(),
+            );
+            assert!(
+                (lo - want.0).abs() < 1e-9 * want.0.abs(),
+                "{lo} vs {}",
+                want.0
+            );
+            assert!(
+                (hi - want.1).abs() < 1e-9 * want.1.abs(),
+                "{hi} vs {}",
+                want.1
+            );
+        }
+    }
+
+    #[test]
+    fn stretches() {
+        let a = Array2::from_shape_fn((1, 101), |(_, x)| x as f64);
+        assert_eq!(
+            limits(a.view(), Limits::Percentile(10.0, 90.0)),
+            (10.0, 90.0)
+        );
+        let lin = apply_stretch(a.view(), Stretch::Linear(Limits::MinMax));
+        assert!((lin[[0, 50]] - 0.5).abs() < 1e-12);
+        let ash = apply_stretch(a.view(), Stretch::Asinh(Limits::MinMax, 0.1));
+        assert!((ash[[0, 100]] - 1.0).abs() < 1e-12);
+        let expect = (0.5f64 / 0.1).asinh() / 10f64.asinh();
+        assert!((ash[[0, 50]] - expect).abs() < 1e-12);
+    }
+}

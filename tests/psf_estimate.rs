@@ -1,0 +1,207 @@
+//! Empirical PSF estimation on synthetic star fields with a known PSF (seeded noise), and
+//! PSF loading from FITS.
+
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::Normal;
+use sparseinv::psf::{self, estimate_psf, EstimateParams, PsfError};
+
+/// A PSF profile evaluated at offset (dy, dx) from its centre.
+type Profile = dyn Fn(f64, f64) -> f64;
+
+fn gaussian(sigma: f64) -> Box<Profile> {
+    Box::new(move |dy, dx| (-(dy * dy + dx * dx) / (2.0 * sigma * sigma)).exp())
+}
+
+fn moffat(fwhm: f64, beta: f64) -> Box<Profile> {
+    let alpha = fwhm / (2.0 * (2f64.powf(1.0 / beta) - 1.0).sqrt());
+    Box::new(move |dy, dx| (1.0 + (dy * dy + dx * dx) / (alpha * alpha)).powf(-beta))
+}
+
+/// The profile sampled on a `size × size` grid centred at (size/2, size/2), unit sum.
+fn truth(p: &Profile, size: usize) -> Array2<f64> {
+    let c = (size / 2) as f64;
+    let a = Array2::from_shape_fn((size, size), |(y, x)| p(y as f64 - c, x as f64 - c));
+    let s = a.sum();
+    a / s
+}
+
+struct Field {
+    image: Array2<f64>,
+    /// true sub-pixel positions of the isolated, unsaturated, inside stars
+    good: Vec<(f64, f64)>,
+}
+
+/// 6×6 grid of stars (cells of 42 px) on a 256² image, background 100, noise σ = 2; three
+/// cells get a close companion, two get a saturated star, two extra stars sit at the edge.
+fn star_field(p: &Profile, seed: u64, saturation: f64) -> Field {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = 256;
+    let mut img = Array2::<f64>::from_elem((n, n), 100.0);
+    let add = |img: &mut Array2<f64>, y0: f64, x0: f64, flux: f64| {
+        let norm: f64 = {
+            let mut s = 0.0;
+            for dy in -30..=30 {
+                for dx in -30..=30 {
+                    s += p(dy as f64, dx as f64);
+                }
+            }
+            s
+        };
+        let (yi, xi) = (y0.round() as i64, x0.round() as i64);
+        for y in (yi - 30).max(0)..(yi + 31).min(n as i64) {
+            for x in (xi - 30).max(0)..(xi + 31).min(n as i64) {
+                img[[y as usize, x as usize]] += flux * p(y as f64 - y0, x as f64 - x0) / norm;
+            }
+        }
+    };
+    let mut good = Vec::new();
+    for cy in 0..6 {
+        for cx in 0..6 {
+            let y0 = 21.0 + 42.0 * cy as f64 + rng.random_range(-3.0..3.0);
+            let x0 = 21.0 + 42.0 * cx as f64 + rng.random_range(-3.0..3.0);
+            let flux = rng.random_range(3000.0..15000.0);
+            let k = cy * 6 + cx;
+            if k == 7 || k == 20 || k == 33 {
+                // companion 7 px away: both are rejected as neighbours
+                add(&mut img, y0, x0, flux);
+                add(&mut img, y0 + 5.0, x0 + 5.0, 0.5 * flux);
+            } else if k == 14 || k == 27 {
+                add(&mut img, y0, x0, 1000.0 * flux); // saturated after clipping
+            } else {
+                add(&mut img, y0, x0, flux);
+                good.push((y0, x0));
+            }
+        }
+    }
+    // two stars too close to the edge
+    add(&mut img, 4.3, 128.0, 8000.0);
+    add(&mut img, 128.0, 252.6, 8000.0);
+    let noise = Normal::new(0.0, 2.0).unwrap();
+    img.mapv_inplace(|v| (v + rng.sample(noise)).min(saturation));
+    Field { image: img, good }
+}
+
+fn check_recovery(p: &Profile, seed: u64) {
+    let sat = 50_000.0;
+    let f = star_field(p, seed, sat);
+    let params = EstimateParams {
+        size: 25,
+        k_sigma: 5.0,
+        saturation: Some(sat),
+        isolation: Some(12.0),
+        neighbour_ratio: 0.05,
+        max_stars: 100,
+    };
+    let (est, rep) = estimate_psf(f.image.view(), None, &params).unwrap();
+    // detections: 36 grid stars + 3 companions + 2 edge stars
+    assert_eq!(rep.detected, 41, "{rep:?}");
+    assert_eq!(rep.rejected_neighbour, 6, "{rep:?}");
+    assert_eq!(rep.rejected_saturated, 2, "{rep:?}");
+    assert_eq!(rep.rejected_edge, 2, "{rep:?}");
+    assert_eq!(rep.used, f.good.len());
+    assert_eq!(rep.used, 31);
+    // the wings of bright stars raise the clipped MAD a little above the true σ = 2
+    assert!((rep.noise - 2.0).abs() < 0.25, "noise {}", rep.noise);
+    // every used star is one of the good ones, located to 0.1 px
+    for s in &rep.stars {
+        let d = f
+            .good
+            .iter()
+            .map(|(y, x)| ((y - s.y).powi(2) + (x - s.x).powi(2)).sqrt())
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            d < 0.1,
+            "star at ({}, {}) is {d} px from the truth",
+            s.y,
+            s.x
+        );
+    }
+    // the PSF: unit sum, centred, right width and shape
+    let t = truth(p, 25);
+    assert!((est.sum() - 1.0).abs() < 1e-12);
+    let (cy, cx) = psf::centroid(est.view()).unwrap();
+    assert!(
+        (cy - 12.0).abs() < 0.05 && (cx - 12.0).abs() < 0.05,
+        "({cy}, {cx})"
+    );
+    let fw_true = psf::fwhm(t.view()).unwrap();
+    let fw = rep.fwhm.unwrap();
+    assert!((fw / fw_true - 1.0).abs() < 0.03, "FWHM {fw} vs {fw_true}");
+    let l1 = (&est - &t).mapv(f64::abs).sum();
+    assert!(l1 < 0.06, "L1 error {l1}");
+}
+
+#[test]
+fn recovers_gaussian_psf() {
+    check_recovery(&*gaussian(1.8), 1);
+}
+
+#[test]
+fn recovers_moffat_psf() {
+    check_recovery(&*moffat(4.0, 3.0), 2);
+}
+
+#[test]
+fn masked_pixels_and_bad_parameters() {
+    let f = star_field(&*gaussian(1.5), 3, 1e9);
+    let (y, x) = f.good[0];
+    let mut valid = Array2::from_elem(f.image.dim(), true);
+    valid[[y.round() as usize + 3, x.round() as usize]] = false;
+    let params = EstimateParams {
+        isolation: Some(12.0),
+        ..Default::default()
+    };
+    let (_, rep) = estimate_psf(f.image.view(), Some(valid.view()), &params).unwrap();
+    assert_eq!(rep.rejected_masked, 1);
+    // no stars in pure noise
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let noise = Normal::new(0.0, 1.0).unwrap();
+    let flat = Array2::from_shape_fn((64, 64), |_| rng.sample(noise));
+    assert!(matches!(
+        estimate_psf(flat.view(), None, &params),
+        Err(PsfError::NoStars(_))
+    ));
+    let bad = EstimateParams { size: 24, ..params };
+    assert!(matches!(
+        estimate_psf(f.image.view(), None, &bad),
+        Err(PsfError::Params(_))
+    ));
+    let small = Array2::<f64>::zeros((10, 40));
+    assert!(matches!(
+        estimate_psf(small.view(), None, &params),
+        Err(PsfError::LargerThanImage { .. })
+    ));
+}
+
+#[cfg(feature = "fits")]
+#[test]
+fn load_psf_from_fits_and_reject_bad_ones() {
+    use sparseinv::io::fits::{write_fits_2d, WriteOptions};
+    let d = tempfile::tempdir().unwrap();
+    let t = truth(&*gaussian(2.0), 15) * 3.0;
+    let p = d.path().join("psf.fits");
+    write_fits_2d(&p, t.mapv(|v| v as f32).view(), &WriteOptions::default()).unwrap();
+    let loaded = psf::load_psf(&p, None).unwrap();
+    assert!((loaded.sum() - 3.0).abs() < 1e-5);
+    let (n, rep) = psf::prepare(loaded.view(), &psf::PrepareOptions::default()).unwrap();
+    assert!((n.sum() - 1.0).abs() < 1e-12);
+    assert!(rep.warnings[0].contains("normalised"));
+    // NaN and zero-sum PSFs
+    let mut bad = t.mapv(|v| v as f32);
+    bad[[3, 3]] = f32::NAN;
+    let pn = d.path().join("nan.fits");
+    write_fits_2d(&pn, bad.view(), &WriteOptions::default()).unwrap();
+    let m = psf::load_psf(&pn, None).unwrap_err().to_string();
+    assert!(m.contains("nan.fits") && m.contains("NaN"), "{m}");
+    let pz = d.path().join("zero.fits");
+    write_fits_2d(
+        &pz,
+        Array2::<f32>::zeros((5, 5)).view(),
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    let m = psf::load_psf(&pz, None).unwrap_err().to_string();
+    assert!(m.contains("zero.fits") && m.contains("not positive"), "{m}");
+}
