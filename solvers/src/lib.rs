@@ -18,6 +18,7 @@ pub mod error;
 pub mod iter;
 pub mod linalg;
 pub mod op;
+pub mod pnp;
 pub mod prox;
 pub mod scalar;
 pub mod testing;
