@@ -47,6 +47,10 @@ pub enum Error {
     /// A numerical failure (singular system, divergence that cannot be recovered, ...).
     #[error("numerical failure: {0}")]
     Numerical(String),
+    /// An external backend failed (e.g. an ONNX Runtime session behind a `Denoiser`); the
+    /// message says what happened and how to fix it.
+    #[error("backend failure: {0}")]
+    Backend(String),
 }
 
 /// `Result` with [`Error`].

@@ -20,6 +20,7 @@ pub mod krylov;
 pub mod linalg;
 pub mod metrics;
 pub mod op;
+pub mod pnp;
 pub mod prox;
 pub mod proximal;
 pub mod sbl;

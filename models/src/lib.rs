@@ -1,0 +1,24 @@
+//! # sparseinv-models
+//!
+//! Deep priors for sparseinv's solvers, loaded from ONNX graphs and run by ONNX Runtime
+//! (through the `ort` crate, loading the runtime library at run time). A learned denoiser
+//! becomes a [`sparseinv_solvers::denoise::Denoiser`] ([`OnnxDenoiser`]) and so plugs into
+//! the plug-and-play and RED solvers.
+//!
+//! - [`runtime`]: finding ONNX Runtime with no manual step (environment variable, the copy
+//!   fetched from PyPI at build time, an installed Python package, the system library path);
+//! - [`model`]: one session per loaded graph, reused, with input validation;
+//! - [`denoiser`]: the N,C,H,W float32 denoiser contract with an optional noise-level map,
+//!   explicit invertible normalisation and overlapping tiled inference.
+
+#![warn(missing_docs)]
+
+pub mod denoiser;
+pub mod error;
+pub mod model;
+pub mod runtime;
+
+pub use denoiser::{DenoiserConfig, Normalization, OnnxDenoiser, Tiling};
+pub use error::{Error, Result};
+pub use model::{Device, OnnxModel, SessionOptions, TensorSpec};
+pub use runtime::{runtime, Runtime};

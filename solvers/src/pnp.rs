@@ -1,0 +1,520 @@
+//! Plug-and-play and RED solvers: a [`Denoiser`] takes the place of a regulariser in
+//! `min_x ½‖A x − y‖² + λ R(x)`.
+//!
+//! - [`PnpPgd`]: plug-and-play proximal gradient (Venkatakrishnan, Bouman & Wohlberg 2013),
+//!   `x ← D(z − τ Aᴴ(A z − y), σ)`, with FISTA extrapolation of `z` when `accelerate` is on
+//!   (Beck & Teboulle 2009). With `D(v, σ) = prox_{σ‖·‖₁}(v)` and `σ = τλ` it *is* ISTA/FISTA
+//!   for the lasso.
+//! - [`Red`]: regularisation by denoising (Romano, Elad & Milanfar 2017), gradient descent on
+//!   `E(x) = ½‖A x − y‖² + (λ/2) ⟨x, x − D(x, σ)⟩` with the RED gradient
+//!   `∇E(x) = Aᴴ(A x − y) + λ (x − D(x, σ))` (exact when `D` is locally homogeneous with a
+//!   symmetric Jacobian).
+//! - [`PnpAdmm`]: plug-and-play ADMM (Chan, Wang & Elgendy 2017):
+//!   `x ← (AᴴA + ρI)⁻¹ (Aᴴ y + ρ (z − u))` by conjugate gradients (warm started),
+//!   `z ← D(x + u, σ)`, `u ← u + x − z`. With `D = prox_{(λ/ρ)‖·‖₁}` it is ADMM for the lasso.
+//!
+//! All three are [`IterativeSolver`]s for the shared [`crate::iter`] framework; one-call helpers
+//! [`pnp_pgd`], [`red`] and [`pnp_admm`] validate a [`PnpParams`] and run them. Convergence of
+//! PnP schemes is guaranteed for non-expansive / averaged denoisers (and for proximal
+//! denoisers); for learned denoisers it is observed, not proved — watch the relative change.
+//!
+//! `σ` is the denoiser's noise level in the units of `x`.
+
+use crate::denoise::Denoiser;
+use crate::error::{Error, Result};
+use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
+use crate::linalg::{norm2, norm2_sq, vdot};
+use crate::op::{check_shape, op_norm, LinearOperator, NormEstimate};
+use crate::scalar::{real, Scalar};
+use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
+use num_traits::{Float, One, Zero};
+
+/// Parameters shared by the plug-and-play solvers. `Default`: automatic step, σ = 0.1,
+/// λ = 1, ρ = 1, acceleration on, CG tolerance 1e-8 with at most 100 iterations, and the
+/// default [`StopCriteria`].
+#[derive(Debug, Clone, Copy)]
+pub struct PnpParams<R> {
+    /// Denoiser noise level `σ` (≥ 0, units of `x`).
+    pub sigma: R,
+    /// Gradient step. `None`: `1/L` for [`PnpPgd`] and `1/(L + λ)` for [`Red`], with
+    /// `L = ‖A‖²` estimated by power iteration (times 1.01 for safety).
+    pub step: Option<R>,
+    /// RED regularisation weight `λ` (≥ 0); unused by the other two.
+    pub lambda: R,
+    /// ADMM penalty `ρ` (> 0); unused by the other two.
+    pub rho: R,
+    /// FISTA extrapolation in [`PnpPgd`].
+    pub accelerate: bool,
+    /// Relative residual tolerance of the inner conjugate gradients in [`PnpAdmm`].
+    pub cg_tol: R,
+    /// Iteration cap of the inner conjugate gradients in [`PnpAdmm`].
+    pub cg_max_iters: usize,
+    /// When to stop.
+    pub stop: StopCriteria<R>,
+}
+
+impl<R: crate::Real> Default for PnpParams<R> {
+    fn default() -> Self {
+        PnpParams {
+            sigma: real(0.1),
+            step: None,
+            lambda: R::one(),
+            rho: R::one(),
+            accelerate: true,
+            cg_tol: real(1e-8),
+            cg_max_iters: 100,
+            stop: StopCriteria::default(),
+        }
+    }
+}
+
+impl<R: crate::Real> PnpParams<R> {
+    /// Check every parameter is in range.
+    pub fn validate(&self) -> Result<()> {
+        let nonneg = |name: &str, v: R| {
+            if v.is_finite() && v >= R::zero() {
+                Ok(())
+            } else {
+                Err(Error::param(
+                    name,
+                    format!("must be finite and >= 0, got {v}"),
+                ))
+            }
+        };
+        nonneg("sigma", self.sigma)?;
+        nonneg("lambda", self.lambda)?;
+        if let Some(s) = self.step {
+            if !(s.is_finite() && s > R::zero()) {
+                return Err(Error::param(
+                    "step",
+                    format!("must be finite and > 0, got {s}"),
+                ));
+            }
+        }
+        if !(self.rho.is_finite() && self.rho > R::zero()) {
+            return Err(Error::param(
+                "rho",
+                format!("must be finite and > 0, got {}", self.rho),
+            ));
+        }
+        if !(self.cg_tol.is_finite() && self.cg_tol > R::zero()) || self.cg_max_iters == 0 {
+            return Err(Error::param(
+                "cg_tol",
+                "need cg_tol > 0 and cg_max_iters >= 1",
+            ));
+        }
+        self.stop.validate()
+    }
+}
+
+fn check_problem<T: Scalar, A: LinearOperator<T> + ?Sized>(
+    a: &A,
+    y: &ArrayViewD<T>,
+    x0: Option<&ArrayViewD<T>>,
+) -> Result<()> {
+    check_shape("measurements y", a.range_shape(), y.shape())?;
+    crate::error::check_finite("measurements y", y.iter())?;
+    if let Some(x0) = x0 {
+        check_shape("initial x0", a.domain_shape(), x0.shape())?;
+        crate::error::check_finite("initial x0", x0.iter())?;
+    }
+    Ok(())
+}
+
+fn lipschitz<T: Scalar, A: LinearOperator<T> + ?Sized>(a: &A) -> Result<T::Real> {
+    let n = op_norm(a, NormEstimate::default());
+    let l = n * n * real::<T::Real>(1.01);
+    if !(l.is_finite() && l > T::Real::zero()) {
+        return Err(Error::Numerical(format!(
+            "cannot choose a step: the operator norm estimate is {n}"
+        )));
+    }
+    Ok(l)
+}
+
+fn rel_change<T: Scalar>(new: ArrayViewD<T>, old: ArrayViewD<T>) -> T::Real {
+    let mut d = T::Real::zero();
+    Zip::from(&new)
+        .and(&old)
+        .for_each(|&a, &b| d += (a - b).abs2());
+    let n = norm2(new);
+    d.sqrt() / n.max(T::Real::min_positive_value())
+}
+
+/// Plug-and-play proximal gradient (optionally FISTA-accelerated):
+/// `x_{k+1} = D(z_k − τ Aᴴ(A z_k − y), σ)`, `z_{k+1} = x_{k+1} + ((t_k − 1)/t_{k+1})(x_{k+1} − x_k)`.
+///
+/// Each step reports the data residual `‖A z_k − y‖` at the gradient point and no objective
+/// (the denoiser's implicit regulariser is unknown).
+pub struct PnpPgd<'a, T: Scalar, A: ?Sized, D: ?Sized> {
+    a: &'a A,
+    y: ArrayD<T>,
+    d: &'a D,
+    tau: T::Real,
+    sigma: T::Real,
+    accelerate: bool,
+    t: T::Real,
+    x: ArrayD<T>,
+    z: ArrayD<T>,
+    r: ArrayD<T>,
+    g: ArrayD<T>,
+    xn: ArrayD<T>,
+}
+
+impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> PnpPgd<'a, T, A, D> {
+    /// Set up from `x0` (zeros when `None`). Validates `params` and shapes.
+    pub fn new(
+        a: &'a A,
+        y: ArrayViewD<T>,
+        d: &'a D,
+        x0: Option<ArrayViewD<T>>,
+        params: &PnpParams<T::Real>,
+    ) -> Result<Self> {
+        params.validate()?;
+        check_problem(a, &y, x0.as_ref())?;
+        let tau = match params.step {
+            Some(s) => s,
+            None => T::Real::one() / lipschitz(a)?,
+        };
+        let x = x0.map_or_else(|| ArrayD::zeros(IxDyn(a.domain_shape())), |v| v.to_owned());
+        Ok(PnpPgd {
+            a,
+            y: y.to_owned(),
+            d,
+            tau,
+            sigma: params.sigma,
+            accelerate: params.accelerate,
+            t: T::Real::one(),
+            z: x.clone(),
+            g: x.clone(),
+            xn: x.clone(),
+            x,
+            r: ArrayD::zeros(IxDyn(a.range_shape())),
+        })
+    }
+    /// The current iterate `x_k`.
+    pub fn x(&self) -> ArrayViewD<'_, T> {
+        self.x.view()
+    }
+    /// The step `τ` in use.
+    pub fn step_size(&self) -> T::Real {
+        self.tau
+    }
+}
+
+impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> IterativeSolver
+    for PnpPgd<'_, T, A, D>
+{
+    type Real = T::Real;
+    fn step(&mut self) -> Result<StepInfo<T::Real>> {
+        self.a.apply_into(self.z.view(), self.r.view_mut());
+        self.r -= &self.y;
+        let residual = norm2(self.r.view());
+        self.a.adjoint_into(self.r.view(), self.g.view_mut());
+        let tau = T::from_real(self.tau);
+        Zip::from(&mut self.g)
+            .and(&self.z)
+            .for_each(|g, &z| *g = z - tau * *g);
+        self.d
+            .denoise_into(self.g.view(), self.sigma, self.xn.view_mut())?;
+        let change = rel_change(self.xn.view(), self.x.view());
+        if self.accelerate {
+            let four: T::Real = real(4.0);
+            let two: T::Real = real(2.0);
+            let tn = (T::Real::one() + (T::Real::one() + four * self.t * self.t).sqrt()) / two;
+            let beta = T::from_real((self.t - T::Real::one()) / tn);
+            Zip::from(&mut self.z)
+                .and(&self.xn)
+                .and(&self.x)
+                .for_each(|z, &xn, &x| *z = xn + beta * (xn - x));
+            self.t = tn;
+        } else {
+            self.z.assign(&self.xn);
+        }
+        std::mem::swap(&mut self.x, &mut self.xn);
+        Ok(StepInfo {
+            objective: None,
+            rel_change: change,
+            residual: Some(residual),
+        })
+    }
+}
+
+/// Regularisation by denoising, gradient form: `x ← x − μ (Aᴴ(A x − y) + λ (x − D(x, σ)))`.
+///
+/// Reports the RED objective `½‖A x − y‖² + (λ/2) Re⟨x, x − D(x, σ)⟩` at the point where the
+/// gradient was taken, and the data residual `‖A x − y‖`.
+pub struct Red<'a, T: Scalar, A: ?Sized, D: ?Sized> {
+    a: &'a A,
+    y: ArrayD<T>,
+    d: &'a D,
+    mu: T::Real,
+    lambda: T::Real,
+    sigma: T::Real,
+    x: ArrayD<T>,
+    r: ArrayD<T>,
+    g: ArrayD<T>,
+    dx: ArrayD<T>,
+}
+
+impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> Red<'a, T, A, D> {
+    /// Set up from `x0` (zeros when `None`). Validates `params` and shapes.
+    pub fn new(
+        a: &'a A,
+        y: ArrayViewD<T>,
+        d: &'a D,
+        x0: Option<ArrayViewD<T>>,
+        params: &PnpParams<T::Real>,
+    ) -> Result<Self> {
+        params.validate()?;
+        check_problem(a, &y, x0.as_ref())?;
+        let mu = match params.step {
+            Some(s) => s,
+            None => T::Real::one() / (lipschitz(a)? + params.lambda),
+        };
+        let x = x0.map_or_else(|| ArrayD::zeros(IxDyn(a.domain_shape())), |v| v.to_owned());
+        Ok(Red {
+            a,
+            y: y.to_owned(),
+            d,
+            mu,
+            lambda: params.lambda,
+            sigma: params.sigma,
+            g: x.clone(),
+            dx: x.clone(),
+            x,
+            r: ArrayD::zeros(IxDyn(a.range_shape())),
+        })
+    }
+    /// The current iterate.
+    pub fn x(&self) -> ArrayViewD<'_, T> {
+        self.x.view()
+    }
+}
+
+impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> IterativeSolver
+    for Red<'_, T, A, D>
+{
+    type Real = T::Real;
+    fn step(&mut self) -> Result<StepInfo<T::Real>> {
+        self.a.apply_into(self.x.view(), self.r.view_mut());
+        self.r -= &self.y;
+        let data = norm2_sq(self.r.view());
+        self.a.adjoint_into(self.r.view(), self.g.view_mut());
+        self.d
+            .denoise_into(self.x.view(), self.sigma, self.dx.view_mut())?;
+        // dx ← x − D(x)
+        Zip::from(&mut self.dx)
+            .and(&self.x)
+            .for_each(|d, &x| *d = x - *d);
+        let half: T::Real = real(0.5);
+        let objective = half * data + half * self.lambda * vdot(self.x.view(), self.dx.view()).re();
+        let lam = T::from_real(self.lambda);
+        let mu = T::from_real(self.mu);
+        // g ← x − μ (g + λ dx); reuse dx for the old x norm check.
+        Zip::from(&mut self.g)
+            .and(&self.dx)
+            .and(&self.x)
+            .for_each(|g, &d, &x| *g = x - mu * (*g + lam * d));
+        let change = rel_change(self.g.view(), self.x.view());
+        std::mem::swap(&mut self.x, &mut self.g);
+        Ok(StepInfo {
+            objective: Some(objective),
+            rel_change: change,
+            residual: Some(data.sqrt()),
+        })
+    }
+}
+
+/// Plug-and-play ADMM with a conjugate-gradient x-update:
+/// `x ← (AᴴA + ρI)⁻¹(Aᴴy + ρ(z − u))`, `z ← D(x + u, σ)`, `u ← u + x − z`.
+///
+/// Reports the primal residual `‖x − z‖` and the relative change of `z`, the returned iterate
+/// (it lies in the denoiser's range).
+pub struct PnpAdmm<'a, T: Scalar, A: ?Sized, D: ?Sized> {
+    a: &'a A,
+    aty: ArrayD<T>,
+    d: &'a D,
+    rho: T::Real,
+    sigma: T::Real,
+    cg_tol: T::Real,
+    cg_max_iters: usize,
+    x: ArrayD<T>,
+    z: ArrayD<T>,
+    u: ArrayD<T>,
+    buf: ArrayD<T>,
+    zn: ArrayD<T>,
+}
+
+impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> PnpAdmm<'a, T, A, D> {
+    /// Set up from `x0` (zeros when `None`; `z = x0`, `u = 0`). Validates `params` and shapes.
+    pub fn new(
+        a: &'a A,
+        y: ArrayViewD<T>,
+        d: &'a D,
+        x0: Option<ArrayViewD<T>>,
+        params: &PnpParams<T::Real>,
+    ) -> Result<Self> {
+        params.validate()?;
+        check_problem(a, &y, x0.as_ref())?;
+        let mut aty = ArrayD::zeros(IxDyn(a.domain_shape()));
+        a.adjoint_into(y, aty.view_mut());
+        let x = x0.map_or_else(|| ArrayD::zeros(IxDyn(a.domain_shape())), |v| v.to_owned());
+        Ok(PnpAdmm {
+            a,
+            aty,
+            d,
+            rho: params.rho,
+            sigma: params.sigma,
+            cg_tol: params.cg_tol,
+            cg_max_iters: params.cg_max_iters,
+            z: x.clone(),
+            u: ArrayD::zeros(x.raw_dim()),
+            buf: x.clone(),
+            zn: x.clone(),
+            x,
+        })
+    }
+    /// The current denoised iterate `z`.
+    pub fn z(&self) -> ArrayViewD<'_, T> {
+        self.z.view()
+    }
+    /// The current data-consistent iterate `x`.
+    pub fn x(&self) -> ArrayViewD<'_, T> {
+        self.x.view()
+    }
+}
+
+/// Solve `(AᴴA + ρI) x = b` by conjugate gradients from the given `x` (warm start); stops
+/// at `‖r‖ ≤ tol ‖b‖` or after `max_iters`. Returns the number of iterations.
+fn cg_normal<T: Scalar, A: LinearOperator<T> + ?Sized>(
+    a: &A,
+    rho: T::Real,
+    b: ArrayViewD<T>,
+    x: &mut ArrayD<T>,
+    tol: T::Real,
+    max_iters: usize,
+) -> usize {
+    let mut ax = ArrayD::<T>::zeros(IxDyn(a.range_shape()));
+    let mut q = ArrayD::<T>::zeros(x.raw_dim());
+    let normal = |v: &ArrayD<T>, ax: &mut ArrayD<T>, out: &mut ArrayD<T>| {
+        a.apply_into(v.view(), ax.view_mut());
+        a.adjoint_into(ax.view(), out.view_mut());
+        let r = T::from_real(rho);
+        Zip::from(out).and(v).for_each(|o, &vi| *o += r * vi);
+    };
+    normal(x, &mut ax, &mut q);
+    let mut r = b.to_owned() - &q;
+    let mut p = r.clone();
+    let bn = norm2(b).max(T::Real::min_positive_value());
+    let mut rr = norm2_sq(r.view());
+    for k in 0..max_iters {
+        if rr.sqrt() <= tol * bn {
+            return k;
+        }
+        normal(&p, &mut ax, &mut q);
+        let pq = vdot(p.view(), q.view()).re();
+        if pq <= T::Real::zero() {
+            return k;
+        }
+        let alpha = T::from_real(rr / pq);
+        Zip::from(&mut *x).and(&p).for_each(|x, &p| *x += alpha * p);
+        Zip::from(&mut r).and(&q).for_each(|r, &q| *r -= alpha * q);
+        let rr_new = norm2_sq(r.view());
+        let beta = T::from_real(rr_new / rr);
+        Zip::from(&mut p)
+            .and(&r)
+            .for_each(|p, &r| *p = r + beta * *p);
+        rr = rr_new;
+    }
+    max_iters
+}
+
+impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> IterativeSolver
+    for PnpAdmm<'_, T, A, D>
+{
+    type Real = T::Real;
+    fn step(&mut self) -> Result<StepInfo<T::Real>> {
+        let rho = T::from_real(self.rho);
+        // buf ← Aᴴy + ρ(z − u)
+        Zip::from(&mut self.buf)
+            .and(&self.aty)
+            .and(&self.z)
+            .and(&self.u)
+            .for_each(|b, &aty, &z, &u| *b = aty + rho * (z - u));
+        let b = std::mem::take(&mut self.buf);
+        cg_normal(
+            self.a,
+            self.rho,
+            b.view(),
+            &mut self.x,
+            self.cg_tol,
+            self.cg_max_iters,
+        );
+        self.buf = b;
+        // buf ← x + u; zn ← D(buf)
+        Zip::from(&mut self.buf)
+            .and(&self.x)
+            .and(&self.u)
+            .for_each(|b, &x, &u| *b = x + u);
+        self.d
+            .denoise_into(self.buf.view(), self.sigma, self.zn.view_mut())?;
+        Zip::from(&mut self.u)
+            .and(&self.x)
+            .and(&self.zn)
+            .for_each(|u, &x, &z| *u += x - z);
+        let mut primal = T::Real::zero();
+        Zip::from(&self.x)
+            .and(&self.zn)
+            .for_each(|&x, &z| primal += (x - z).abs2());
+        let change = rel_change(self.zn.view(), self.z.view());
+        std::mem::swap(&mut self.z, &mut self.zn);
+        Ok(StepInfo {
+            objective: None,
+            rel_change: change,
+            residual: Some(primal.sqrt()),
+        })
+    }
+}
+
+/// Run [`PnpPgd`] to a stop criterion; returns the iterate `x` and the report.
+pub fn pnp_pgd<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized>(
+    a: &A,
+    y: ArrayViewD<T>,
+    denoiser: &D,
+    x0: Option<ArrayViewD<T>>,
+    params: &PnpParams<T::Real>,
+    observer: Option<&mut dyn Observer<T::Real>>,
+) -> Result<(ArrayD<T>, Report<T::Real>)> {
+    let mut s = PnpPgd::new(a, y, denoiser, x0, params)?;
+    let rep = run(&mut s, &params.stop, observer.unwrap_or(&mut NoObserver))?;
+    Ok((s.x, rep))
+}
+
+/// Run [`Red`] to a stop criterion; returns the iterate `x` and the report.
+pub fn red<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized>(
+    a: &A,
+    y: ArrayViewD<T>,
+    denoiser: &D,
+    x0: Option<ArrayViewD<T>>,
+    params: &PnpParams<T::Real>,
+    observer: Option<&mut dyn Observer<T::Real>>,
+) -> Result<(ArrayD<T>, Report<T::Real>)> {
+    let mut s = Red::new(a, y, denoiser, x0, params)?;
+    let rep = run(&mut s, &params.stop, observer.unwrap_or(&mut NoObserver))?;
+    Ok((s.x, rep))
+}
+
+/// Run [`PnpAdmm`] to a stop criterion; returns the denoised iterate `z` and the report.
+pub fn pnp_admm<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized>(
+    a: &A,
+    y: ArrayViewD<T>,
+    denoiser: &D,
+    x0: Option<ArrayViewD<T>>,
+    params: &PnpParams<T::Real>,
+    observer: Option<&mut dyn Observer<T::Real>>,
+) -> Result<(ArrayD<T>, Report<T::Real>)> {
+    let mut s = PnpAdmm::new(a, y, denoiser, x0, params)?;
+    let rep = run(&mut s, &params.stop, observer.unwrap_or(&mut NoObserver))?;
+    Ok((s.z, rep))
+}
