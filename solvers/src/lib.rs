@@ -15,11 +15,13 @@
 
 pub mod denoise;
 pub mod error;
+pub mod fft;
 pub mod iter;
 pub mod linalg;
 pub mod op;
 pub mod prox;
 pub mod scalar;
+pub mod starlet_denoise;
 pub mod testing;
 
 pub use error::{Error, Result};

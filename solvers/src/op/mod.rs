@@ -194,8 +194,12 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for std::sync::
     }
 }
 
+mod conv2d;
 mod diagonal;
+mod starlet;
+pub use conv2d::{Boundary, Conv2d, Diagonalizable};
 pub use diagonal::Diagonal;
+pub use starlet::{starlet_noise_std, Starlet};
 
 /// Keeps `Real` in scope for docs of submodules.
 #[allow(dead_code)]
