@@ -15,6 +15,7 @@
 
 pub mod denoise;
 pub mod error;
+pub mod fft;
 pub mod iter;
 pub mod krylov;
 pub mod linalg;
@@ -26,6 +27,7 @@ pub mod proximal;
 pub mod sbl;
 pub mod scalar;
 pub mod selfcal;
+pub mod starlet_denoise;
 pub mod testing;
 
 pub use error::{Error, Result};

@@ -208,6 +208,10 @@ mod matrix;
 pub use matrix::{Matrix, MatrixColumns};
 pub mod kronecker;
 pub use kronecker::Kronecker;
+mod conv2d;
+mod starlet;
+pub use conv2d::{Boundary, Conv2d, Diagonalizable};
+pub use starlet::{starlet_noise_std, Starlet};
 
 /// Keeps `Real` in scope for docs of submodules.
 #[allow(dead_code)]
