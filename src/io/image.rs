@@ -396,6 +396,27 @@ mod tests {
     }
 
     #[test]
+    fn side_by_side_layout_and_orientation() {
+        let d = tempfile::tempdir().unwrap();
+        // before: row 0 (FITS bottom) bright; after: smaller, uniform
+        let mut before = Array2::<f64>::zeros((6, 5));
+        before.row_mut(0).fill(10.0);
+        let after = Array2::<f64>::from_elem((4, 3), 1.0);
+        let p = d.path().join("cmp.png");
+        let st = Stretch::Linear(Limits::Fixed(0.0, 10.0));
+        write_side_by_side(&p, before.view(), after.view(), st, true, false).unwrap();
+        let (img, _) = read_gray(&p).unwrap();
+        assert_eq!(img.dim(), (6, 5 + 4 + 3));
+        // FITS row 0 is displayed at the bottom
+        assert_eq!(img[[5, 0]], 1.0);
+        assert_eq!(img[[0, 0]], 0.0);
+        // white separator, then the right panel (padded with black below its 4 rows)
+        assert!((5..9).all(|x| img[[0, x]] == 1.0));
+        assert!((img[[0, 9]] - 26.0 / 255.0).abs() < 1e-6);
+        assert_eq!(img[[5, 9]], 0.0);
+    }
+
+    #[test]
     fn stretches() {
         let a = Array2::from_shape_fn((1, 101), |(_, x)| x as f64);
         assert_eq!(
