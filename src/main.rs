@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Print the version and the enabled features.
     Info,
+    /// Sparse channel estimation: (block / Kronecker) sparse Bayesian learning or OMP.
+    Channel(cli::channel::ChannelArgs),
 }
 
 fn main() {
@@ -26,6 +28,7 @@ fn main() {
             println!("sparseinv {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Channel(a) => cli::channel::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
