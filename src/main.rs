@@ -20,6 +20,8 @@ enum Command {
     /// Estimate an empirical PSF from the isolated, unsaturated stars of a FITS image.
     #[cfg(feature = "fits")]
     Psf(cli::psf::PsfArgs),
+    /// Sparse channel estimation: (block / Kronecker) sparse Bayesian learning or OMP.
+    Channel(cli::channel::ChannelArgs),
 }
 
 fn main() {
@@ -31,6 +33,7 @@ fn main() {
         }
         #[cfg(feature = "fits")]
         Command::Psf(args) => cli::psf::run(args),
+        Command::Channel(a) => cli::channel::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

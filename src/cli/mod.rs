@@ -3,6 +3,7 @@
 
 #[cfg(feature = "fits")]
 pub mod psf;
+pub mod channel;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};

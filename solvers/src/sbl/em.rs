@@ -287,12 +287,16 @@ impl<T: DenseScalar> IterativeSolver for Sbl<T> {
         let trace: T::Real = g.iter().copied().sum();
         let old = self.gamma.clone();
         let tiny = T::Real::min_positive_value();
+        let g_floor: T::Real = real(1e-8);
         match &self.groups {
             None => {
                 for (i, &n) in self.active.iter().enumerate() {
                     self.gamma[n] = match self.update {
                         Update::Em => musq[i] + e.sdiag[i],
-                        Update::MacKay => musq[i] / g[i].max(tiny),
+                        // gᵢ → 0 for atoms the data barely inform; there 1 − Σᵢᵢ/γᵢ loses
+                        // all precision, and the EM step (which shrinks γᵢ) is used instead
+                        Update::MacKay if g[i] > g_floor => musq[i] / g[i],
+                        Update::MacKay => musq[i] + e.sdiag[i],
                     };
                 }
             }
@@ -308,7 +312,7 @@ impl<T: DenseScalar> IterativeSolver for Sbl<T> {
                         }
                         Update::MacKay => {
                             num[b] += musq[i];
-                            den[b] += g[i];
+                            den[b] += g[i].max(g_floor);
                         }
                     }
                 }
