@@ -491,3 +491,52 @@ fn several_columns_at_once_with_matrix_columns() {
         assert!((u - v.signum() * (v.abs() - 0.5).max(0.0)).abs() < 1e-9);
     }
 }
+
+#[test]
+fn prox_library_penalties_on_orthonormal_problems() {
+    use sparseinv_solvers::prox::{Cel0, Lq, NonNegative, L0, L1};
+    // with A orthonormal and unit step, the fixed point of the forward-backward map is the
+    // minimiser prox_R(Aᵀy) (for the non-convex terms: the global one)
+    let n = 20;
+    let a = Matrix::new(dct_matrix(n));
+    let y = randn::<f64>(&[n], 31);
+    let b = a.adjoint(y.view()).unwrap();
+    let norms = a.column_norms().into_dyn();
+    let pens: Vec<(&str, Box<dyn Prox<f64>>)> = vec![
+        ("l1", Box::new(L1::new(0.4).unwrap())),
+        ("l0", Box::new(L0::new(0.3).unwrap())),
+        ("lhalf", Box::new(Lq::half(0.3).unwrap())),
+        ("ltwothirds", Box::new(Lq::two_thirds(0.3).unwrap())),
+        ("cel0", Box::new(Cel0::new(0.3, norms).unwrap())),
+        ("nonneg", Box::new(NonNegative)),
+    ];
+    for (name, r) in pens {
+        let expect = r.prox(b.view(), 1.0);
+        assert!(
+            expect.iter().any(|v| *v != 0.0) && expect.iter().any(|v| *v == 0.0),
+            "{name}"
+        );
+        for variant in [Variant::Ista, Variant::Fista, Variant::MonotoneFista] {
+            let p = Params {
+                variant,
+                step: Some(1.0),
+                ..tight(1.0)
+            };
+            let (x, _) = solve(&a, y.view(), &r, &p, None, &mut NoObserver).unwrap();
+            for (u, v) in x.iter().zip(&expect) {
+                assert!((u - v).abs() < 1e-9, "{name} {variant:?}: {u} vs {v}");
+            }
+        }
+    }
+    // l1 from the library reproduces the scikit-learn objective path: KKT on a random problem
+    let (a, y) = random_problem(40, 80, 5, 8);
+    let lam = 0.05;
+    let (x, _) = fista(&a, y.view(), &L1::new(lam).unwrap(), &tight(1.0)).unwrap();
+    assert_kkt(&a, &y, &x, lam, 1e-6);
+    // weights that do not fit the unknown are an error, not a panic
+    let w = ArrayD::from_elem(ndarray::IxDyn(&[79]), 0.1);
+    assert!(matches!(
+        fista(&a, y.view(), &L1::weighted(w).unwrap(), &tight(1.0)),
+        Err(Error::ShapeMismatch { .. }) | Err(Error::InvalidParameter { .. })
+    ));
+}

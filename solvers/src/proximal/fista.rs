@@ -230,7 +230,8 @@ where
     ///
     /// `x0` is a warm start (default zero). Errors: invalid parameters, `y` or `x0` of the
     /// wrong shape, an empty domain or range, non-finite `y` or `x0`, complex data with a
-    /// real-only penalty (`Prox::supports_complex() == false`).
+    /// real-only penalty (`Prox::supports_complex() == false`), a penalty that does not fit
+    /// the domain (`Prox::check_shape`, e.g. weights of another shape).
     pub fn new(
         a: &'a A,
         y: ArrayViewD<'a, T>,
@@ -255,6 +256,9 @@ where
             return Err(Error::Unsupported(
                 "this penalty is defined for real data only, but the data are complex".into(),
             ));
+        }
+        if params.lambda > T::Real::zero() {
+            prox.check_shape(a.domain_shape())?;
         }
         let x = match x0 {
             Some(x0) => {
