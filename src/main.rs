@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Print the version and the enabled features.
     Info,
+    /// Sparse coding in a dense dictionary: min_x ½‖Ax − y‖² + R(x) by FISTA.
+    SparseCode(cli::sparse_code::Args),
 }
 
 fn main() {
@@ -26,6 +28,7 @@ fn main() {
             println!("sparseinv {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::SparseCode(args) => cli::sparse_code::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
