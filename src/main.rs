@@ -22,6 +22,8 @@ enum Command {
     Psf(cli::psf::PsfArgs),
     /// Sparse channel estimation: (block / Kronecker) sparse Bayesian learning or OMP.
     Channel(cli::channel::ChannelArgs),
+    /// Sparse coding in a dense dictionary: min_x ½‖Ax − y‖² + R(x) by FISTA.
+    SparseCode(cli::sparse_code::Args),
 }
 
 fn main() {
@@ -34,6 +36,7 @@ fn main() {
         #[cfg(feature = "fits")]
         Command::Psf(args) => cli::psf::run(args),
         Command::Channel(a) => cli::channel::run(a),
+        Command::SparseCode(args) => cli::sparse_code::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,9 +1,10 @@
 //! Subcommands of the `sparseinv` binary and the helpers they share (progress bars, JSON
 //! reports, safe output writing).
 
+pub mod channel;
 #[cfg(feature = "fits")]
 pub mod psf;
-pub mod channel;
+pub mod sparse_code;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
