@@ -17,6 +17,9 @@ struct Cli {
 enum Command {
     /// Print the version and the enabled features.
     Info,
+    /// Denoise an image (.npy or PNG) with a learned ONNX denoiser, in overlapping tiles.
+    #[cfg(feature = "onnx")]
+    Denoise(cli::denoise::DenoiseArgs),
 }
 
 fn main() {
@@ -26,6 +29,8 @@ fn main() {
             println!("sparseinv {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        #[cfg(feature = "onnx")]
+        Command::Denoise(a) => cli::denoise::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,6 +1,9 @@
 //! Subcommands of the `sparseinv` binary and the helpers they share (progress bars, JSON
 //! reports, safe output writing).
 
+#[cfg(feature = "onnx")]
+pub mod denoise;
+
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
