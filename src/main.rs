@@ -19,7 +19,7 @@ enum Command {
     Info,
     /// Denoise an image (.npy or PNG) with a learned ONNX denoiser, in overlapping tiles.
     #[cfg(feature = "onnx")]
-    Denoise(cli::denoise::DenoiseArgs),
+    Denoise(Box<cli::denoise::DenoiseArgs>),
 }
 
 fn main() {
@@ -30,7 +30,7 @@ fn main() {
             Ok(())
         }
         #[cfg(feature = "onnx")]
-        Command::Denoise(a) => cli::denoise::run(a),
+        Command::Denoise(a) => cli::denoise::run(*a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
