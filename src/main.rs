@@ -24,6 +24,9 @@ enum Command {
     Channel(cli::channel::ChannelArgs),
     /// Sparse coding in a dense dictionary: min_x ½‖Ax − y‖² + R(x) by FISTA.
     SparseCode(cli::sparse_code::Args),
+    /// Denoise an image (.npy or PNG) with a learned ONNX denoiser, in overlapping tiles.
+    #[cfg(feature = "onnx")]
+    Denoise(Box<cli::denoise::DenoiseArgs>),
 }
 
 fn main() {
@@ -37,6 +40,8 @@ fn main() {
         Command::Psf(args) => cli::psf::run(args),
         Command::Channel(a) => cli::channel::run(a),
         Command::SparseCode(args) => cli::sparse_code::run(args),
+        #[cfg(feature = "onnx")]
+        Command::Denoise(a) => cli::denoise::run(*a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

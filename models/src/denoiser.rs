@@ -352,10 +352,9 @@ impl OnnxDenoiser {
             out.index_axis_mut(Axis(0), b)
                 .assign(&r.mapv(|v| (v as f64 * scale + offset) as f32));
         }
-        Ok(out
-            .into_dyn()
+        out.into_dyn()
             .into_shape_with_order(IxDyn(&shape))
-            .map_err(|e| Error::Runtime(e.to_string()))?)
+            .map_err(|e| Error::Runtime(e.to_string()))
     }
 
     /// Tile height, width and overlap for an `h × w` image.

@@ -2,6 +2,8 @@
 //! reports, safe output writing).
 
 pub mod channel;
+#[cfg(feature = "onnx")]
+pub mod denoise;
 #[cfg(feature = "fits")]
 pub mod psf;
 pub mod sparse_code;

@@ -1,0 +1,264 @@
+//! `sparseinv denoise IN --model M.onnx [--sigma S] -o OUT`: run a learned (ONNX) denoiser on
+//! a `.npy` array or a PNG image, in overlapping tiles, with a progress bar.
+//!
+//! Data: `.npy` float32/float64 of shape `[H, W]`, `[C, H, W]` or `[N, C, H, W]` in any units
+//! (normalised by robust percentiles unless `--offset/--scale` are given); PNG 8/16-bit gray
+//! or RGB(A) (alpha dropped), read as values in `[0, 1]` and written back at the same bit depth
+//! (clipped). `--sigma` is the noise standard deviation in the data's units (`[0, 1]` units
+//! for PNG).
+
+use anyhow::{bail, Context};
+use clap::Args;
+use ndarray::{Array3, ArrayD, IxDyn};
+use sparseinv_models::{
+    DenoiserConfig, Device, Normalization, OnnxDenoiser, SessionOptions, Tiling,
+};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `sparseinv denoise`.
+#[derive(Args, Debug)]
+pub struct DenoiseArgs {
+    /// Input: .npy (float32/float64, [H,W], [C,H,W] or [N,C,H,W]) or .png.
+    pub input: PathBuf,
+    /// ONNX denoiser graph (float32 [N, C(+1 noise map), H, W] -> [N, C, H, W]).
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Noise standard deviation in the data's units ([0, 1] units for PNG).
+    #[arg(long, short = 's', default_value_t = 0.05)]
+    pub sigma: f64,
+    /// Output file (.npy or .png, same kind as the input).
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    pub force: bool,
+    /// Execution device: cpu, or cuda (ONNX Runtime's CUDA provider, when present).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    pub device: String,
+    /// ONNX Runtime intra-op threads (default: cores, at most 4).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Tile side in pixels.
+    #[arg(long, default_value_t = 256)]
+    pub tile: usize,
+    /// Overlap between tiles in pixels.
+    #[arg(long, default_value_t = 32)]
+    pub overlap: usize,
+    /// Fixed normalisation offset (with --scale); default: robust percentiles (PNG: 0 and 1).
+    #[arg(long, requires = "scale")]
+    pub offset: Option<f64>,
+    /// Fixed normalisation scale (> 0).
+    #[arg(long, requires = "offset")]
+    pub scale: Option<f64>,
+    /// Lower/upper percentiles for the automatic normalisation.
+    #[arg(long, num_args = 2, default_values_t = [0.1, 99.9])]
+    pub percentiles: Vec<f64>,
+    /// Write a JSON report here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+enum Kind {
+    Npy,
+    Png { sixteen: bool },
+}
+
+fn kind_of(p: &Path) -> anyhow::Result<&'static str> {
+    match p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("npy") => Ok("npy"),
+        Some("png") => Ok("png"),
+        _ => bail!("{}: unsupported file type (use .npy or .png)", p.display()),
+    }
+}
+
+fn read_png(path: &Path) -> anyhow::Result<(ArrayD<f32>, bool)> {
+    let img = image::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let sixteen = matches!(
+        img.color(),
+        image::ColorType::L16
+            | image::ColorType::La16
+            | image::ColorType::Rgb16
+            | image::ColorType::Rgba16
+    );
+    let gray = matches!(
+        img.color(),
+        image::ColorType::L8
+            | image::ColorType::L16
+            | image::ColorType::La8
+            | image::ColorType::La16
+    );
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if gray {
+        let g = img.to_luma32f();
+        let a = ArrayD::from_shape_vec(IxDyn(&[h, w]), g.into_raw())?;
+        Ok((a, sixteen))
+    } else {
+        let rgb = img.to_rgb32f();
+        let hwc = ndarray::Array3::from_shape_vec((h, w, 3), rgb.into_raw())?;
+        let chw: Array3<f32> = hwc.permuted_axes([2, 0, 1]).as_standard_layout().to_owned();
+        Ok((chw.into_dyn(), sixteen))
+    }
+}
+
+fn write_png(path: &Path, a: &ArrayD<f32>, sixteen: bool, force: bool) -> anyhow::Result<()> {
+    let (c, h, w) = match a.shape() {
+        [h, w] => (1, *h, *w),
+        [c, h, w] => (*c, *h, *w),
+        s => bail!("cannot write shape {s:?} as PNG"),
+    };
+    let hwc: Vec<f32> = if c == 1 {
+        a.iter().copied().collect()
+    } else {
+        a.view()
+            .into_shape_with_order((c, h, w))?
+            .permuted_axes([1, 2, 0])
+            .iter()
+            .copied()
+            .collect()
+    };
+    let max = if sixteen { 65535.0 } else { 255.0 };
+    let q: Vec<u16> = hwc
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) * max).round() as u16)
+        .collect();
+    let (w32, h32) = (w as u32, h as u32);
+    let img: image::DynamicImage = match (c, sixteen) {
+        (1, false) => image::GrayImage::from_raw(w32, h32, q.iter().map(|&v| v as u8).collect())
+            .map(image::DynamicImage::ImageLuma8),
+        (1, true) => image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w32, h32, q)
+            .map(image::DynamicImage::ImageLuma16),
+        (3, false) => image::RgbImage::from_raw(w32, h32, q.iter().map(|&v| v as u8).collect())
+            .map(image::DynamicImage::ImageRgb8),
+        (3, true) => image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(w32, h32, q)
+            .map(image::DynamicImage::ImageRgb16),
+        _ => None,
+    }
+    .context("cannot assemble the output image")?;
+    sparseinv::io::atomic_write(path, force, |tmp| {
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| sparseinv::io::IoError::Format {
+                path: tmp.to_path_buf(),
+                reason: e.to_string(),
+            })
+    })
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Run `sparseinv denoise`.
+pub fn run(args: DenoiseArgs) -> anyhow::Result<()> {
+    let kin = kind_of(&args.input)?;
+    let kout = kind_of(&args.output)?;
+    if kin != kout {
+        bail!(
+            "output {} must be the same kind as the input ({kin})",
+            args.output.display()
+        );
+    }
+    if args.output.exists() && !args.force {
+        bail!(
+            "{} already exists (pass --force to overwrite)",
+            args.output.display()
+        );
+    }
+    if !(args.sigma >= 0.0 && args.sigma.is_finite()) {
+        bail!("--sigma must be finite and >= 0, got {}", args.sigma);
+    }
+    let (x, kind) = if kin == "npy" {
+        let a = sparseinv::io::npy::read_npy(&args.input)
+            .with_context(|| format!("reading {}", args.input.display()))?;
+        match a {
+            sparseinv::io::npy::NpyArray::Real(a) => (a.mapv(|v| v as f32), Kind::Npy),
+            sparseinv::io::npy::NpyArray::Complex(_) => bail!(
+                "{}: complex data cannot be denoised by an image model",
+                args.input.display()
+            ),
+        }
+    } else {
+        let (a, sixteen) = read_png(&args.input)?;
+        (a, Kind::Png { sixteen })
+    };
+    let normalization = match (args.offset, args.scale, &kind) {
+        (Some(offset), Some(scale), _) => Normalization::Affine { offset, scale },
+        (_, _, Kind::Png { .. }) => Normalization::Affine {
+            offset: 0.0,
+            scale: 1.0,
+        },
+        _ => Normalization::Percentiles {
+            low: args.percentiles[0],
+            high: args.percentiles[1],
+        },
+    };
+    let device = match args.device.as_str() {
+        "cuda" => Device::Cuda(0),
+        _ => Device::Cpu,
+    };
+    let mut options = SessionOptions {
+        device,
+        ..Default::default()
+    };
+    if let Some(t) = args.threads {
+        options.intra_threads = t;
+    }
+    let config = DenoiserConfig {
+        normalization,
+        tiling: Tiling {
+            tile: args.tile,
+            overlap: args.overlap,
+        },
+        ..Default::default()
+    };
+    let d = OnnxDenoiser::load(&args.model, options, config)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let rt = sparseinv_models::runtime()?;
+    let pb = super::progress_bar(0, "denoising tiles");
+    let start = std::time::Instant::now();
+    let y = d
+        .denoise_with_progress(x.view(), args.sigma, &mut |done, total| {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        })
+        .with_context(|| format!("denoising {}", args.input.display()))?;
+    pb.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    match kind {
+        Kind::Npy => sparseinv::io::npy::write_npy(
+            &args.output,
+            &sparseinv::io::npy::NpyArray::Real(y.mapv(f64::from)),
+            args.force,
+        )
+        .with_context(|| format!("writing {}", args.output.display()))?,
+        Kind::Png { sixteen } => write_png(&args.output, &y, sixteen, args.force)?,
+    }
+    let shape = y.shape().to_vec();
+    let tiles = d.tiles_for(shape[shape.len() - 2], shape[shape.len() - 1]);
+    eprintln!(
+        "denoised {} ({:?}) with {} in {secs:.2} s ({} tile(s) per image, ONNX Runtime {} from {})",
+        args.input.display(),
+        shape,
+        args.model.display(),
+        tiles,
+        rt.version(),
+        rt.source()
+    );
+    if let Some(j) = &args.json {
+        let v = serde_json::json!({
+            "input": args.input.display().to_string(),
+            "output": args.output.display().to_string(),
+            "model": args.model.display().to_string(),
+            "sigma": args.sigma,
+            "shape": shape,
+            "tiles_per_image": tiles,
+            "seconds": secs,
+            "device": args.device,
+            "onnxruntime": rt.version(),
+            "onnxruntime_source": rt.source(),
+        });
+        super::write_json(j, &v, args.force)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! End-to-end tests of `sparseinv denoise` (needs ONNX Runtime; skipped with a message when
+//! none is found).
+#![cfg(feature = "onnx")]
+
+use ndarray::ArrayD;
+use ndarray_npy::{read_npy, write_npy};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn exe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sparseinv"))
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/onnx")
+        .join(name)
+}
+
+fn have_runtime(test: &str) -> bool {
+    match sparseinv_models::runtime() {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIPPED {test}: no ONNX Runtime: {e}");
+            false
+        }
+    }
+}
+
+#[test]
+fn denoise_npy_matches_python_reference() {
+    if !have_runtime("denoise_npy_matches_python_reference") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.npy");
+    let report = dir.path().join("r.json");
+    let st = exe()
+        .args(["denoise"])
+        .arg(data("drunet_tiny_image.npy"))
+        .arg("--model")
+        .arg(data("drunet_tiny.onnx"))
+        .args(["--sigma", "20", "--threads", "1", "-o"])
+        .arg(&out)
+        .arg("--json")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let got: ArrayD<f64> = read_npy(&out).unwrap();
+    let want: ArrayD<f32> = read_npy(data("drunet_tiny_image_denoised.npy")).unwrap();
+    assert_eq!(got.shape(), want.shape());
+    let d = got
+        .iter()
+        .zip(&want)
+        .fold(0f64, |m, (a, b)| m.max((a - *b as f64).abs()));
+    assert!(d < 1e-2, "max diff {d}");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(j["tiles_per_image"], 1);
+    // Existing output is refused without --force, and left alone.
+    let before = std::fs::read(&out).unwrap();
+    let st = exe()
+        .arg("denoise")
+        .arg(data("drunet_tiny_image.npy"))
+        .arg("-m")
+        .arg(data("drunet_tiny.onnx"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!st.status.success());
+    assert!(String::from_utf8_lossy(&st.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+}
+
+#[test]
+fn denoise_png_round_trips_through_identity_graph() {
+    if !have_runtime("denoise_png_round_trips_through_identity_graph") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in.png");
+    let out = dir.path().join("out.png");
+    let img =
+        image::GrayImage::from_fn(37, 21, |x, y| image::Luma([((x * 7 + y * 11) % 256) as u8]));
+    img.save(&inp).unwrap();
+    let st = exe()
+        .arg("denoise")
+        .arg(&inp)
+        .arg("-m")
+        .arg(data("identity_noisemap.onnx"))
+        .args(["--tile", "16", "--overlap", "4", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let back = image::open(&out).unwrap().to_luma8();
+    assert_eq!(back.as_raw(), img.as_raw());
+}
+
+#[test]
+fn bad_input_gives_one_error_line_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.npy");
+    let inp = dir.path().join("x.npy");
+    write_npy(&inp, &ndarray::Array2::<f64>::zeros((8, 8))).unwrap();
+    // Missing model file.
+    let st = exe()
+        .arg("denoise")
+        .arg(&inp)
+        .args(["-m", "/nonexistent/model.onnx", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!st.status.success());
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(err.starts_with("error:"), "{err}");
+    assert!(!out.exists());
+    // Negative sigma.
+    let st = exe()
+        .arg("denoise")
+        .arg(&inp)
+        .arg("-m")
+        .arg(data("drunet_tiny.onnx"))
+        .args(["--sigma=-1", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!st.status.success());
+    assert!(String::from_utf8_lossy(&st.stderr).contains("sigma"));
+    assert!(!out.exists());
+    // Mismatched output kind.
+    let st = exe()
+        .arg("denoise")
+        .arg(&inp)
+        .arg("-m")
+        .arg(data("drunet_tiny.onnx"))
+        .arg("-o")
+        .arg(dir.path().join("o.png"))
+        .output()
+        .unwrap();
+    assert!(!st.status.success());
+    if have_runtime("bad_input_gives_one_error_line_and_no_output (cuda part)") {
+        // The PyPI runtime is CPU-only: --device cuda must say so (or work on a GPU build).
+        let st = exe()
+            .arg("denoise")
+            .arg(&inp)
+            .arg("-m")
+            .arg(data("drunet_tiny.onnx"))
+            .args(["--device", "cuda", "-o"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        if !st.status.success() {
+            let err = String::from_utf8_lossy(&st.stderr);
+            assert!(err.contains("CUDA"), "{err}");
+            assert!(!out.exists());
+        }
+    }
+}
