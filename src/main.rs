@@ -18,7 +18,7 @@ enum Command {
     /// Print the version and the enabled features.
     Info,
     /// Sparse channel estimation: (block / Kronecker) sparse Bayesian learning or OMP.
-    Channel(cli::channel::ChannelArgs),
+    Channel(Box<cli::channel::ChannelArgs>),
 }
 
 fn main() {
@@ -28,7 +28,7 @@ fn main() {
             println!("sparseinv {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Command::Channel(a) => cli::channel::run(a),
+        Command::Channel(a) => cli::channel::run(*a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
