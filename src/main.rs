@@ -21,7 +21,7 @@ enum Command {
     #[cfg(feature = "fits")]
     Psf(cli::psf::PsfArgs),
     /// Sparse channel estimation: (block / Kronecker) sparse Bayesian learning or OMP.
-    Channel(cli::channel::ChannelArgs),
+    Channel(Box<cli::channel::ChannelArgs>),
     /// Sparse coding in a dense dictionary: min_x ½‖Ax − y‖² + R(x) by FISTA.
     SparseCode(cli::sparse_code::Args),
     /// Denoise an image (.npy or PNG) with a learned ONNX denoiser, in overlapping tiles.
@@ -38,7 +38,7 @@ fn main() {
         }
         #[cfg(feature = "fits")]
         Command::Psf(args) => cli::psf::run(args),
-        Command::Channel(a) => cli::channel::run(a),
+        Command::Channel(a) => cli::channel::run(*a),
         Command::SparseCode(args) => cli::sparse_code::run(args),
         #[cfg(feature = "onnx")]
         Command::Denoise(a) => cli::denoise::run(*a),

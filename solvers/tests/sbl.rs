@@ -38,6 +38,7 @@ mod serde_like {
             let end = rest.find([',', '\n', '}']).unwrap();
             rest[..end].trim().parse().unwrap()
         }
+        #[allow(dead_code)]
         pub fn list(&self, key: &str) -> Vec<f64> {
             let i = self.text.find(&format!("\"{key}\":")).unwrap();
             let open = self.text[i..].find('[').unwrap() + i;
@@ -160,8 +161,8 @@ fn inv<T: Scalar>(a: &Array2<T>) -> Array2<T> {
         }
         let d = m[[c, c]];
         for k in 0..n {
-            m[[c, k]] = m[[c, k]] / d;
-            b[[c, k]] = b[[c, k]] / d;
+            m[[c, k]] /= d;
+            b[[c, k]] /= d;
         }
         for i in 0..n {
             if i != c {

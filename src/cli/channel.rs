@@ -316,7 +316,12 @@ pub fn run(args: ChannelArgs) -> Result<()> {
             if kron { "" } else { " or (M, L)" }
         ),
     };
-    let report_base = |o: &Outcome<_>, n: usize| {
+    let report_base = |it: usize,
+                       stop: &str,
+                       nv: Option<f64>,
+                       supp: usize,
+                       obj: Option<f64>,
+                       n: usize| {
         serde_json::json!({
             "method": method,
             "dictionaries": args.dicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -324,11 +329,11 @@ pub fn run(args: ChannelArgs) -> Result<()> {
             "measurements": m,
             "unknowns": n,
             "snapshots": snapshots,
-            "iterations": o.iterations,
-            "stop_reason": o.stop,
-            "noise_variance": o.noise_var,
-            "support_size": o.support_size,
-            "objective": o.objective,
+            "iterations": it,
+            "stop_reason": stop,
+            "noise_variance": nv,
+            "support_size": supp,
+            "objective": obj,
             "time_s": start.elapsed().as_secs_f64(),
         })
     };
@@ -352,7 +357,14 @@ pub fn run(args: ChannelArgs) -> Result<()> {
             };
             let n: usize = ds.iter().map(|d| d.ncols()).product();
             let o = solve::<$t>(&args, &method, ds, y2)?;
-            let rep = report_base(&o, n);
+            let rep = report_base(
+                o.iterations,
+                &o.stop,
+                o.noise_var,
+                o.support_size,
+                o.objective,
+                n,
+            );
             write_npy(&args.output, &$wrap(o.x), args.force)?;
             if let (Some(vp), Some(v)) = (&args.var, &o.var) {
                 write_npy(vp, &NpyArray::Real(v.clone().into_dyn()), args.force)?;

@@ -5,6 +5,8 @@
 //! conversion to and from `faer` copies (the matrices involved are small compared with the
 //! cost of factorising them).
 
+#![allow(clippy::type_complexity)]
+
 use crate::error::{Error, Result};
 use crate::scalar::{Scalar, C32, C64};
 use ndarray::{Array1, Array2, ArrayView2};

@@ -45,6 +45,8 @@
 //! good. The scale ambiguity `γ₁ ⊗ γ₂ = (cγ₁) ⊗ (γ₂/c)` is fixed by normalising `γ₂ … γ_I` to
 //! unit maximum.
 
+#![allow(clippy::type_complexity)]
+
 use super::block::Blocks;
 use super::dense::{adjoint, DenseScalar};
 use super::{check_measurements, validate_common, NoiseModel};
@@ -364,7 +366,7 @@ impl<T: DenseScalar> Ksbl<T> {
                         w.push(Array1::ones(g.len()));
                     } else {
                         w.push(g.mapv(|v| if v > zero { v.recip() } else { zero }));
-                        p_i = p_i * real((g.iter().filter(|&&v| v > zero).count()) as f64);
+                        p_i *= real((g.iter().filter(|&&v| v > zero).count()) as f64);
                     }
                 }
                 let num = sum_except(&(outer(&w) * a), &self.dims, i);
