@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Print the version and the enabled features.
     Info,
+    /// Self-calibration / blind deconvolution by linear least squares (Ling & Strohmer).
+    Selfcal(cli::selfcal::SelfcalArgs),
 }
 
 fn main() {
@@ -26,6 +28,7 @@ fn main() {
             println!("sparseinv {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Selfcal(a) => cli::selfcal::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

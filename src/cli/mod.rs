@@ -1,6 +1,8 @@
 //! Subcommands of the `sparseinv` binary and the helpers they share (progress bars, JSON
 //! reports, safe output writing).
 
+pub mod selfcal;
+
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
