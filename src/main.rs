@@ -27,6 +27,8 @@ enum Command {
     /// Denoise an image (.npy or PNG) with a learned ONNX denoiser, in overlapping tiles.
     #[cfg(feature = "onnx")]
     Denoise(Box<cli::denoise::DenoiseArgs>),
+    /// Self-calibration / blind deconvolution by linear least squares (Ling & Strohmer).
+    Selfcal(cli::selfcal::SelfcalArgs),
 }
 
 fn main() {
@@ -42,6 +44,7 @@ fn main() {
         Command::SparseCode(args) => cli::sparse_code::run(args),
         #[cfg(feature = "onnx")]
         Command::Denoise(a) => cli::denoise::run(*a),
+        Command::Selfcal(a) => cli::selfcal::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

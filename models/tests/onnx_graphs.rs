@@ -27,7 +27,9 @@ fn have_runtime(test: &str) -> bool {
         Err(e) => {
             // CI sets SPARSEINV_REQUIRE_ORT=1: there a missing runtime is a failure, not a skip.
             if std::env::var_os("SPARSEINV_REQUIRE_ORT").is_some_and(|v| v == "1") {
-                panic!("{test}: ONNX Runtime required (SPARSEINV_REQUIRE_ORT=1) but not found: {e}");
+                panic!(
+                    "{test}: ONNX Runtime required (SPARSEINV_REQUIRE_ORT=1) but not found: {e}"
+                );
             }
             eprintln!("SKIPPED {test}: no ONNX Runtime: {e}");
             false

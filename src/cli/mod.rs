@@ -6,6 +6,7 @@ pub mod channel;
 pub mod denoise;
 #[cfg(feature = "fits")]
 pub mod psf;
+pub mod selfcal;
 pub mod sparse_code;
 
 use anyhow::Context;
