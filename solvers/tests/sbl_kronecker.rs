@@ -225,7 +225,8 @@ fn ksbl_recovers_noiseless_truth_beyond_explicit_memory() {
         .into_dimensionality::<Ix1>()
         .unwrap();
     let power = y.mapv(|v| v * v).sum() / m as f64;
-    for method in [KsblMethod::Svd] {
+    {
+        let method = KsblMethod::Svd;
         let p = KsblParams {
             method,
             noise: NoiseModel::Fixed(1e-10 * power),
