@@ -188,7 +188,7 @@ pub fn starlet_sparse(
             .for_each(|x, &g, &t| *x = (*x - tau * (g + t)).max(0.0));
         let wxn = apply_w(&xn);
         for j in 0..=p.scales {
-            let lam = if j < p.scales { lambdas[j] } else { 0.0 };
+            let lam = lambdas.get(j).copied().unwrap_or(0.0);
             let mut uj = u.index_axis_mut(Axis(0), j);
             ndarray::Zip::from(&mut uj)
                 .and(wxn.index_axis(Axis(0), j))
@@ -256,8 +256,7 @@ pub fn refit_active(
         .into_dimensionality()
         .expect("3-D");
     let mut supp = Array3::<f64>::zeros(c0.dim());
-    for j in 0..jn {
-        let t = thresholds[j];
+    for (j, &t) in thresholds.iter().enumerate() {
         ndarray::Zip::from(supp.index_axis_mut(Axis(0), j))
             .and(c0.index_axis(Axis(0), j))
             .for_each(|s, &c| *s = if c.abs() > t { 1.0 } else { 0.0 });
