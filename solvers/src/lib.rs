@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod deconv;
 pub mod denoise;
 pub mod error;
 pub mod fft;
