@@ -20,6 +20,9 @@ enum Command {
     /// Estimate an empirical PSF from the isolated, unsaturated stars of a FITS image.
     #[cfg(feature = "fits")]
     Psf(cli::psf::PsfArgs),
+    /// Deconvolve a FITS image by a known PSF (Wiener, Tikhonov, Richardson–Lucy, starlet).
+    #[cfg(feature = "fits")]
+    Deconvolve(cli::deconvolve::DeconvolveArgs),
 }
 
 fn main() {
@@ -31,6 +34,8 @@ fn main() {
         }
         #[cfg(feature = "fits")]
         Command::Psf(args) => cli::psf::run(args),
+        #[cfg(feature = "fits")]
+        Command::Deconvolve(args) => cli::deconvolve::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -2,6 +2,8 @@
 //! reports, safe output writing).
 
 #[cfg(feature = "fits")]
+pub mod deconvolve;
+#[cfg(feature = "fits")]
 pub mod psf;
 
 use anyhow::Context;
