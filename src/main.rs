@@ -29,6 +29,9 @@ enum Command {
     Denoise(Box<cli::denoise::DenoiseArgs>),
     /// Self-calibration / blind deconvolution by linear least squares (Ling & Strohmer).
     Selfcal(cli::selfcal::SelfcalArgs),
+    /// Deconvolve a FITS image by a known PSF (Wiener, Tikhonov, Richardson–Lucy, starlet).
+    #[cfg(feature = "fits")]
+    Deconvolve(cli::deconvolve::DeconvolveArgs),
 }
 
 fn main() {
@@ -45,6 +48,8 @@ fn main() {
         #[cfg(feature = "onnx")]
         Command::Denoise(a) => cli::denoise::run(*a),
         Command::Selfcal(a) => cli::selfcal::run(a),
+        #[cfg(feature = "fits")]
+        Command::Deconvolve(args) => cli::deconvolve::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

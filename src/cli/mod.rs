@@ -2,6 +2,8 @@
 //! reports, safe output writing).
 
 pub mod channel;
+#[cfg(feature = "fits")]
+pub mod deconvolve;
 #[cfg(feature = "onnx")]
 pub mod denoise;
 #[cfg(feature = "fits")]

@@ -382,7 +382,7 @@ impl<T: DenseScalar> IterativeSolver for Sbl<T> {
 /// use sparseinv_solvers::sbl::{sbl, SblParams, NoiseModel};
 /// use ndarray::{Array2, array};
 /// // 3 measurements of a 1-sparse vector in a 3 × 4 dictionary
-/// let phi = array![[1.0, 0.0, 0.0, 0.6], [0.0, 1.0, 0.0, 0.8], [0.0, 0.0, 1.0, 0.0]];
+/// let phi: Array2<f64> = array![[1.0, 0.0, 0.0, 0.6], [0.0, 1.0, 0.0, 0.8], [0.0, 0.0, 1.0, 0.0]];
 /// let y = array![[0.0], [0.0], [2.0]];
 /// let p = SblParams { noise: NoiseModel::Fixed(1e-6), ..Default::default() };
 /// let r = sbl(phi.view(), y.view(), &p).unwrap();
