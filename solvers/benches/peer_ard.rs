@@ -10,6 +10,14 @@ use ndarray_npy::{read_npy, write_npy};
 use sparseinv_solvers::sbl::{sbl, SblParams, Update};
 use std::time::Instant;
 
+/// A numeric setting from the environment, or its default.
+fn env_or(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
     let dir = std::env::args()
         .skip(1)
@@ -26,8 +34,8 @@ fn main() {
         let p = SblParams {
             update,
             max_iters: 300,
-            tol: 1e-4,
-            prune: 1e-6,
+            tol: env_or("PEER_TOL", 1e-6),
+            prune: env_or("PEER_PRUNE", 1e-4),
             ..Default::default()
         };
         let mut best = f64::INFINITY;
