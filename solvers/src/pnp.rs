@@ -23,10 +23,11 @@
 use crate::denoise::Denoiser;
 use crate::error::{Error, Result};
 use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
+use crate::krylov::Cg;
 use crate::linalg::{norm2, norm2_sq, vdot};
 use crate::op::{check_shape, op_norm, LinearOperator, NormEstimate};
 use crate::scalar::{real, Scalar};
-use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use num_traits::{Float, One, Zero};
 
 /// Parameters shared by the plug-and-play solvers. `Default`: automatic step, σ = 0.1,
@@ -385,8 +386,34 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> PnpA
     }
 }
 
-/// Solve `(AᴴA + ρI) x = b` by conjugate gradients from the given `x` (warm start); stops
-/// at `‖r‖ ≤ tol ‖b‖` or after `max_iters`. Returns the number of iterations.
+/// `AᴴA + ρI` as an operator on `A`'s domain (Hermitian, positive definite for `ρ > 0`), the
+/// system matrix of the ADMM x-update, solved by [`crate::krylov::Cg`].
+struct NormalShift<'a, T: Scalar, A: LinearOperator<T> + ?Sized> {
+    a: &'a A,
+    rho: T::Real,
+}
+
+impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for NormalShift<'_, T, A> {
+    fn domain_shape(&self) -> &[usize] {
+        self.a.domain_shape()
+    }
+    fn range_shape(&self) -> &[usize] {
+        self.a.domain_shape()
+    }
+    fn apply_into(&self, x: ArrayViewD<T>, mut y: ArrayViewMutD<T>) {
+        let mut ax = ArrayD::<T>::zeros(IxDyn(self.a.range_shape()));
+        self.a.apply_into(x.view(), ax.view_mut());
+        self.a.adjoint_into(ax.view(), y.view_mut());
+        let r = T::from_real(self.rho);
+        Zip::from(&mut y).and(&x).for_each(|o, &v| *o += r * v);
+    }
+    fn adjoint_into(&self, y: ArrayViewD<T>, x: ArrayViewMutD<T>) {
+        self.apply_into(y, x)
+    }
+}
+
+/// Solve `(AᴴA + ρI) x = b` by [`crate::krylov::Cg`] warm-started at `x`, until
+/// `‖r‖ ≤ tol ‖b‖` or `max_iters` steps.
 fn cg_normal<T: Scalar, A: LinearOperator<T> + ?Sized>(
     a: &A,
     rho: T::Real,
@@ -394,40 +421,18 @@ fn cg_normal<T: Scalar, A: LinearOperator<T> + ?Sized>(
     x: &mut ArrayD<T>,
     tol: T::Real,
     max_iters: usize,
-) -> usize {
-    let mut ax = ArrayD::<T>::zeros(IxDyn(a.range_shape()));
-    let mut q = ArrayD::<T>::zeros(x.raw_dim());
-    let normal = |v: &ArrayD<T>, ax: &mut ArrayD<T>, out: &mut ArrayD<T>| {
-        a.apply_into(v.view(), ax.view_mut());
-        a.adjoint_into(ax.view(), out.view_mut());
-        let r = T::from_real(rho);
-        Zip::from(out).and(v).for_each(|o, &vi| *o += r * vi);
+) -> Result<()> {
+    let op = NormalShift { a, rho };
+    let mut cg = Cg::new(&op, b, Some(x.view()))?;
+    let crit = StopCriteria {
+        max_iters,
+        rel_tol: T::Real::zero(),
+        residual_tol: Some(tol),
+        ..StopCriteria::default()
     };
-    normal(x, &mut ax, &mut q);
-    let mut r = b.to_owned() - &q;
-    let mut p = r.clone();
-    let bn = norm2(b).max(T::Real::min_positive_value());
-    let mut rr = norm2_sq(r.view());
-    for k in 0..max_iters {
-        if rr.sqrt() <= tol * bn {
-            return k;
-        }
-        normal(&p, &mut ax, &mut q);
-        let pq = vdot(p.view(), q.view()).re();
-        if pq <= T::Real::zero() {
-            return k;
-        }
-        let alpha = T::from_real(rr / pq);
-        Zip::from(&mut *x).and(&p).for_each(|x, &p| *x += alpha * p);
-        Zip::from(&mut r).and(&q).for_each(|r, &q| *r -= alpha * q);
-        let rr_new = norm2_sq(r.view());
-        let beta = T::from_real(rr_new / rr);
-        Zip::from(&mut p)
-            .and(&r)
-            .for_each(|p, &r| *p = r + beta * *p);
-        rr = rr_new;
-    }
-    max_iters
+    run(&mut cg, &crit, &mut NoObserver)?;
+    *x = cg.into_x();
+    Ok(())
 }
 
 impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> IterativeSolver
@@ -450,7 +455,7 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> Iterativ
             &mut self.x,
             self.cg_tol,
             self.cg_max_iters,
-        );
+        )?;
         self.buf = b;
         // buf ← x + u; zn ← D(buf)
         Zip::from(&mut self.buf)
