@@ -49,6 +49,61 @@ fn run_ok(cmd: &mut Command) -> std::process::Output {
     out
 }
 
+/// The default (`auto`) solves the Lasso with the working-set solver: same closed form, stop
+/// on the duality gap; `working-set` with a non-l1 penalty is refused before any output.
+#[test]
+fn working_set_default_for_l1_matches_soft_threshold() {
+    let d = tempfile::tempdir().unwrap();
+    let n = 48;
+    let a = dct(n);
+    let y = signal(n);
+    let pa = save(d.path(), "A.npy", &a);
+    let py = save(d.path(), "y.npy", &y);
+    let px = d.path().join("x.npy");
+    let pj = d.path().join("r.json");
+    let lam = 0.3;
+    run_ok(
+        bin()
+            .args(["sparse-code", "--dict"])
+            .arg(&pa)
+            .arg("--y")
+            .arg(&py)
+            .args(["--lambda", "0.3", "--tol", "1e-12", "-o"])
+            .arg(&px)
+            .arg("--json")
+            .arg(&pj),
+    );
+    let x = Array1::<f64>::read_npy(std::fs::File::open(&px).unwrap()).unwrap();
+    let b = a.t().dot(&y);
+    for (u, v) in x.iter().zip(&b) {
+        assert!((u - soft(*v, lam)).abs() < 1e-8);
+    }
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&pj).unwrap()).unwrap();
+    assert_eq!(r["algorithm"], "working-set");
+    assert_eq!(r["stop_reason"], "residual");
+    let out = bin()
+        .args(["sparse-code", "--dict"])
+        .arg(&pa)
+        .arg("--y")
+        .arg(&py)
+        .args([
+            "--penalty",
+            "l0",
+            "--algorithm",
+            "working-set",
+            "--lambda",
+            "0.3",
+            "-o",
+        ])
+        .arg(d.path().join("x0.npy"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Lasso only"));
+    assert!(!d.path().join("x0.npy").exists());
+}
+
 #[test]
 fn l1_vector_matches_soft_threshold_and_writes_report() {
     let d = tempfile::tempdir().unwrap();
@@ -69,6 +124,8 @@ fn l1_vector_matches_soft_threshold_and_writes_report() {
             .args([
                 "--penalty",
                 "l1",
+                "--algorithm",
+                "fista",
                 "--lambda",
                 "0.5",
                 "--tol",

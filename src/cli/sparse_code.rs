@@ -1,5 +1,6 @@
 //! `sparseinv sparse-code`: sparse coding of signals in a dense dictionary,
-//! `min_x ½‖A x − y‖² + R(x)` by FISTA, for real or complex data.
+//! `min_x ½‖A x − y‖² + R(x)` by FISTA (any penalty) or by the working-set Lasso solver
+//! (l1), for real or complex data.
 
 use anyhow::{bail, Context};
 use clap::ValueEnum;
@@ -10,7 +11,7 @@ use sparseinv::io::npy::{read_npy, write_npy, NpyArray};
 use sparseinv::solvers::iter::{Control, IterInfo, Report};
 use sparseinv::solvers::op::Matrix;
 use sparseinv::solvers::prox::{Cel0, Lq, Prox, L0, L1};
-use sparseinv::solvers::proximal::{solve, Params, Variant};
+use sparseinv::solvers::proximal::{lasso_with, solve, LassoParams, Params, Variant};
 use sparseinv::solvers::Scalar;
 use std::path::PathBuf;
 
@@ -32,6 +33,10 @@ pub enum Penalty {
 /// The iteration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Algorithm {
+    /// `working-set` for the plain l1 penalty with λ > 0 (no `--nonneg`), FISTA otherwise.
+    Auto,
+    /// The working-set Lasso solver (l1 only; `--tol` is then the relative duality gap).
+    WorkingSet,
     /// ISTA (forward–backward).
     Ista,
     /// FISTA with gradient-scheme adaptive restart.
@@ -58,13 +63,15 @@ pub struct Args {
     /// Constrain the code to be non-negative (real data only).
     #[arg(long)]
     pub nonneg: bool,
-    /// The iteration.
-    #[arg(long, value_enum, default_value = "fista")]
+    /// The iteration. `auto` picks the working-set solver for the Lasso (l1, λ > 0, no
+    /// `--nonneg`; it certifies its accuracy by the duality gap) and FISTA otherwise.
+    #[arg(long, value_enum, default_value = "auto")]
     pub algorithm: Algorithm,
     /// Maximum number of iterations per column.
     #[arg(long, default_value_t = 1000)]
     pub max_iter: usize,
-    /// Stop when the relative change of the code falls below this.
+    /// Stop when the relative change of the code falls below this (ISTA/FISTA), or when the
+    /// relative duality gap `(P(x) − D(θ))/P(x)` does (working set).
     #[arg(long, default_value_t = 1e-6)]
     pub tol: f64,
     /// Output code x (.npy): length n, or n × k for a matrix y.
@@ -156,6 +163,46 @@ fn check_inputs(args: &Args, a: &[usize], y: &[usize]) -> anyhow::Result<(usize,
     Ok((m, n, k))
 }
 
+/// The algorithm `auto` stands for, after checking that the choice fits the penalty.
+fn resolve(args: &Args) -> anyhow::Result<Algorithm> {
+    let lasso_ok = args.penalty == Penalty::L1 && !args.nonneg && args.lambda > 0.0;
+    match args.algorithm {
+        Algorithm::Auto if lasso_ok => Ok(Algorithm::WorkingSet),
+        Algorithm::Auto => Ok(Algorithm::Fista),
+        Algorithm::WorkingSet if !lasso_ok => bail!(
+            "--algorithm working-set solves the Lasso only: it needs --penalty l1, --lambda > 0 \
+             and no --nonneg (use fista for the other cases)"
+        ),
+        a => Ok(a),
+    }
+}
+
+/// Code every column with the working-set Lasso solver.
+fn code_working_set<T: Scalar<Real = f64>>(
+    args: &Args,
+    op: &Matrix<T>,
+    y2: &Array2<T>,
+    pb: &indicatif::ProgressBar,
+) -> anyhow::Result<(Array2<T>, Vec<Report<f64>>)> {
+    let mut p = LassoParams::with_lambda(args.lambda);
+    p.stop.max_iters = args.max_iter;
+    p.stop.residual_tol = Some(args.tol);
+    let mut x2 = Array2::<T>::zeros((op.ncols(), y2.ncols()));
+    let mut reports = Vec::with_capacity(y2.ncols());
+    for (c, yc) in y2.axis_iter(Axis(1)).enumerate() {
+        let base = (c * args.max_iter) as u64;
+        let mut obs = |i: &IterInfo<f64>| {
+            pb.set_position(base + i.iter as u64);
+            Control::Continue
+        };
+        let (xc, (rep, _)) =
+            lasso_with(op, yc, &p, None, &mut obs).with_context(|| format!("column {c}"))?;
+        x2.column_mut(c).assign(&xc);
+        reports.push(rep);
+    }
+    Ok((x2, reports))
+}
+
 struct Outcome<T> {
     x: ArrayD<T>,
     reports: Vec<Report<f64>>,
@@ -168,7 +215,7 @@ fn code_all<T: Scalar<Real = f64>>(
     y: ArrayD<T>,
     prox: impl Fn(&Matrix<T>) -> anyhow::Result<Box<dyn Prox<T>>>,
 ) -> anyhow::Result<Outcome<T>> {
-    let (_, n, k) = check_inputs(args, a.shape(), y.shape())?;
+    let (_, _, k) = check_inputs(args, a.shape(), y.shape())?;
     if let Some(i) = a.iter().position(|v| !v.is_finite_scalar()) {
         bail!("--dict contains a non-finite value (NaN or Inf) at flat index {i}");
     }
@@ -178,42 +225,19 @@ fn code_all<T: Scalar<Real = f64>>(
     let is_matrix = y.ndim() == 2;
     let op = Matrix::from_dyn(a)?;
     let r = prox(&op)?;
-    let mut params = Params::<f64> {
-        variant: match args.algorithm {
-            Algorithm::Ista => Variant::Ista,
-            Algorithm::Fista => Variant::Fista,
-            Algorithm::Mfista => Variant::MonotoneFista,
-        },
-        ..Default::default()
-    };
-    params.stop.max_iters = args.max_iter;
-    params.stop.rel_tol = args.tol;
-    // the Lipschitz constant is the same for every column: estimate it once
-    let lip = sparseinv::solvers::op::op_norm(&op, params.norm_estimate);
-    params.step = Some(1.0 / (params.lipschitz_safety * lip * lip).max(f64::MIN_POSITIVE));
-
+    let algorithm = resolve(args)?;
     let y2: Array2<T> = if is_matrix {
         y.into_dimensionality::<Ix2>()?
     } else {
         y.insert_axis(Axis(1)).into_dimensionality::<Ix2>()?
     };
     let pb = crate::cli::progress_bar((args.max_iter * k) as u64, "sparse-code");
-    let mut x2 = Array2::<T>::zeros((n, k));
-    let mut reports = Vec::with_capacity(k);
     let start = std::time::Instant::now();
-    for (c, yc) in y2.axis_iter(Axis(1)).enumerate() {
-        let yc = yc.to_owned().into_dyn();
-        let base = (c * args.max_iter) as u64;
-        let mut obs = |i: &IterInfo<f64>| {
-            pb.set_position(base + i.iter as u64);
-            Control::Continue
-        };
-        let (xc, rep) = solve(&op, yc.view(), &r, &params, None, &mut obs)
-            .with_context(|| format!("column {c}"))?;
-        x2.column_mut(c)
-            .assign(&xc.into_dimensionality::<ndarray::Ix1>()?);
-        reports.push(rep);
-    }
+    let (x2, reports) = if algorithm == Algorithm::WorkingSet {
+        code_working_set(args, &op, &y2, &pb)?
+    } else {
+        code_fista(args, algorithm, &op, &y2, &r, &pb)?
+    };
     pb.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     let x = if is_matrix {
@@ -226,6 +250,48 @@ fn code_all<T: Scalar<Real = f64>>(
         reports,
         seconds,
     })
+}
+
+/// Code every column with ISTA / FISTA / MFISTA.
+fn code_fista<T: Scalar<Real = f64>>(
+    args: &Args,
+    algorithm: Algorithm,
+    op: &Matrix<T>,
+    y2: &Array2<T>,
+    r: &dyn Prox<T>,
+    pb: &indicatif::ProgressBar,
+) -> anyhow::Result<(Array2<T>, Vec<Report<f64>>)> {
+    let k = y2.ncols();
+    let n = op.ncols();
+    let mut params = Params::<f64> {
+        variant: match algorithm {
+            Algorithm::Ista => Variant::Ista,
+            Algorithm::Mfista => Variant::MonotoneFista,
+            _ => Variant::Fista,
+        },
+        ..Default::default()
+    };
+    params.stop.max_iters = args.max_iter;
+    params.stop.rel_tol = args.tol;
+    // the Lipschitz constant is the same for every column: estimate it once
+    let lip = sparseinv::solvers::op::op_norm(op, params.norm_estimate);
+    params.step = Some(1.0 / (params.lipschitz_safety * lip * lip).max(f64::MIN_POSITIVE));
+    let mut x2 = Array2::<T>::zeros((n, k));
+    let mut reports = Vec::with_capacity(k);
+    for (c, yc) in y2.axis_iter(Axis(1)).enumerate() {
+        let yc = yc.to_owned().into_dyn();
+        let base = (c * args.max_iter) as u64;
+        let mut obs = |i: &IterInfo<f64>| {
+            pb.set_position(base + i.iter as u64);
+            Control::Continue
+        };
+        let (xc, rep) = solve(op, yc.view(), r, &params, None, &mut obs)
+            .with_context(|| format!("column {c}"))?;
+        x2.column_mut(c)
+            .assign(&xc.into_dimensionality::<ndarray::Ix1>()?);
+        reports.push(rep);
+    }
+    Ok((x2, reports))
 }
 
 fn report_json(
@@ -253,7 +319,11 @@ fn report_json(
         "penalty": format!("{:?}", args.penalty).to_lowercase(),
         "lambda": args.lambda,
         "nonneg": args.nonneg,
-        "algorithm": format!("{:?}", args.algorithm).to_lowercase(),
+        "algorithm": match resolve(args) {
+            Ok(Algorithm::WorkingSet) => "working-set".to_string(),
+            Ok(a) => format!("{a:?}").to_lowercase(),
+            Err(_) => "invalid".to_string(),
+        },
         "complex": complex,
         "max_iter": args.max_iter,
         "tol": args.tol,
@@ -283,6 +353,7 @@ fn nonzeros<T: Scalar>(x: &ArrayD<T>) -> Vec<usize> {
 
 /// Run `sparseinv sparse-code`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    resolve(&args)?;
     // refuse existing outputs before any work
     for p in std::iter::once(&args.output).chain(args.json.as_ref()) {
         if p.exists() && !args.force {
