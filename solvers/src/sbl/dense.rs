@@ -24,6 +24,8 @@ pub trait DenseScalar: Scalar {
     fn eigh(a: ArrayView2<Self>) -> Result<(Array1<Self::Real>, Array2<Self>)>;
     /// Thin SVD `a = U diag(s) Vᴴ`, singular values descending. Returns `(U, s, V)`.
     fn svd(a: ArrayView2<Self>) -> Result<(Array2<Self>, Array1<Self::Real>, Array2<Self>)>;
+    /// `a bᴴ` by faer's parallel matrix product (`a`: `m × k`, `b`: `n × k`).
+    fn mul_adjoint(a: ArrayView2<Self>, b: ArrayView2<Self>) -> Array2<Self>;
     /// [`DenseScalar::eigh`] for a real symmetric matrix of the underlying real type.
     fn real_eigh(a: ArrayView2<Self::Real>) -> Result<(Array1<Self::Real>, Array2<Self::Real>)>;
     /// [`DenseScalar::svd`] for a real matrix of the underlying real type.
@@ -98,6 +100,20 @@ macro_rules! impl_dense {
                     Array1::from_shape_fn(k, |i| Scalar::re(sv[i])),
                     Array2::from_shape_fn((n, k), |(i, j)| v[(i, j)]),
                 ))
+            }
+            fn mul_adjoint(a: ArrayView2<Self>, b: ArrayView2<Self>) -> Array2<Self> {
+                let af = faer::Mat::<$t>::from_fn(a.nrows(), a.ncols(), |i, j| a[[i, j]]);
+                let bf = faer::Mat::<$t>::from_fn(b.nrows(), b.ncols(), |i, j| b[[i, j]]);
+                let mut c = faer::Mat::<$t>::zeros(a.nrows(), b.nrows());
+                faer::linalg::matmul::matmul(
+                    c.as_mut(),
+                    faer::Accum::Replace,
+                    af.as_ref(),
+                    bf.as_ref().adjoint(),
+                    <$t as num_traits::One>::one(),
+                    faer::get_global_parallelism(),
+                );
+                Array2::from_shape_fn((a.nrows(), b.nrows()), |(i, j)| c[(i, j)])
             }
             fn real_eigh(a: ArrayView2<$r>) -> Result<(Array1<$r>, Array2<$r>)> {
                 <$r as DenseScalar>::eigh(a)

@@ -64,7 +64,7 @@ pub(crate) fn estep<T: DenseScalar>(
         for (mut col, &g) in pg.axis_iter_mut(Axis(1)).zip(gamma_a.iter()) {
             col.mapv_inplace(|v| v.scale(g));
         }
-        let mut sy = pg.dot(&adjoint(phi_a));
+        let mut sy = T::mul_adjoint(pg.view(), phi_a);
         for i in 0..m {
             sy[[i, i]] += T::from_real(sigma2);
         }
@@ -91,7 +91,8 @@ pub(crate) fn estep<T: DenseScalar>(
         for (mut col, &s) in pd.axis_iter_mut(Axis(1)).zip(d.iter()) {
             col.mapv_inplace(|v| v.scale(s));
         }
-        let mut b = adjoint(pd.view()).dot(&pd);
+        let pdh = adjoint(pd.view());
+        let mut b = T::mul_adjoint(pdh.view(), pdh.view());
         b.mapv_inplace(|v| v.scale(T::Real::one() / sigma2));
         for i in 0..k {
             b[[i, i]] += T::one();
