@@ -439,15 +439,7 @@ impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
         target: T::Real,
     ) -> usize {
         let p = z.len();
-        let matvec = |v: &[T], out: &mut [T]| {
-            for (i, o) in out.iter_mut().enumerate() {
-                let row = gm.row(i);
-                *o = row
-                    .iter()
-                    .zip(v)
-                    .fold(T::zero(), |acc, (&g, &x)| acc + g * x);
-            }
-        };
+        let matvec = |v: &[T], out: &mut [T]| gram_matvec(gm, v, out);
         // λ_max(G) by power iteration (G is small), with a safety margin
         let mut v: Vec<T> = (0..p)
             .map(|i| T::from_f64(1.0 + (i % 7) as f64 * 0.1))
@@ -528,13 +520,7 @@ impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
     ) -> usize {
         let p = z.len();
         let mut gz = vec![T::zero(); p];
-        for (i, o) in gz.iter_mut().enumerate() {
-            *o = gm
-                .row(i)
-                .iter()
-                .zip(z.iter())
-                .fold(T::zero(), |acc, (&g, &x)| acc + g * x);
-        }
+        gram_matvec(gm, z, &mut gz);
         let mut it = 0;
         while it < self.params.max_inner_iters {
             it += 1;
@@ -559,6 +545,16 @@ impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
             }
         }
         it
+    }
+}
+
+/// `out ← G v` for the small dense Gram matrix of the working set.
+fn gram_matvec<T: Scalar>(gm: &Array2<T>, v: &[T], out: &mut [T]) {
+    for (o, row) in out.iter_mut().zip(gm.rows()) {
+        *o = row
+            .iter()
+            .zip(v)
+            .fold(T::zero(), |acc, (&g, &x)| acc + g * x);
     }
 }
 
