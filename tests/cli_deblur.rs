@@ -176,7 +176,17 @@ fn pnp_fista_starlet_on_npy_matches_the_library() {
             "--sigma",
             "0.03",
         ])
-        .args(["--offset", "0", "--scale", "1", "--iters", "20", "-o"])
+        .args([
+            "--offset",
+            "0",
+            "--scale",
+            "1",
+            "--iters",
+            "20",
+            "--strength",
+            "1",
+            "-o",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -270,6 +280,8 @@ fn admm_and_red_with_the_builtin_denoiser_match_the_library() {
                 "--iters",
                 "4",
                 "--threads",
+                "1",
+                "--strength",
                 "1",
                 "-o",
             ])

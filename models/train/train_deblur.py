@@ -1,6 +1,9 @@
 """Train the learned non-blind deblurring model shipped as models/onnx/deblur_small_{enc,dec}.onnx.
 
-    nice -n 10 python models/train/train_deblur.py --minutes 25 --threads 1
+    python models/train/train_deblur.py --minutes 25 --threads 1 --batch 12 --checkpoint ck.pt
+    python models/train/train_deblur.py --minutes 25 --threads 1 --batch 12 --lr 5e-4 --init ck.pt
+
+(the shipped model: two 25-minute phases, 2059 iterations; see models/README.md)
 
 "INFWIDE-lite": a small model in the spirit of INFWIDE (Zhang et al., "INFWIDE: Image and
 feature space Wiener deconvolution network for non-blind image deblurring in low-light

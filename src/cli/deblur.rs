@@ -13,7 +13,9 @@
 //! estimated from the finest starlet scale of the data). The plug-and-play denoiser works at
 //! `σ_d = strength · σ`; PnP-ADMM uses `ρ = 1/strength²` and RED `λ = 1/strength²` (the MAP
 //! correspondence for a denoiser at noise level `σ_d`), the gradient step is `1/‖A‖²`. The blur
-//! operator of the iterative methods has reflective (half-sample symmetric) borders.
+//! operator of the iterative methods has reflective (half-sample symmetric) borders. The
+//! default strength 2 with `pnp-admm` is what the quality table of `models/README.md` uses;
+//! PnP-FISTA with the small shipped network at strength 1 can diverge at low noise levels.
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
@@ -66,8 +68,8 @@ pub struct DeblurArgs {
     /// Noise standard deviation in the data's units (default: estimated from the data).
     #[arg(long, short = 's')]
     pub sigma: Option<f64>,
-    /// Denoiser strength: σ_d = strength · σ (plug-and-play methods).
-    #[arg(long, default_value_t = 1.0)]
+    /// Denoiser strength: σ_d = strength · σ, ρ = λ = 1/strength² (plug-and-play methods).
+    #[arg(long, default_value_t = 2.0)]
     pub strength: f64,
     /// Iterations (plug-and-play methods).
     #[arg(long, default_value_t = 50)]
