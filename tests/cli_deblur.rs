@@ -145,6 +145,35 @@ fn learned_on_fits_keeps_header_and_matches_the_library() {
         .unwrap();
     let d = (&got - &want).iter().fold(0f64, |a, v| a.max(v.abs()));
     assert!(d < 1e-5, "CLI vs library: {d}");
+    // the same model named by one of its graph files (sidecar found beside it)
+    let out2 = dir.path().join("out2.npy");
+    let enc = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/onnx/deblur_small_enc.onnx");
+    let o = exe()
+        .arg("deblur")
+        .arg(dir.path().join("y.npy"))
+        .arg("--psf")
+        .arg(dir.path().join("psf.npy"))
+        .args(["--method", "learned", "--sigma", "0.02", "--model"])
+        .arg(&enc)
+        .args(["--offset", "0", "--scale", "1", "--threads", "1", "-o"])
+        .arg(&out2)
+        .output()
+        .unwrap();
+    ok(&o);
+    let got2: Array2<f64> = read_npy(&out2).unwrap();
+    let want2 = m
+        .deblur(
+            y.view(),
+            psf().view(),
+            0.02,
+            Normalization::Affine {
+                offset: 0.0,
+                scale: 1.0,
+            },
+        )
+        .unwrap();
+    let d2 = (&got2 - &want2).iter().fold(0f64, |a, v| a.max(v.abs()));
+    assert!(d2 < 1e-12, "graph-file model vs builtin: {d2}");
     // and it deblurs: closer to the scene than the observation
     let (e_out, e_in) = (rmse(&got, &x), rmse(&y, &x));
     assert!(e_out < 0.8 * e_in, "rmse {e_out} vs observed {e_in}");

@@ -95,6 +95,7 @@ fn pipeline_matches_python_reference() {
             })
             .unwrap();
         let d = max_abs_diff(&x, &expect);
+        eprintln!("{what}: max |Rust − Python| = {d:e}");
         // data scale 2: 1e-4 relative to it
         assert!(d < 2e-4, "{what}: max |Δ| = {d}");
         let t = m.steps();

@@ -58,8 +58,9 @@ pub struct DeblurArgs {
     /// Method.
     #[arg(long, value_enum, default_value_t = Method::Learned)]
     pub method: Method,
-    /// Learned model (`--method learned`): `builtin` (shipped, embedded) or the JSON sidecar
-    /// of a model (its two graphs next to it).
+    /// Learned model (`--method learned`): `builtin` (shipped, embedded), the JSON sidecar of
+    /// a model (its two graphs next to it), or one of its graphs `NAME_enc.onnx` /
+    /// `NAME_dec.onnx` (the sidecar is then `NAME.json` beside it).
     #[arg(long, short = 'm', default_value = "builtin")]
     pub model: String,
     /// Denoiser of the plug-and-play methods: `starlet`, `builtin` or an ONNX denoiser graph.
@@ -160,6 +161,16 @@ impl sparseinv_solvers::iter::Observer<f64> for Bar {
         self.0.set_position(info.iter as u64);
         Control::Continue
     }
+}
+
+/// The sidecar of a learned model given as `NAME.json`, `NAME_enc.onnx` or `NAME_dec.onnx`.
+fn sidecar_of(model: &str) -> PathBuf {
+    for suffix in ["_enc.onnx", "_dec.onnx"] {
+        if let Some(stem) = model.strip_suffix(suffix) {
+            return PathBuf::from(format!("{stem}.json"));
+        }
+    }
+    PathBuf::from(model)
 }
 
 fn options(args: &DeblurArgs) -> SessionOptions {
@@ -312,7 +323,7 @@ pub fn run(args: DeblurArgs) -> anyhow::Result<()> {
         let m = if args.model == "builtin" {
             builtin::deblur(options(&args))
         } else {
-            LearnedDeblur::load(&args.model, options(&args))
+            LearnedDeblur::load(sidecar_of(&args.model), options(&args))
         }
         .with_context(|| format!("loading model {}", args.model))?;
         let pb = super::progress_bar(m.steps() as u64, "learned deblur");
