@@ -174,6 +174,49 @@ fn learned_on_fits_keeps_header_and_matches_the_library() {
         .unwrap();
     let d2 = (&got2 - &want2).iter().fold(0f64, |a, v| a.max(v.abs()));
     assert!(d2 < 1e-12, "graph-file model vs builtin: {d2}");
+    // tiled networks: the CLI's --tile/--overlap equal the library's set_tiling
+    let out3 = dir.path().join("out3.npy");
+    let o = exe()
+        .arg("deblur")
+        .arg(dir.path().join("y.npy"))
+        .arg("--psf")
+        .arg(dir.path().join("psf.npy"))
+        .args([
+            "--method",
+            "learned",
+            "--sigma",
+            "0.02",
+            "--tile",
+            "16",
+            "--overlap",
+            "8",
+        ])
+        .args(["--offset", "0", "--scale", "1", "--threads", "1", "-o"])
+        .arg(&out3)
+        .output()
+        .unwrap();
+    ok(&o);
+    let got3: Array2<f64> = read_npy(&out3).unwrap();
+    let mut mt = m;
+    mt.set_tiling(Some(sparseinv_models::Tiling {
+        tile: 16,
+        overlap: 8,
+    }))
+    .unwrap();
+    let want3 = mt
+        .deblur(
+            y.view(),
+            psf().view(),
+            0.02,
+            Normalization::Affine {
+                offset: 0.0,
+                scale: 1.0,
+            },
+        )
+        .unwrap();
+    let d3 = (&got3 - &want3).iter().fold(0f64, |a, v| a.max(v.abs()));
+    assert!(d3 < 1e-12, "tiled CLI vs library: {d3}");
+    assert!(got3 != got2, "the tiled path was not taken");
     // and it deblurs: closer to the scene than the observation
     let (e_out, e_in) = (rmse(&got, &x), rmse(&y, &x));
     assert!(e_out < 0.8 * e_in, "rmse {e_out} vs observed {e_in}");
@@ -454,6 +497,17 @@ fn bad_inputs_give_one_error_line_and_no_output() {
     assert_eq!(std::fs::read(&out).unwrap(), b"keep");
     ok(&run(&[&starlet[..], &["--force"]].concat(), &yp, &pp));
     std::fs::remove_file(&out).unwrap();
+    // a tiling without enough context for the decoder's padding
+    if have_runtime("bad_inputs (tiling part)") {
+        fail(
+            run(
+                &["--method", "learned", "--tile", "16", "--overlap", "2"],
+                &yp,
+                &pp,
+            ),
+            "tiling",
+        );
+    }
     // --device cuda with the CPU-only runtime says so clearly (or works on a GPU build)
     if have_runtime("bad_inputs (cuda part)") {
         let o = run(&["--method", "learned", "--device", "cuda"], &yp, &pp);

@@ -28,13 +28,14 @@
 //! sidecar next to the graphs ([`DeblurParams`]). The training script
 //! `models/train/train_deblur.py` computes the same formulas in `torch.fft`.
 //!
-//! The FFT stages and both graphs run on the whole image at once (no tiling): memory is about
-//! `4 (C + 16) · H · W` bytes in the graphs (≈ 100 MB per megapixel for the shipped model).
+//! The FFT stages run on the whole image; the graphs too by default (memory about
+//! `4 (C + 16) · H · W` bytes, ≈ 100 MB per megapixel for the shipped model), or in
+//! overlapping blocks ([`LearnedDeblur::set_tiling`]).
 
-use crate::denoiser::Normalization;
+use crate::denoiser::{Normalization, Tiling};
 use crate::error::{Error, Result};
 use crate::model::{OnnxModel, SessionOptions};
-use ndarray::{s, Array2, Array4, ArrayView2, Axis};
+use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4, Axis};
 use sparseinv_solvers::deconv::{wiener, Balance};
 use std::path::Path;
 
@@ -192,6 +193,24 @@ pub struct LearnedDeblur {
     encoder: OnnxModel,
     decoder: OnnxModel,
     params: DeblurParams,
+    tiling: Option<Tiling>,
+}
+
+/// Reflect-pad the last two axes of `a` at the bottom/right (numpy `"reflect"`).
+fn reflect_pad_bottom_right(a: ArrayView4<f32>, pb: usize, pr: usize) -> Result<Array4<f32>> {
+    let (n, c, h, w) = a.dim();
+    if pb >= h || pr >= w {
+        return Err(sparseinv_solvers::Error::param(
+            "padding",
+            format!("cannot reflect {h} × {w} by ({pb}, {pr})"),
+        )
+        .into());
+    }
+    let idx = |i: usize, n: usize| if i < n { i } else { 2 * (n - 1) - i };
+    Ok(Array4::from_shape_fn(
+        (n, c, h + pb, w + pr),
+        |(a0, a1, i, j)| a[[a0, a1, idx(i, h), idx(j, w)]],
+    ))
 }
 
 impl LearnedDeblur {
@@ -249,12 +268,89 @@ impl LearnedDeblur {
             encoder,
             decoder,
             params,
+            tiling: None,
         })
     }
 
     /// The sidecar parameters.
     pub fn params(&self) -> &DeblurParams {
         &self.params
+    }
+
+    /// Tiling of the two graphs (the Wiener stages always run on the whole image). `None`
+    /// (the default): each graph runs once on the whole image. `Some(t)`: images larger than
+    /// `t.tile` in either axis run in `t.tile`-sized blocks, each extended by `t.overlap`
+    /// pixels of context on every side (within the image), and only the block is kept.
+    /// Exactly equal to whole-image inference when the overlap covers the networks'
+    /// receptive-field radius (≈ 40 pixels for the shipped decoder), nearly so otherwise.
+    /// Errors unless `tile ≥ 1` and `overlap ≥ multiple`.
+    pub fn set_tiling(&mut self, tiling: Option<Tiling>) -> Result<()> {
+        if let Some(t) = tiling {
+            if t.tile == 0 || t.overlap < self.params.multiple {
+                return Err(sparseinv_solvers::Error::param(
+                    "tiling",
+                    format!(
+                        "need tile >= 1 and overlap >= {}, got tile {} overlap {}",
+                        self.params.multiple, t.tile, t.overlap
+                    ),
+                )
+                .into());
+            }
+        }
+        self.tiling = tiling;
+        Ok(())
+    }
+
+    /// The tiling in use (see [`set_tiling`](Self::set_tiling)).
+    pub fn tiling(&self) -> Option<Tiling> {
+        self.tiling
+    }
+
+    /// Run a graph on `x` (`[1, C_in, H, W]`) → `[1, cout, H, W]`, in blocks when tiling is on;
+    /// each run's input is padded at the bottom/right by reflection to a multiple of
+    /// `multiple` and its output cropped back.
+    fn run_conv(
+        &self,
+        model: &OnnxModel,
+        what: &str,
+        x: Array4<f32>,
+        cout: usize,
+        multiple: usize,
+    ) -> Result<Array4<f32>> {
+        let (_, _, h, w) = x.dim();
+        let (tile, margin) = match self.tiling {
+            Some(t) if h > t.tile || w > t.tile => (t.tile, t.overlap),
+            _ => (h.max(w), 0),
+        };
+        let mut out = Array4::<f32>::zeros((1, cout, h, w));
+        for r0 in (0..h).step_by(tile) {
+            for c0 in (0..w).step_by(tile) {
+                let (r1, c1) = ((r0 + tile).min(h), (c0 + tile).min(w));
+                let (e0, e1) = (r0.saturating_sub(margin), (r1 + margin).min(h));
+                let (f0, f1) = (c0.saturating_sub(margin), (c1 + margin).min(w));
+                let (th, tw) = (e1 - e0, f1 - f0);
+                let (hp, wp) = (
+                    th.div_ceil(multiple) * multiple,
+                    tw.div_ceil(multiple) * multiple,
+                );
+                let part = reflect_pad_bottom_right(
+                    x.slice(s![.., .., e0..e1, f0..f1]),
+                    hp - th,
+                    wp - tw,
+                )?;
+                let y = model.run(&[part.into_dyn().view()])?.swap_remove(0);
+                if y.shape() != [1, cout, hp, wp] {
+                    return Err(Error::Contract(format!(
+                        "the {what} returned shape {:?}, expected {:?}",
+                        y.shape(),
+                        [1, cout, hp, wp]
+                    )));
+                }
+                out.slice_mut(s![.., .., r0..r1, c0..c1])
+                    .assign(&y.slice(s![.., .., r0 - e0..r1 - e0, c0 - f0..c1 - f0]));
+            }
+        }
+        Ok(out)
     }
 
     /// Number of progress steps reported by [`deblur_with_progress`](Self::deblur_with_progress):
@@ -346,26 +442,13 @@ impl LearnedDeblur {
         enc_in
             .slice_mut(s![0, 0, .., ..])
             .assign(&u.mapv(|v| v as f32));
-        let f = self
-            .encoder
-            .run(&[enc_in.into_dyn().view()])?
-            .swap_remove(0);
-        if f.shape() != [1, p.features, h, w] {
-            return Err(Error::Contract(format!(
-                "the encoder returned shape {:?}, expected {:?}",
-                f.shape(),
-                [1, p.features, h, w]
-            )));
-        }
+        let f = self.run_conv(&self.encoder, "encoder", enc_in, p.features, 1)?;
         step(progress);
-        let m = p.multiple;
-        let (hp, wp) = (h.div_ceil(m) * m, w.div_ceil(m) * m);
-        let mut dec_in = Array4::<f32>::zeros((1, p.features + 3, hp, wp));
+        let mut dec_in = Array4::<f32>::zeros((1, p.features + 3, h, w));
         let mut put = |c: usize, a: &Array2<f64>| -> Result<()> {
-            let padded = reflect_pad(a.view(), 0, hp - h, 0, wp - w)?;
             dec_in
                 .slice_mut(s![0, c, .., ..])
-                .assign(&padded.mapv(|v| v as f32));
+                .assign(&a.mapv(|v| v as f32));
             Ok(())
         };
         put(0, &u)?;
@@ -382,20 +465,10 @@ impl LearnedDeblur {
             step(progress);
         }
         dec_in.slice_mut(s![0, p.features + 2, .., ..]).fill(sf);
-        let out = self
-            .decoder
-            .run(&[dec_in.into_dyn().view()])?
-            .swap_remove(0);
-        if out.shape() != [1, 1, hp, wp] {
-            return Err(Error::Contract(format!(
-                "the decoder returned shape {:?}, expected {:?}",
-                out.shape(),
-                [1, 1, hp, wp]
-            )));
-        }
+        let out = self.run_conv(&self.decoder, "decoder", dec_in, 1, p.multiple)?;
         step(progress);
         let x = out
-            .slice(s![0, 0, ..h, ..w])
+            .slice(s![0, 0, .., ..])
             .mapv(|v| scale * v as f64 + offset);
         if x.iter().any(|v| !v.is_finite()) {
             return Err(Error::Runtime(

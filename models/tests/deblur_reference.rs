@@ -6,7 +6,7 @@
 use ndarray::{array, Array2};
 use ndarray_npy::read_npy;
 use sparseinv_models::{
-    builtin, runtime, wiener_reflect, Error, LearnedDeblur, Normalization, SessionOptions,
+    builtin, runtime, wiener_reflect, Error, LearnedDeblur, Normalization, SessionOptions, Tiling,
 };
 use std::path::PathBuf;
 
@@ -167,4 +167,40 @@ fn tempfile_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("sparseinv-deblur-test-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+#[test]
+fn tiled_inference_is_close_to_whole_image() {
+    if !have_runtime("tiled_inference_is_close_to_whole_image") {
+        return;
+    }
+    let (offset, scale, sigma) = params();
+    let y = npy("y.npy");
+    let psf = npy("psf.npy");
+    let norm = Normalization::Affine { offset, scale };
+    let mut m = builtin::deblur(opts()).unwrap();
+    let whole = m.deblur(y.view(), psf.view(), sigma, norm).unwrap();
+    // a tile as large as the image: one run, identical
+    m.set_tiling(Some(Tiling {
+        tile: 64,
+        overlap: 8,
+    }))
+    .unwrap();
+    let same = m.deblur(y.view(), psf.view(), sigma, norm).unwrap();
+    assert_eq!(same, whole);
+    // 30 × 37 in 12-pixel blocks with 12 pixels of context: 9 blocks per graph
+    m.set_tiling(Some(Tiling {
+        tile: 12,
+        overlap: 12,
+    }))
+    .unwrap();
+    let tiled = m.deblur(y.view(), psf.view(), sigma, norm).unwrap();
+    let d = max_abs_diff(&tiled, &whole);
+    eprintln!("tiled vs whole: max |Δ| = {d:e} (data scale 2)");
+    assert!(d > 0.0, "the tiled path was not taken");
+    assert!(d < 0.05, "max |Δ| = {d}");
+    // invalid tilings
+    for (tile, overlap) in [(0, 8), (16, 2)] {
+        assert!(m.set_tiling(Some(Tiling { tile, overlap })).is_err());
+    }
 }

@@ -93,6 +93,13 @@ pub struct DeblurArgs {
     /// Fixed normalisation scale (> 0).
     #[arg(long, requires = "offset")]
     pub scale: Option<f64>,
+    /// Learned model: images larger than this (pixels, either axis) run the networks in
+    /// blocks of this size (the Wiener stages always see the whole image).
+    #[arg(long, default_value_t = 1024)]
+    pub tile: usize,
+    /// Learned model: context added around each block (pixels).
+    #[arg(long, default_value_t = 48)]
+    pub overlap: usize,
     /// Lower/upper percentiles of the automatic normalisation (FITS, .npy).
     #[arg(long, num_args = 2, default_values_t = [0.1, 99.9])]
     pub percentiles: Vec<f64>,
@@ -326,6 +333,11 @@ pub fn run(args: DeblurArgs) -> anyhow::Result<()> {
             LearnedDeblur::load(sidecar_of(&args.model), options(&args))
         }
         .with_context(|| format!("loading model {}", args.model))?;
+        let mut m = m;
+        m.set_tiling(Some(Tiling {
+            tile: args.tile,
+            overlap: args.overlap,
+        }))?;
         let pb = super::progress_bar(m.steps() as u64, "learned deblur");
         let x = m
             .deblur_with_progress(
