@@ -32,6 +32,10 @@ enum Command {
     /// Deconvolve a FITS image by a known PSF (Wiener, Tikhonov, Richardson–Lucy, starlet).
     #[cfg(feature = "fits")]
     Deconvolve(cli::deconvolve::DeconvolveArgs),
+    /// Deblur an image (FITS, PNG/TIFF, .npy) by a known PSF with deep priors: plug-and-play
+    /// (FISTA, ADMM), RED, or the learned Wiener-feature model.
+    #[cfg(all(feature = "onnx", feature = "fits"))]
+    Deblur(Box<cli::deblur::DeblurArgs>),
 }
 
 fn main() {
@@ -50,6 +54,8 @@ fn main() {
         Command::Selfcal(a) => cli::selfcal::run(a),
         #[cfg(feature = "fits")]
         Command::Deconvolve(args) => cli::deconvolve::run(args),
+        #[cfg(all(feature = "onnx", feature = "fits"))]
+        Command::Deblur(a) => cli::deblur::run(*a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

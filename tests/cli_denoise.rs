@@ -173,3 +173,116 @@ fn bad_input_gives_one_error_line_and_no_output() {
         }
     }
 }
+
+#[cfg(feature = "fits")]
+#[test]
+fn builtin_model_on_fits_cube_keeps_header_and_matches_the_library() {
+    use sparseinv::io::fits::{read_fits, write_fits, Header, WriteOptions};
+    use sparseinv_solvers::denoise::Denoiser;
+    if !have_runtime("builtin_model_on_fits_cube_keeps_header_and_matches_the_library") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clean = ndarray::Array3::from_shape_fn((2, 40, 36), |(p, i, j)| {
+        0.3 + 0.4 * (((i / 8 + j / 9 + p) % 2) as f64)
+    });
+    let noise = sparseinv_solvers::testing::randn::<f64>(&[2, 40, 36], 5)
+        .into_dimensionality::<ndarray::Ix3>()
+        .unwrap();
+    let noisy = (&clean + &(noise * 0.08)).mapv(|v| v as f32);
+    let inp = dir.path().join("in.fits");
+    let out = dir.path().join("out.fits");
+    let mut h = Header::default();
+    h.set_str("OBJECT", "CUBE", "kept");
+    write_fits(
+        &inp,
+        noisy.view(),
+        &WriteOptions {
+            header: Some(&h),
+            extra: None,
+            history: vec![],
+            force: false,
+        },
+    )
+    .unwrap();
+    let st = exe()
+        .arg("denoise")
+        .arg(&inp)
+        .args([
+            "--model", "builtin", "--sigma", "0.08", "--offset", "0", "--scale", "1",
+        ])
+        .args(["--threads", "1", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let img = read_fits(&out, None).unwrap();
+    assert_eq!(img.header.get_str("OBJECT").as_deref(), Some("CUBE"));
+    assert_eq!(img.data.dim(), (2, 40, 36));
+    let d = sparseinv_models::builtin::denoiser(
+        sparseinv_models::SessionOptions {
+            intra_threads: 1,
+            ..Default::default()
+        },
+        sparseinv_models::DenoiserConfig {
+            normalization: sparseinv_models::Normalization::Affine {
+                offset: 0.0,
+                scale: 1.0,
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for p in 0..2 {
+        let plane = noisy.index_axis(ndarray::Axis(0), p).to_owned().into_dyn();
+        let want = d.denoise(plane.view(), 0.08f32).unwrap();
+        let got = img.data.index_axis(ndarray::Axis(0), p);
+        let diff = got
+            .iter()
+            .zip(want.iter())
+            .fold(0f64, |m, (a, b)| m.max((a - *b as f64).abs()));
+        assert!(diff < 1e-5, "plane {p}: CLI vs library {diff}");
+        let c = clean.index_axis(ndarray::Axis(0), p);
+        let err = |a: &dyn Fn(usize, usize) -> f64| {
+            c.indexed_iter()
+                .map(|((i, j), v)| (a(i, j) - v).powi(2))
+                .sum::<f64>()
+        };
+        let e_out = err(&|i, j| got[[i, j]]);
+        let e_in = err(&|i, j| noisy[[p, i, j]] as f64);
+        assert!(e_out < 0.8 * e_in, "plane {p}: {e_out} vs {e_in}");
+    }
+}
+
+#[test]
+fn builtin_model_on_tiff() {
+    if !have_runtime("builtin_model_on_tiff") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in.tif");
+    let out = dir.path().join("out.tiff");
+    let img = image::GrayImage::from_fn(33, 27, |x, y| {
+        image::Luma([((x * 5 + y * 3) % 200 + 20) as u8])
+    });
+    img.save(&inp).unwrap();
+    let st = exe()
+        .arg("denoise")
+        .arg(&inp)
+        .args(["-m", "builtin", "--sigma", "0.02", "--threads", "1", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let back = image::open(&out).unwrap();
+    assert_eq!((back.width(), back.height()), (33, 27));
+    assert_eq!(back.color(), image::ColorType::L8);
+}

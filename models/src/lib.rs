@@ -9,15 +9,21 @@
 //!   fetched from PyPI at build time, an installed Python package, the system library path);
 //! - [`model`]: one session per loaded graph, reused, with input validation;
 //! - [`denoiser`]: the N,C,H,W float32 denoiser contract with an optional noise-level map,
-//!   explicit invertible normalisation and overlapping tiled inference.
+//!   explicit invertible normalisation and overlapping tiled inference;
+//! - [`deblur`]: learned non-blind deblurring ([`LearnedDeblur`], "INFWIDE-lite"): Wiener
+//!   deconvolution in image and learned feature space (FFTs in Rust) fused by ONNX graphs;
+//! - [`builtin`]: the shipped models, embedded in the crate.
 
 #![warn(missing_docs)]
 
+pub mod builtin;
+pub mod deblur;
 pub mod denoiser;
 pub mod error;
 pub mod model;
 pub mod runtime;
 
+pub use deblur::{wiener_reflect, DeblurParams, LearnedDeblur};
 pub use denoiser::{DenoiserConfig, Normalization, OnnxDenoiser, Tiling};
 pub use error::{Error, Result};
 pub use model::{Device, OnnxModel, SessionOptions, TensorSpec};

@@ -138,17 +138,49 @@ impl OnnxModel {
     /// [`Error::InvalidParameter`](sparseinv_solvers::Error::InvalidParameter) for zero threads.
     pub fn load(path: impl AsRef<Path>, options: SessionOptions) -> Result<Self> {
         let path = path.as_ref();
-        if options.intra_threads == 0 {
-            return Err(
-                sparseinv_solvers::Error::param("intra_threads", "must be at least 1").into(),
-            );
-        }
+        Self::check_options(options)?;
         if !path.is_file() {
             return Err(Error::Model {
                 path: path.to_path_buf(),
                 reason: "no such file".to_string(),
             });
         }
+        let session = Self::builder(options)?
+            .commit_from_file(path)
+            .map_err(|e| Error::Model {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self::from_session(session, path.to_path_buf(), options))
+    }
+
+    /// Load an ONNX graph held in memory (e.g. embedded in the binary with `include_bytes!`).
+    /// `name` stands in for the file name in [`path`](Self::path) and in error messages.
+    ///
+    /// Errors as [`load`](Self::load) (an invalid graph is an [`Error::Model`]).
+    pub fn load_from_memory(bytes: &[u8], name: &str, options: SessionOptions) -> Result<Self> {
+        Self::check_options(options)?;
+        let path = PathBuf::from(name);
+        let session = Self::builder(options)?
+            .commit_from_memory(bytes)
+            .map_err(|e| Error::Model {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self::from_session(session, path, options))
+    }
+
+    fn check_options(options: SessionOptions) -> Result<()> {
+        if options.intra_threads == 0 {
+            return Err(
+                sparseinv_solvers::Error::param("intra_threads", "must be at least 1").into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// A session builder with the threads, optimisation level and execution provider set.
+    fn builder(options: SessionOptions) -> Result<ort::session::builder::SessionBuilder> {
         let rt = runtime()?;
         let mut builder = Session::builder(rt.environment())?
             .with_intra_threads(options.intra_threads)?
@@ -178,10 +210,10 @@ impl OnnxModel {
                     reason: format!("registration failed: {e} (are the CUDA and cuDNN libraries on the library path?)"),
                 })?;
         }
-        let session = builder.commit_from_file(path).map_err(|e| Error::Model {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        Ok(builder)
+    }
+
+    fn from_session(session: Session, path: PathBuf, options: SessionOptions) -> Self {
         let inputs = session
             .inputs()
             .iter()
@@ -192,13 +224,13 @@ impl OnnxModel {
             .iter()
             .map(|o| TensorSpec::from_outlet(o.name(), o.dtype()))
             .collect();
-        Ok(OnnxModel {
+        OnnxModel {
             session: Mutex::new(session),
             inputs,
             outputs,
-            path: path.to_path_buf(),
+            path,
             options,
-        })
+        }
     }
 
     /// The graph's declared inputs.

@@ -1,11 +1,15 @@
-//! `sparseinv denoise IN --model M.onnx [--sigma S] -o OUT`: run a learned (ONNX) denoiser on
-//! a `.npy` array or a PNG image, in overlapping tiles, with a progress bar.
+//! `sparseinv denoise IN --model M.onnx|builtin [--sigma S] -o OUT`: run a learned (ONNX)
+//! denoiser on a `.npy` array, a FITS image or a PNG/TIFF picture, in overlapping tiles, with a
+//! progress bar.
 //!
 //! Data: `.npy` float32/float64 of shape `[H, W]`, `[C, H, W]` or `[N, C, H, W]` in any units
-//! (normalised by robust percentiles unless `--offset/--scale` are given); PNG 8/16-bit gray
-//! or RGB(A) (alpha dropped), read as values in `[0, 1]` and written back at the same bit depth
+//! (normalised by robust percentiles unless `--offset/--scale` are given); FITS images
+//! (`file.fits[N]` picks an HDU; a cube's planes are denoised one by one; written as 32-bit
+//! float FITS with the input header kept; normalised like `.npy`); PNG/TIFF 8/16-bit gray or
+//! RGB(A) (alpha dropped), read as values in `[0, 1]` and written back at the same bit depth
 //! (clipped). `--sigma` is the noise standard deviation in the data's units (`[0, 1]` units
-//! for PNG).
+//! for PNG/TIFF). `--model builtin` is the shipped grayscale network (embedded in the binary;
+//! colour channels and cube planes are run as separate images).
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -18,15 +22,17 @@ use std::path::{Path, PathBuf};
 /// Arguments of `sparseinv denoise`.
 #[derive(Args, Debug)]
 pub struct DenoiseArgs {
-    /// Input: .npy (float32/float64, [H,W], [C,H,W] or [N,C,H,W]) or .png.
+    /// Input: .npy (float32/float64, [H,W], [C,H,W] or [N,C,H,W]), FITS (`file.fits[N]`),
+    /// .png or .tif/.tiff.
     pub input: PathBuf,
-    /// ONNX denoiser graph (float32 [N, C(+1 noise map), H, W] -> [N, C, H, W]).
+    /// ONNX denoiser graph (float32 [N, C(+1 noise map), H, W] -> [N, C, H, W]), or `builtin`
+    /// for the shipped grayscale network.
     #[arg(long, short = 'm')]
     pub model: PathBuf,
     /// Noise standard deviation in the data's units ([0, 1] units for PNG).
     #[arg(long, short = 's', default_value_t = 0.05)]
     pub sigma: f64,
-    /// Output file (.npy or .png, same kind as the input).
+    /// Output file (.npy, .fits, .png or .tif/.tiff; same kind as the input).
     #[arg(long, short = 'o')]
     pub output: PathBuf,
     /// Overwrite an existing output.
@@ -60,19 +66,29 @@ pub struct DenoiseArgs {
 
 enum Kind {
     Npy,
-    Png { sixteen: bool },
+    Png {
+        sixteen: bool,
+    },
+    #[cfg(feature = "fits")]
+    Fits(Box<sparseinv::io::fits::Header>),
 }
 
 fn kind_of(p: &Path) -> anyhow::Result<&'static str> {
-    match p
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .as_deref()
-    {
+    let name = p.to_string_lossy().to_ascii_lowercase();
+    // strip a FITS HDU selector `[N]`
+    let name = match name.rfind('[') {
+        Some(i) if name.ends_with(']') => name[..i].to_string(),
+        _ => name,
+    };
+    match name.rsplit('.').next() {
         Some("npy") => Ok("npy"),
-        Some("png") => Ok("png"),
-        _ => bail!("{}: unsupported file type (use .npy or .png)", p.display()),
+        Some("png") | Some("tif") | Some("tiff") => Ok("png"),
+        #[cfg(feature = "fits")]
+        Some("fits") | Some("fit") | Some("fts") => Ok("fits"),
+        _ => bail!(
+            "{}: unsupported file type (use .npy, .fits, .png or .tif/.tiff)",
+            p.display()
+        ),
     }
 }
 
@@ -139,13 +155,73 @@ fn write_png(path: &Path, a: &ArrayD<f32>, sixteen: bool, force: bool) -> anyhow
         _ => None,
     }
     .context("cannot assemble the output image")?;
+    let format = image::ImageFormat::from_path(path).unwrap_or(image::ImageFormat::Png);
     sparseinv::io::atomic_write(path, force, |tmp| {
-        img.save_with_format(tmp, image::ImageFormat::Png)
+        img.save_with_format(tmp, format)
             .map_err(|e| sparseinv::io::IoError::Format {
                 path: tmp.to_path_buf(),
                 reason: e.to_string(),
             })
     })
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Read a FITS image (2-D → `[H, W]`, cube → `[planes, 1, H, W]`); undefined pixels are an
+/// error.
+#[cfg(feature = "fits")]
+fn read_fits_input(input: &Path) -> anyhow::Result<(ArrayD<f32>, Kind)> {
+    let img = sparseinv::io::fits::read_fits_spec(&input.to_string_lossy(), None)?;
+    if img.n_masked() > 0 {
+        bail!(
+            "{}: {} pixels are NaN/blank; the denoiser needs a complete image",
+            img.path.display(),
+            img.n_masked()
+        );
+    }
+    let (nz, ny, nx) = img.data.dim();
+    let a = img.data.mapv(|v| v as f32);
+    let a = if nz == 1 {
+        a.into_shape_with_order(IxDyn(&[ny, nx]))?
+    } else {
+        a.into_shape_with_order(IxDyn(&[nz, 1, ny, nx]))?
+    };
+    Ok((a, Kind::Fits(Box::new(img.header))))
+}
+
+#[cfg(not(feature = "fits"))]
+fn read_fits_input(input: &Path) -> anyhow::Result<(ArrayD<f32>, Kind)> {
+    bail!("{}: FITS support is not compiled in", input.display())
+}
+
+/// Write the denoised planes as a 32-bit float FITS image with the input's header cards.
+#[cfg(feature = "fits")]
+fn write_fits_output(
+    path: &Path,
+    y: &ArrayD<f32>,
+    header: &sparseinv::io::fits::Header,
+    force: bool,
+) -> anyhow::Result<()> {
+    let s = y.shape();
+    let (ny, nx) = (s[s.len() - 2], s[s.len() - 1]);
+    let nz = y.len() / (ny * nx);
+    let cube = y
+        .view()
+        .into_shape_with_order((nz, ny, nx))
+        .map_err(|e| anyhow::anyhow!("cannot reshape the result: {e}"))?;
+    let command: Vec<String> = std::env::args().collect();
+    sparseinv::io::fits::write_fits(
+        path,
+        cube,
+        &sparseinv::io::fits::WriteOptions {
+            header: Some(header),
+            extra: None,
+            history: vec![
+                format!("sparseinv {} denoise", env!("CARGO_PKG_VERSION")),
+                format!("command: {}", command.join(" ")),
+            ],
+            force,
+        },
+    )
     .with_context(|| format!("writing {}", path.display()))
 }
 
@@ -178,9 +254,19 @@ pub fn run(args: DenoiseArgs) -> anyhow::Result<()> {
                 args.input.display()
             ),
         }
-    } else {
+    } else if kin == "png" {
         let (a, sixteen) = read_png(&args.input)?;
         (a, Kind::Png { sixteen })
+    } else {
+        read_fits_input(&args.input)?
+    };
+    let builtin = args.model.as_os_str() == "builtin";
+    // the shipped network is grayscale: run channels / planes as separate images
+    let x = if builtin && x.ndim() == 3 {
+        let s = x.shape().to_vec();
+        x.into_shape_with_order(IxDyn(&[s[0], 1, s[1], s[2]]))?
+    } else {
+        x
     };
     let normalization = match (args.offset, args.scale, &kind) {
         (Some(offset), Some(scale), _) => Normalization::Affine { offset, scale },
@@ -212,8 +298,12 @@ pub fn run(args: DenoiseArgs) -> anyhow::Result<()> {
         },
         ..Default::default()
     };
-    let d = OnnxDenoiser::load(&args.model, options, config)
-        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let d = if builtin {
+        sparseinv_models::builtin::denoiser(options, config)
+    } else {
+        OnnxDenoiser::load(&args.model, options, config)
+    }
+    .with_context(|| format!("loading model {}", args.model.display()))?;
     let rt = sparseinv_models::runtime()?;
     let pb = super::progress_bar(0, "denoising tiles");
     let start = std::time::Instant::now();
@@ -232,7 +322,18 @@ pub fn run(args: DenoiseArgs) -> anyhow::Result<()> {
             args.force,
         )
         .with_context(|| format!("writing {}", args.output.display()))?,
-        Kind::Png { sixteen } => write_png(&args.output, &y, sixteen, args.force)?,
+        Kind::Png { sixteen } => {
+            let y3 = if y.ndim() == 4 {
+                let s = y.shape().to_vec();
+                y.clone()
+                    .into_shape_with_order(IxDyn(&[s[0], s[2], s[3]]))?
+            } else {
+                y.clone()
+            };
+            write_png(&args.output, &y3, sixteen, args.force)?
+        }
+        #[cfg(feature = "fits")]
+        Kind::Fits(header) => write_fits_output(&args.output, &y, &header, args.force)?,
     }
     let shape = y.shape().to_vec();
     let tiles = d.tiles_for(shape[shape.len() - 2], shape[shape.len() - 1]);

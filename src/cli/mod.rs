@@ -2,6 +2,8 @@
 //! reports, safe output writing).
 
 pub mod channel;
+#[cfg(all(feature = "onnx", feature = "fits"))]
+pub mod deblur;
 #[cfg(feature = "fits")]
 pub mod deconvolve;
 #[cfg(feature = "onnx")]

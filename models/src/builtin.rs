@@ -1,0 +1,55 @@
+//! The models shipped with sparseinv, embedded in the compiled crate (so that a binary copied
+//! elsewhere still has them): the grayscale denoiser `onnx/denoiser_small.onnx` and the
+//! learned deblurring model `onnx/deblur_small{.json,_enc.onnx,_dec.onnx}`. Their training
+//! and measured quality are described in the crate's README.
+
+use crate::deblur::{DeblurParams, LearnedDeblur};
+use crate::denoiser::{DenoiserConfig, OnnxDenoiser};
+use crate::error::Result;
+use crate::model::{OnnxModel, SessionOptions};
+
+/// `onnx/denoiser_small.onnx`: input `[N, 2, H, W]` (image in `[0, 1]`, noise map σ),
+/// output `[N, 1, H, W]`; sizes padded to a multiple of 4.
+pub const DENOISER_SMALL_ONNX: &[u8] = include_bytes!("../onnx/denoiser_small.onnx");
+/// `onnx/deblur_small_enc.onnx`: the encoder of the shipped [`LearnedDeblur`].
+pub const DEBLUR_SMALL_ENC_ONNX: &[u8] = include_bytes!("../onnx/deblur_small_enc.onnx");
+/// `onnx/deblur_small_dec.onnx`: the decoder of the shipped [`LearnedDeblur`].
+pub const DEBLUR_SMALL_DEC_ONNX: &[u8] = include_bytes!("../onnx/deblur_small_dec.onnx");
+/// `onnx/deblur_small.json`: the sidecar of the shipped [`LearnedDeblur`].
+pub const DEBLUR_SMALL_JSON: &str = include_str!("../onnx/deblur_small.json");
+
+/// The shipped denoiser as an [`OnnxDenoiser`]. `config.multiple` below 4 is raised to 4 (the
+/// network downsamples twice) and `config.noise_map` is set (the graph takes a noise map).
+pub fn denoiser(options: SessionOptions, config: DenoiserConfig) -> Result<OnnxDenoiser> {
+    let model = OnnxModel::load_from_memory(
+        DENOISER_SMALL_ONNX,
+        "<builtin>/denoiser_small.onnx",
+        options,
+    )?;
+    let config = DenoiserConfig {
+        noise_map: Some(true),
+        multiple: if config.multiple % 4 == 0 {
+            config.multiple
+        } else {
+            4 * config.multiple.max(1)
+        },
+        ..config
+    };
+    OnnxDenoiser::new(model, config)
+}
+
+/// The shipped learned deblurring model.
+pub fn deblur(options: SessionOptions) -> Result<LearnedDeblur> {
+    let params = DeblurParams::from_json(DEBLUR_SMALL_JSON)?;
+    let enc = OnnxModel::load_from_memory(
+        DEBLUR_SMALL_ENC_ONNX,
+        "<builtin>/deblur_small_enc.onnx",
+        options,
+    )?;
+    let dec = OnnxModel::load_from_memory(
+        DEBLUR_SMALL_DEC_ONNX,
+        "<builtin>/deblur_small_dec.onnx",
+        options,
+    )?;
+    LearnedDeblur::new(enc, dec, params)
+}
