@@ -151,14 +151,14 @@ fn extend(
     Ok((out, (o0, o1)))
 }
 
-/// `F⁻¹[ conj(H) Y / (|H|² + μ R) ]` with `R(u, v)` given by `reg` on the FFT grid of the
+/// `F⁻¹[ conj(H) Y / (|H|² + μ R) ]` with `R = |L|²` (`laplacian`) or 1 on the FFT grid of the
 /// image extended under `boundary`, cropped back to the image.
 fn fourier_solve(
     y: ArrayView2<f64>,
     psf: ArrayView2<f64>,
     mu: f64,
     boundary: Boundary,
-    reg: impl Fn(usize, usize, usize, usize) -> f64 + Sync,
+    laplacian: bool,
 ) -> Result<Array2<f64>> {
     let (n0, n1) = y.dim();
     // the circular model filters the image itself (no copy)
@@ -172,10 +172,26 @@ fn fourier_solve(
     };
     let (p, q) = ext.dim();
     let conv = Conv2d::<f64>::new([p, q], psf, Boundary::Circular)?;
+    // |L(u, v)|² = (l(u) + l(v))², l(u) = 2 − 2 cos(2πu/n): the periodic 5-point Laplacian
+    let table = |n: usize| -> Vec<f64> {
+        if !laplacian {
+            return Vec::new();
+        }
+        (0..n)
+            .map(|k| 2.0 - 2.0 * (std::f64::consts::TAU * k as f64 / n as f64).cos())
+            .collect()
+    };
+    let (lap_u, lap_v) = (table(p), table(q));
     let zero_den = AtomicBool::new(false);
     let mut out = Array2::<f64>::zeros((p, q));
     conv.apply_fourier_filter_indexed_into(ext, out.view_mut(), &|u, v, h| {
-        let den = h.norm_sqr() + mu * reg(u, v, p, q);
+        let r = if laplacian {
+            let l = lap_u[u] + lap_v[v];
+            l * l
+        } else {
+            1.0
+        };
+        let den = h.norm_sqr() + mu * r;
         if den > 0.0 {
             h.conj() / den
         } else {
@@ -192,13 +208,6 @@ fn fourier_solve(
         return Ok(out);
     }
     Ok(out.slice(s![o0..o0 + n0, o1..o1 + n1]).to_owned())
-}
-
-/// `|L(u, v)|²` of the periodic 5-point Laplacian on a `p × q` grid.
-fn laplacian_sq(u: usize, v: usize, p: usize, q: usize) -> f64 {
-    let tau = std::f64::consts::TAU;
-    let l = 4.0 - 2.0 * (tau * u as f64 / p as f64).cos() - 2.0 * (tau * v as f64 / q as f64).cos();
-    l * l
 }
 
 /// Fill the masked pixels of `y` (`mask[p] == false`) with the median of the valid pixels
@@ -316,7 +325,7 @@ pub fn wiener_bounded(
 ) -> Result<Array2<f64>> {
     check_inputs(y, psf, None)?;
     let mu = wiener_balance(y, balance)?;
-    fourier_solve(y, psf, mu, boundary, |_, _, _, _| 1.0)
+    fourier_solve(y, psf, mu, boundary, false)
 }
 
 /// Tikhonov deconvolution under the circular model:
@@ -350,7 +359,7 @@ pub fn tikhonov_bounded(
         return Err(Error::param("lambda", format!("must be ≥ 0, got {lambda}")));
     }
     match reg {
-        Regulariser::Identity => fourier_solve(y, psf, lambda, boundary, |_, _, _, _| 1.0),
-        Regulariser::Laplacian => fourier_solve(y, psf, lambda, boundary, laplacian_sq),
+        Regulariser::Identity => fourier_solve(y, psf, lambda, boundary, false),
+        Regulariser::Laplacian => fourier_solve(y, psf, lambda, boundary, true),
     }
 }
