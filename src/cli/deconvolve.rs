@@ -356,7 +356,6 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             solve.rl_background = bg.max(1e-12);
             let mean = (flux_in - off * nvalid as f64) / nvalid as f64;
             solve.rl_init = (mean - bg).max(1e-3 * mean.abs()).max(1e-12);
-            solve.rl_offset = off;
             report.insert("accelerated".into(), solve.accelerate.into());
             Zip::from(y)
                 .and(valid)
