@@ -99,3 +99,260 @@ fn deconvolve_end_to_end_and_bad_inputs() {
     let r = sparseinv(&["deconvolve", i, "--psf", nan.to_str().unwrap(), "-o", b]);
     assert!(!r.status.success() && !bad.exists());
 }
+
+/// A sky with a gradient, seeded stars and noise.
+fn sky(ny: usize, nx: usize, seed: u64) -> Array2<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut a = Array2::from_shape_fn((ny, nx), |(i, j)| {
+        100.0 + 0.2 * i as f32 + 0.1 * j as f32 + rng.random_range(-1.0f32..1.0)
+    });
+    for _ in 0..(ny * nx / 150) {
+        let (i, j) = (rng.random_range(2..ny - 2), rng.random_range(2..nx - 2));
+        let f: f32 = rng.random_range(50.0..500.0);
+        for di in 0..3 {
+            for dj in 0..3 {
+                let w = [0.25f32, 0.5, 0.25][di] * [0.25f32, 0.5, 0.25][dj];
+                a[[i + di - 1, j + dj - 1]] += f * w;
+            }
+        }
+    }
+    a
+}
+
+fn image_of(path: &Path) -> Array2<f64> {
+    read_fits(path, None).unwrap().image2d().unwrap().to_owned()
+}
+
+fn json_of(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn tiled_equals_untiled() {
+    let d = tempfile::tempdir().unwrap();
+    let (ip, pp) = (d.path().join("in.fits"), d.path().join("psf.fits"));
+    write(&ip, &sky(96, 72, 1));
+    write(&pp, &psf(7));
+    let (i, p) = (ip.to_str().unwrap(), pp.to_str().unwrap());
+    for extra in [
+        &["--method", "rl", "--no-accelerate", "--iters", "30"][..],
+        &["--method", "wiener"][..],
+        &["--method", "tikhonov", "--boundary", "zero"][..],
+    ] {
+        let run = |tile: &str, name: &str| -> (Array2<f64>, serde_json::Value) {
+            let (o, j) = (
+                d.path().join(format!("{name}.fits")),
+                d.path().join(format!("{name}.json")),
+            );
+            let mut a = vec!["deconvolve", i, "--psf", p, "-o", o.to_str().unwrap()];
+            a.extend_from_slice(&["--json", j.to_str().unwrap(), "--force", "--tile", tile]);
+            a.extend_from_slice(extra);
+            let r = sparseinv(&a);
+            assert!(
+                r.status.success(),
+                "{extra:?}: {}",
+                String::from_utf8_lossy(&r.stderr)
+            );
+            (image_of(&o), json_of(&j))
+        };
+        let (whole, jw) = run("0", "whole");
+        let (tiled, jt) = run("32", "tiled");
+        assert!(jw["tiling"].is_null());
+        assert_eq!(jt["tiling"]["tiles"], 9, "{jt}");
+        assert_eq!(jt["tiling"]["halo"], 14);
+        let scale = whole.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let err = (&tiled - &whole).iter().fold(0.0f64, |m, v| m.max(v.abs())) / scale;
+        assert!(err < 1e-4, "{extra:?}: tiled vs untiled max rel diff {err}");
+    }
+}
+
+#[test]
+fn masks_boundaries_and_reports() {
+    let d = tempfile::tempdir().unwrap();
+    let (ip, mp, pp) = (
+        d.path().join("in.fits"),
+        d.path().join("masked.fits"),
+        d.path().join("psf.fits"),
+    );
+    let img = sky(40, 44, 2);
+    let mut masked = img.clone();
+    masked[[20, 21]] = f32::NAN;
+    masked[[5, 30]] = f32::NAN;
+    write(&ip, &img);
+    write(&mp, &masked);
+    write(&pp, &psf(5));
+    let p = pp.to_str().unwrap();
+    let (o, j) = (d.path().join("o.fits"), d.path().join("o.json"));
+    let (os, js) = (o.to_str().unwrap(), j.to_str().unwrap());
+    let run = |input: &Path, extra: &[&str]| {
+        let mut a = vec!["deconvolve", input.to_str().unwrap(), "--psf", p, "-o", os];
+        a.extend_from_slice(&["--json", js, "--force"]);
+        a.extend_from_slice(extra);
+        let r = sparseinv(&a);
+        assert!(
+            r.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        (image_of(&o), json_of(&j))
+    };
+    // defaults: reflect for the Fourier methods, zero for the iterative ones
+    for (m, b) in [
+        ("wiener", "reflect"),
+        ("tikhonov", "reflect"),
+        ("rl", "zero"),
+        ("starlet", "zero"),
+    ] {
+        let (_, r) = run(&ip, &["--method", m, "--iters", "3"]);
+        assert_eq!(r["boundary"], b, "{m}");
+    }
+    // Wiener: masked pixels stay NaN; the median fill keeps their neighbours close to the
+    // result on the complete image (a zero or mean fill would not: the sky is at ~110)
+    let (full, _) = run(&ip, &["--method", "wiener", "--balance", "0.01"]);
+    let (mk, r) = run(&mp, &["--method", "wiener", "--balance", "0.01"]);
+    assert_eq!(r["masked_pixels"], 2);
+    assert!(mk[[20, 21]].is_nan() && mk[[5, 30]].is_nan());
+    assert_eq!(mk.iter().filter(|v| v.is_nan()).count(), 2);
+    for (a, b) in [(19, 21), (21, 21), (20, 20), (20, 22), (5, 29), (6, 30)] {
+        let rel = (mk[[a, b]] - full[[a, b]]).abs() / full[[a, b]].abs();
+        assert!(rel < 0.1, "({a},{b}): {} vs {}", mk[[a, b]], full[[a, b]]);
+    }
+    // periodic is accepted and differs from reflect at the edges
+    let (per, r) = run(
+        &ip,
+        &[
+            "--method",
+            "wiener",
+            "--balance",
+            "0.01",
+            "--boundary",
+            "periodic",
+        ],
+    );
+    assert_eq!(r["boundary"], "periodic");
+    assert!((per[[0, 0]] - full[[0, 0]]).abs() > 1e-3 * full[[0, 0]].abs());
+    // RL with a reflect boundary runs, keeps the masked pixels NaN
+    let (rl, r) = run(
+        &mp,
+        &["--method", "rl", "--iters", "5", "--boundary", "reflect"],
+    );
+    assert_eq!(r["boundary"], "reflect");
+    assert!(rl[[20, 21]].is_nan() && rl[[0, 0]].is_finite());
+}
+
+#[test]
+fn zscale_preview_uses_the_input_limits() {
+    let d = tempfile::tempdir().unwrap();
+    let (ip, pp) = (d.path().join("in.fits"), d.path().join("psf.fits"));
+    let img = sky(30, 34, 3);
+    write(&ip, &img);
+    write(&pp, &psf(5));
+    let (o, png) = (d.path().join("o.fits"), d.path().join("o.png"));
+    let r = sparseinv(&[
+        "deconvolve",
+        ip.to_str().unwrap(),
+        "--psf",
+        pp.to_str().unwrap(),
+        "-o",
+        o.to_str().unwrap(),
+        "--png",
+        png.to_str().unwrap(),
+        "--stretch",
+        "zscale",
+        "--method",
+        "wiener",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (pic, _) = sparseinv::io::image::read_gray(&png).unwrap();
+    assert_eq!(pic.dim(), (30, 34 + 4 + 34));
+    let a = img.mapv(f64::from);
+    let (lo, hi) = sparseinv::io::image::zscale(a.view()).unwrap();
+    // left panel, FITS row 0 at the bottom: linear between the zscale limits
+    for ((y, x), &v) in a.indexed_iter() {
+        let want = ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
+        assert!(
+            (pic[[29 - y, x]] - want).abs() <= 0.5 / 255.0 + 1e-6,
+            "({y},{x})"
+        );
+    }
+    // right panel uses the same limits: the deconvolved stars saturate, as in the input
+    let out = image_of(&o);
+    for ((y, x), &v) in out.indexed_iter() {
+        let want = ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
+        assert!(
+            (pic[[29 - y, 38 + x]] - want).abs() <= 0.5 / 255.0 + 1e-6,
+            "({y},{x})"
+        );
+    }
+}
+
+fn gauss_psf(n: usize, s: f64) -> Array2<f64> {
+    let c = (n / 2) as f64;
+    let k = Array2::from_shape_fn((n, n), |(i, j)| {
+        (-((i as f64 - c).powi(2) + (j as f64 - c).powi(2)) / (2.0 * s * s)).exp()
+    });
+    let t = k.sum();
+    k / t
+}
+
+/// A bright star on a sky of 150, deconvolved with a PSF broader than the one that blurred
+/// it (the usual mismatch of an empirical PSF): with the sky as a known background the
+/// surroundings of the star stay at the sky level; deconvolving the raw values (`--sky 0`)
+/// digs a dark moat around it (positivity then only bounds the image at 0).
+#[test]
+fn sky_background_prevents_dark_moats() {
+    use rand::{Rng, SeedableRng};
+    use sparseinv_solvers::op::{Boundary, Conv2d, LinearOperator};
+    let d = tempfile::tempdir().unwrap();
+    let mut x = Array2::from_elem((40, 40), 150.0);
+    x[[20, 20]] += 30000.0;
+    let a = Conv2d::new([40, 40], gauss_psf(9, 1.0).view(), Boundary::Reflect).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let y: Array2<f64> = a
+        .apply(x.view().into_dyn())
+        .unwrap()
+        .into_dimensionality()
+        .unwrap();
+    let y = y.mapv(|v| (v + rng.random_range(-3.0..3.0)) as f32);
+    let (ip, pp, o) = (
+        d.path().join("star.fits"),
+        d.path().join("psf.fits"),
+        d.path().join("o.fits"),
+    );
+    write(&ip, &y);
+    write(&pp, &gauss_psf(9, 1.3).mapv(|v| v as f32));
+    for m in ["rl", "starlet"] {
+        for (sky, moat) in [(None, false), (Some("0"), true)] {
+            let mut args = vec![
+                "deconvolve",
+                ip.to_str().unwrap(),
+                "--psf",
+                pp.to_str().unwrap(),
+                "--method",
+                m,
+                "-o",
+                o.to_str().unwrap(),
+                "--force",
+            ];
+            if let Some(s) = sky {
+                args.extend_from_slice(&["--sky", s]);
+            }
+            let r = sparseinv(&args);
+            assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+            let out = image_of(&o);
+            let ring_min = out
+                .indexed_iter()
+                .filter(|((i, j), _)| {
+                    let r = ((*i as f64 - 20.0).powi(2) + (*j as f64 - 20.0).powi(2)).sqrt();
+                    (2.0..=6.0).contains(&r)
+                })
+                .fold(f64::INFINITY, |a, (_, &v)| a.min(v));
+            if moat {
+                assert!(ring_min < 30.0, "{m} --sky 0: ring minimum {ring_min}");
+            } else {
+                assert!(ring_min > 140.0, "{m}: ring minimum {ring_min}");
+            }
+        }
+    }
+}

@@ -40,3 +40,84 @@ pub fn write_json(path: &Path, value: &serde_json::Value, force: bool) -> anyhow
     })
     .with_context(|| format!("writing report {}", path.display()))
 }
+
+/// Refuse, before any work is done, when one of `outputs` exists and `force` is off.
+pub fn check_outputs<'a>(
+    outputs: impl IntoIterator<Item = &'a Path>,
+    force: bool,
+) -> anyhow::Result<()> {
+    for p in outputs {
+        if p.exists() && !force {
+            anyhow::bail!("{} already exists (pass --force to overwrite)", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// A 2-D FITS image read for processing: the file, its pixels and validity mask.
+#[cfg(feature = "fits")]
+pub struct FitsInput {
+    /// The image as read (header, path, HDU).
+    pub image: sparseinv::io::fits::FitsImage,
+    /// The pixels, `(NAXIS2, NAXIS1)`; undefined pixels are NaN.
+    pub data: ndarray::Array2<f64>,
+    /// `true` where the pixel is defined.
+    pub valid: ndarray::Array2<bool>,
+}
+
+#[cfg(feature = "fits")]
+impl FitsInput {
+    /// Number of defined pixels.
+    pub fn n_valid(&self) -> usize {
+        self.valid.iter().filter(|&&b| b).count()
+    }
+}
+
+/// Read `spec` (`file.fits` or `file.fits[N]`, `hdu` from `--hdu`) as a 2-D image; errors
+/// name the file (a cube, a table HDU, every pixel masked, ...).
+#[cfg(feature = "fits")]
+pub fn read_fits_input(spec: &str, hdu: Option<usize>) -> anyhow::Result<FitsInput> {
+    let image = sparseinv::io::fits::read_fits_spec(spec, hdu)?;
+    let data = image.image2d()?.to_owned();
+    let valid = image.plane_valid(0).to_owned();
+    if !valid.iter().any(|&b| b) {
+        anyhow::bail!("{}: every pixel is masked", image.path.display());
+    }
+    Ok(FitsInput { image, data, valid })
+}
+
+/// Load a PSF from FITS for an image of shape `image_shape`: validated (finite, positive
+/// sum), normalised to unit sum unless `normalize` is off (a note is printed when its sum
+/// was not 1), and no larger than the image. Errors name the PSF file.
+#[cfg(feature = "fits")]
+pub fn load_psf_for(
+    path: &Path,
+    image_shape: (usize, usize),
+    normalize: bool,
+) -> anyhow::Result<ndarray::Array2<f64>> {
+    let psf = sparseinv::psf::load_psf(path, None)?;
+    sparseinv::psf::check_fits_image(psf.dim(), image_shape)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if !normalize {
+        return Ok(psf);
+    }
+    let (psf, sum) = sparseinv::psf::normalize(psf.view())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if (sum - 1.0).abs() > 1e-6 {
+        eprintln!(
+            "note: {}: the PSF summed to {sum:.6}; normalised to 1",
+            path.display()
+        );
+    }
+    Ok(psf)
+}
+
+/// The HISTORY lines every FITS output of `sparseinv <sub>` starts with: the version and
+/// subcommand, and the full command line.
+pub fn history_lines(sub: &str) -> Vec<String> {
+    let command: Vec<String> = std::env::args().collect();
+    vec![
+        format!("sparseinv {} {sub}", env!("CARGO_PKG_VERSION")),
+        format!("command: {}", command.join(" ")),
+    ]
+}

@@ -1,9 +1,9 @@
 //! `sparseinv psf IN.fits -o PSF.fits`: estimate an empirical PSF from the isolated,
 //! unsaturated stars of an image.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
-use sparseinv::io::fits::{read_fits_spec, write_fits_2d, Header, WriteOptions};
+use sparseinv::io::fits::{write_fits_2d, Header, WriteOptions};
 use sparseinv::psf::{estimate_psf, EstimateParams};
 use std::path::PathBuf;
 
@@ -51,16 +51,15 @@ pub struct PsfArgs {
 /// Run `sparseinv psf`.
 pub fn run(args: PsfArgs) -> anyhow::Result<()> {
     // refuse early, before any work, if an output exists
-    for p in std::iter::once(&args.output)
-        .chain(args.png.as_ref())
-        .chain(args.json.as_ref())
-    {
-        if p.exists() && !args.force {
-            bail!("{} already exists (pass --force to overwrite)", p.display());
-        }
-    }
-    let img = read_fits_spec(&args.input, args.hdu)?;
-    let plane = img.image2d()?;
+    super::check_outputs(
+        std::iter::once(args.output.as_path())
+            .chain(args.png.as_deref())
+            .chain(args.json.as_deref()),
+        args.force,
+    )?;
+    let input = super::read_fits_input(&args.input, args.hdu)?;
+    let img = &input.image;
+    let plane = input.data.view();
     let saturation = args.saturation.or_else(|| img.header.get_f64("SATURATE"));
     let params = EstimateParams {
         size: args.size,
@@ -70,7 +69,7 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
         neighbour_ratio: args.neighbour_ratio,
         max_stars: args.max_stars,
     };
-    let (psf, report) = estimate_psf(plane, Some(img.plane_valid(0)), &params)
+    let (psf, report) = estimate_psf(plane, Some(input.valid.view()), &params)
         .with_context(|| format!("{}: PSF estimation failed", img.path.display()))?;
 
     let mut extra = Header::default();
@@ -78,10 +77,8 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
     if let Some(f) = report.fwhm {
         extra.set_f64("FWHM", f, "FWHM in pixels (adaptive moments)");
     }
-    let command: Vec<String> = std::env::args().collect();
-    let history = vec![
-        format!("sparseinv {} psf", env!("CARGO_PKG_VERSION")),
-        format!("command: {}", command.join(" ")),
+    let mut history = super::history_lines("psf");
+    history.extend([
         format!(
             "input {} HDU {}; size {}, k_sigma {}, saturation {:?}, isolation {:?}, \
              neighbour_ratio {}, max_stars {}",
@@ -104,7 +101,7 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
             report.rejected_saturated,
             report.rejected_neighbour
         ),
-    ];
+    ]);
     let psf32 = psf.mapv(|v| v as f32);
     write_fits_2d(
         &args.output,

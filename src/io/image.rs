@@ -330,6 +330,29 @@ pub fn write_side_by_side(
     write_gray(path, out.view(), BitDepth::Eight, force)
 }
 
+/// Write a before/after preview like [`write_side_by_side`], but with the display limits of
+/// `stretch` computed on `before` only and used for both panels, so equal values look the
+/// same on both sides (a deconvolved image keeps its background at the grey of the input and
+/// its sharpened peaks saturate, instead of each panel being rescaled to its own range).
+pub fn write_before_after(
+    path: &Path,
+    before: ArrayView2<'_, f64>,
+    after: ArrayView2<'_, f64>,
+    stretch: Stretch,
+    fits_orientation: bool,
+    force: bool,
+) -> Result<(), IoError> {
+    let fixed = |l: Limits| {
+        let (lo, hi) = limits(before, l);
+        Limits::Fixed(lo, hi)
+    };
+    let shared = match stretch {
+        Stretch::Linear(l) => Stretch::Linear(fixed(l)),
+        Stretch::Asinh(l, a) => Stretch::Asinh(fixed(l), a),
+    };
+    write_side_by_side(path, before, after, shared, fits_orientation, force)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +437,33 @@ mod tests {
         assert!((5..9).all(|x| img[[0, x]] == 1.0));
         assert!((img[[0, 9]] - 26.0 / 255.0).abs() < 1e-6);
         assert_eq!(img[[5, 9]], 0.0);
+    }
+
+    #[test]
+    fn before_after_uses_the_limits_of_before() {
+        let d = tempfile::tempdir().unwrap();
+        let before = Array2::from_shape_fn((2, 3), |(_, x)| x as f64); // 0, 1, 2
+        let after = Array2::from_shape_fn((2, 3), |(_, x)| 2.0 * x as f64); // 0, 2, 4
+        let p = d.path().join("ba.png");
+        write_before_after(
+            &p,
+            before.view(),
+            after.view(),
+            Stretch::Linear(Limits::MinMax),
+            false,
+            false,
+        )
+        .unwrap();
+        let (img, _) = read_gray(&p).unwrap();
+        // before: 0, 0.5, 1; after with the same limits [0, 2]: 0, 1, 1 (clipped)
+        let want = [0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0];
+        for (x, w) in want.iter().enumerate() {
+            assert!(
+                (img[[0, x]] - w).abs() < 1.0 / 255.0,
+                "x={x}: {}",
+                img[[0, x]]
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //!
 //! - [`wiener`] and [`tikhonov`]: closed-form Fourier filters under the **circular** model
 //!   (`Conv2d` with [`Boundary::Circular`](crate::op::Boundary::Circular)),
-//!   `x̂ = F⁻¹[ conj(H) Y / (|H|² + μ |L|²) ]`;
+//!   `x̂ = F⁻¹[ conj(H) Y / (|H|² + μ |L|²) ]`, computed with real FFTs on the shared plan
+//!   cache through [`Conv2d::apply_fourier_filter_indexed_into`](crate::op::Conv2d::apply_fourier_filter_indexed_into);
+//!   [`wiener_bounded`] / [`tikhonov_bounded`] extend the image by reflection or zeros first
+//!   (no periodic sky), and [`fill_masked_median`] fills masked pixels for them;
 //! - [`RichardsonLucy`] / [`richardson_lucy`]: the multiplicative Poisson maximum-likelihood
 //!   iteration with zero (`Same`) boundary, masks, positivity and Biggs–Andrews acceleration;
 //! - [`starlet_sparse`]: `min ½‖M⊙(Ax − y)‖² + Σ_j λ_j ‖W_j x‖₁` s.t. `x ≥ 0`, analysis
@@ -20,7 +23,10 @@ mod wiener;
 
 pub use rl::{richardson_lucy, RichardsonLucy, RlParams};
 pub use sparse::{refit_active, starlet_sparse, StarletSparseParams, StarletSparseResult};
-pub use wiener::{estimate_noise_sigma, tikhonov, wiener, Balance, Regulariser};
+pub use wiener::{
+    estimate_noise_sigma, fill_masked_median, tikhonov, tikhonov_bounded, wiener, wiener_balance,
+    wiener_bounded, Balance, Regulariser,
+};
 
 use crate::error::{check_finite, Error, Result};
 use ndarray::{Array2, ArrayView2};

@@ -18,6 +18,9 @@ pub struct RlParams {
     /// `Aᵀ1 = 1`.
     pub normalize: bool,
     /// Constant added to the model `A x` before dividing (default 1e-12, as scikit-image).
+    /// A larger value is a known constant background `b` (e.g. the sky level) in the Poisson
+    /// model `y ~ P(A x + b)`: `x` is then the light above that background and positivity
+    /// keeps the estimate at or above it (add `b` back to get the image).
     pub eps: f64,
     /// Constant starting image (default: mean of the unmasked data, clamped to ≥ 1e-12).
     /// scikit-image starts from 0.5.
@@ -204,7 +207,8 @@ impl IterativeSolver for RichardsonLucy {
     type Real = f64;
 
     fn step(&mut self) -> Result<StepInfo<f64>> {
-        let v = match (&self.x_prev, &self.g1, &self.g2) {
+        // the extrapolated point (accelerated), or the iterate itself (no copy)
+        let extrapolated = match (&self.x_prev, &self.g1, &self.g2) {
             (Some(xp), Some(g1), Some(g2)) if self.p.accelerate => {
                 let den: f64 = g2.iter().map(|a| a * a).sum();
                 let num: f64 = g1.iter().zip(g2.iter()).map(|(a, b)| a * b).sum();
@@ -213,29 +217,31 @@ impl IterativeSolver for RichardsonLucy {
                 } else {
                     0.0
                 };
-                Zip::from(&self.x).and(xp).map_collect(|&x, &p| {
+                Some(Zip::from(&self.x).and(xp).map_collect(|&x, &p| {
                     let e = x + alpha * (x - p);
                     if self.p.positivity {
                         e.max(0.0)
                     } else {
                         e
                     }
-                })
+                }))
             }
-            _ => self.x.clone(),
+            _ => None,
         };
-        let xn = self.update(&v);
-        if self.p.accelerate {
+        let v = extrapolated.as_ref().unwrap_or(&self.x);
+        let xn = self.update(v);
+        let g = self.p.accelerate.then(|| &xn - v);
+        if g.is_some() {
             self.g2 = self.g1.take();
-            self.g1 = Some(&xn - &v);
+            self.g1 = g;
         }
-        let dn: f64 = xn
-            .iter()
-            .zip(self.x.iter())
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum();
-        let nn: f64 = xn.iter().map(|a| a * a).sum();
-        if xn.iter().any(|v| !v.is_finite()) {
+        let (mut dn, mut nn, mut finite) = (0.0f64, 0.0f64, true);
+        for (a, b) in xn.iter().zip(self.x.iter()) {
+            dn += (a - b) * (a - b);
+            nn += a * a;
+            finite &= a.is_finite();
+        }
+        if !finite {
             return Err(Error::Numerical(
                 "Richardson–Lucy iterate became non-finite".into(),
             ));

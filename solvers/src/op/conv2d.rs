@@ -465,9 +465,9 @@ impl<T: Scalar> Conv2d<T> {
             }
         };
         let kernel = kernel.to_owned();
-        let full = kernel_spectrum_t(&kernel, p, q);
         let scale = T::Real::one() / crate::scalar::real::<T::Real>((p * q) as f64);
-        let kspec: Vec<_> = full[..w * p].iter().map(|z| z * scale).collect();
+        let mut kspec = kernel_spectrum_t(&kernel, p, q, w);
+        kspec.par_iter_mut().for_each(|z| *z *= scale);
         let ran = [rows.n_out, cols.n_out];
         Ok(Conv2d {
             kernel,
@@ -515,8 +515,39 @@ impl<T: Scalar> Conv2d<T> {
     /// of the operator ([`Diagonalizable::fourier_eigenvalues`]).
     pub fn transfer_function(&self) -> Array2<Complex<T::Real>> {
         let (p, q) = (self.p, self.q);
-        let full = kernel_spectrum_t(&self.kernel, p, q);
+        let full = kernel_spectrum_t(&self.kernel, p, q, q);
         Array2::from_shape_fn((p, q), |(u, v)| full[v * p + u])
+    }
+
+    /// `y = F⁻¹[ f(u, v, H(u, v)) · F x ]` on the circular grid: like
+    /// [`Diagonalizable::apply_fourier_filter_into`], but the filter also receives the
+    /// frequency indices `(u, v)` of the FFT grid ([`Conv2d::fft_shape`], `0 ≤ u < P`,
+    /// `0 ≤ v < Q`), so it can combine the transfer function with another diagonal operator
+    /// (e.g. a Laplacian regulariser). For real scalars only `v ≤ Q/2` is evaluated (the
+    /// spectrum of a real image is Hermitian), so `f` must satisfy
+    /// `f(−u, −v, conj H) = conj f(u, v, H)` for the result to be the exact filter; every
+    /// filter built from `|H|²`, `conj H` and even real functions of `(u, v)` does.
+    /// Errors unless the boundary is [`Boundary::Circular`] or the shapes differ from the
+    /// domain.
+    pub fn apply_fourier_filter_indexed_into(
+        &self,
+        x: ArrayView2<T>,
+        y: ArrayViewMut2<T>,
+        f: &(dyn Fn(usize, usize, Complex<T::Real>) -> Complex<T::Real> + Sync),
+    ) -> Result<()> {
+        self.check_diag()?;
+        check_shape("Fourier filter input", &self.dom, x.shape())?;
+        check_shape("Fourier filter output", &self.dom, y.shape())?;
+        let p = self.p;
+        let pq = crate::scalar::real::<T::Real>((self.p * self.q) as f64);
+        let inv_pq = T::Real::one() / pq;
+        let mut filt = vec![Complex::zero(); self.kspec.len()];
+        filt.par_iter_mut()
+            .zip(self.kspec.par_iter())
+            .enumerate()
+            .for_each(|(i, (o, &k))| *o = f(i % p, i / p, k * pq) * inv_pq);
+        self.run(x, y, false, Mult::Custom(&filt));
+        Ok(())
     }
 
     fn take_work(&self) -> Work<T::Real> {
@@ -788,25 +819,38 @@ impl<T: Scalar> Conv2d<T> {
 
 type C<T> = Complex<<T as Scalar>::Real>;
 
-/// Full 2-D DFT of `kernel` placed with its centre at `(0, 0)` on a `p × q` periodic grid
-/// (entries that land on the same grid point add up), returned column-major: `[q][p]`.
-fn kernel_spectrum_t<T: Scalar>(kernel: &Array2<T>, p: usize, q: usize) -> Vec<C<T>> {
+/// 2-D DFT of `kernel` placed with its centre at `(0, 0)` on a `p × q` periodic grid
+/// (entries that land on the same grid point add up), returned column-major for the first
+/// `ncols` frequency columns: `[ncols][p]`.
+///
+/// Only the grid rows that hold kernel entries are transformed along the rows (a kernel is
+/// usually much smaller than the grid: the other rows' transforms are zero), and the columns
+/// are transformed in parallel.
+fn kernel_spectrum_t<T: Scalar>(kernel: &Array2<T>, p: usize, q: usize, ncols: usize) -> Vec<C<T>> {
     let (kh, kw) = kernel.dim();
     let (c0, c1) = (kh / 2, kw / 2);
-    let mut grid = vec![Complex::<T::Real>::zero(); p * q];
+    let mut rows: std::collections::BTreeMap<usize, Vec<C<T>>> = Default::default();
     for ((a, b), &v) in kernel.indexed_iter() {
         let i = (a as isize - c0 as isize).rem_euclid(p as isize) as usize;
         let j = (b as isize - c1 as isize).rem_euclid(q as isize) as usize;
-        grid[i * q + j] += Complex::new(v.re(), v.im());
+        rows.entry(i).or_insert_with(|| vec![Complex::zero(); q])[j] +=
+            Complex::new(v.re(), v.im());
     }
-    fft::complex_plan::<T::Real>(q, false).process(&mut grid);
-    let mut t = vec![Complex::zero(); p * q];
-    for i in 0..p {
-        for j in 0..q {
-            t[j * p + i] = grid[i * q + j];
-        }
+    let row_plan = fft::complex_plan::<T::Real>(q, false);
+    for r in rows.values_mut() {
+        row_plan.process(r);
     }
-    fft::complex_plan::<T::Real>(p, false).process(&mut t);
+    let col_plan = fft::complex_plan::<T::Real>(p, false);
+    let mut t = vec![Complex::zero(); p * ncols];
+    t.par_chunks_mut(p).enumerate().for_each_init(
+        || vec![Complex::zero(); col_plan.get_inplace_scratch_len()],
+        |scratch, (j, col)| {
+            for (&i, r) in &rows {
+                col[i] = r[j];
+            }
+            col_plan.process_with_scratch(col, scratch);
+        },
+    );
     t
 }
 
