@@ -159,7 +159,7 @@ impl Default for DenoiserConfig {
 }
 
 /// A denoiser network in an ONNX graph, usable wherever a
-/// [`Denoiser`](sparseinv_solvers::denoise::Denoiser) is (plug-and-play, RED).
+/// [`Denoiser`] is (plug-and-play, RED).
 ///
 /// Accepted data shapes: `[H, W]` (one channel), `[C, H, W]` or `[N, C, H, W]`; `σ` is the
 /// noise standard deviation in the data's units (converted by the normalisation).

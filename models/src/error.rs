@@ -60,7 +60,7 @@ pub enum Error {
     Runtime(String),
 }
 
-/// `Result` with [`Error`].
+/// `Result` with [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<Error> for sparseinv_solvers::Error {

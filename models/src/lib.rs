@@ -5,7 +5,7 @@
 //! becomes a [`sparseinv_solvers::denoise::Denoiser`] ([`OnnxDenoiser`]) and so plugs into
 //! the plug-and-play and RED solvers.
 //!
-//! - [`runtime`]: finding ONNX Runtime with no manual step (environment variable, the copy
+//! - [`runtime`](mod@runtime): finding ONNX Runtime with no manual step (environment variable, the copy
 //!   fetched from PyPI at build time, an installed Python package, the system library path);
 //! - [`model`]: one session per loaded graph, reused, with input validation;
 //! - [`denoiser`]: the N,C,H,W float32 denoiser contract with an optional noise-level map,

@@ -131,7 +131,7 @@ impl std::fmt::Debug for OnnxModel {
 }
 
 impl OnnxModel {
-    /// Load the ONNX graph at `path` (finding ONNX Runtime first, see [`crate::runtime`]).
+    /// Load the ONNX graph at `path` (finding ONNX Runtime first, see [`crate::runtime`](mod@crate::runtime)).
     ///
     /// Errors: [`Error::RuntimeNotFound`] without a runtime, [`Error::Model`] for a missing or
     /// invalid file, [`Error::Provider`] when CUDA is asked for but absent,

@@ -535,7 +535,7 @@ fn check_nonempty<A>(ops: &[A], what: &str) -> Result<()> {
 ///
 /// All operators share one domain shape (checked). The range is the flat 1-D concatenation
 /// of the row-major flattened ranges, of length `Σ range_size(Aᵢ)` (see the
-/// [module docs](self)); [`split`](Self::split) cuts a stacked vector into per-block views.
+/// [module docs](crate::op::combinators)); [`split`](Self::split) cuts a stacked vector into per-block views.
 /// Typical use: `[A; λ∇]` in a least-squares or primal–dual formulation.
 ///
 /// ```
@@ -631,7 +631,7 @@ impl<T: Scalar, A: LinearOperator<T>> LinearOperator<T> for VStack<T, A> {
 /// `y ↦ (A₁ᴴy, …, Aₖᴴy)`.
 ///
 /// All operators share one range shape (checked). The domain is the flat 1-D concatenation
-/// of the row-major flattened domains (see the [module docs](self));
+/// of the row-major flattened domains (see the [module docs](crate::op::combinators));
 /// [`split`](Self::split) cuts a stacked vector into per-block views. Typical use: a
 /// synthesis dictionary made of several transforms.
 ///
@@ -725,7 +725,7 @@ impl<T: Scalar, A: LinearOperator<T>> LinearOperator<T> for HStack<T, A> {
 /// Block-diagonal operator `diag(A₁, …, Aₖ)`: `(x₁, …, xₖ) ↦ (A₁x₁, …, Aₖxₖ)`, adjoint
 /// `(y₁, …, yₖ) ↦ (A₁ᴴy₁, …, Aₖᴴyₖ)`.
 ///
-/// Domain and range are both flat 1-D concatenations (see the [module docs](self)); any
+/// Domain and range are both flat 1-D concatenations (see the [module docs](crate::op::combinators)); any
 /// shapes may be mixed. Typical use: one operator per band or per channel.
 ///
 /// ```

@@ -345,7 +345,7 @@ const POOL_MAX: usize = 2;
 /// 2-D convolution `y = k ∗ x` of `[rows, cols]` images, computed by FFT, with an exact
 /// adjoint (correlation with the kernel).
 ///
-/// See the [module documentation](self) for the exact formula, the kernel centre
+/// See the [module documentation](crate::op::conv2d) for the exact formula, the kernel centre
 /// `(h/2, w/2)` and the relation to scipy. Real scalars (`f32`, `f64`) use real FFTs; complex
 /// scalars (`Complex<f32>`, `Complex<f64>`) complex FFTs and a complex kernel.
 ///

@@ -194,7 +194,7 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for std::sync::
     }
 }
 
-mod combinators;
+pub mod combinators;
 mod diagonal;
 mod downsample;
 mod finite_diff;
@@ -208,7 +208,7 @@ mod matrix;
 pub use matrix::{Matrix, MatrixColumns};
 pub mod kronecker;
 pub use kronecker::Kronecker;
-mod conv2d;
+pub mod conv2d;
 mod starlet;
 pub use conv2d::{Boundary, Conv2d, Diagonalizable};
 pub use starlet::{starlet_noise_std, Starlet};

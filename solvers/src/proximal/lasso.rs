@@ -25,7 +25,7 @@
 //!
 //! Use it for dictionaries stored as a [`Matrix`] with many more columns than nonzeros in the
 //! solution (sparse coding, compressed sensing); for operators that are not matrices use
-//! [`crate::proximal::fista`].
+//! [`crate::proximal::fista`](mod@crate::proximal::fista).
 //!
 //! ```
 //! use ndarray::{array, Array1};

@@ -25,7 +25,7 @@
 //!
 //! Modules: [`em`] (classic SBL, real/complex, MMV), [`block`] (block SBL for a known
 //! partition), [`kronecker`] (KSBL of He & Joseph with the AM and SVD M-steps and the block
-//! extension), [`omp`] (OMP and Kronecker OMP), [`dense`] (faer-backed decompositions).
+//! extension), [`omp`](mod@omp) (OMP and Kronecker OMP), [`dense`] (faer-backed decompositions).
 
 pub mod block;
 pub mod dense;
