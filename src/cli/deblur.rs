@@ -23,8 +23,7 @@ use ndarray::{Array2, ArrayView2, Ix2};
 use sparseinv::io::fits::{read_fits_spec, write_fits_2d, Header, WriteOptions};
 use sparseinv::io::image::{read_gray, write_gray, BitDepth};
 use sparseinv_models::{
-    builtin, DenoiserConfig, Device, LearnedDeblur, Normalization, OnnxDenoiser, SessionOptions,
-    Tiling,
+    builtin, DenoiserConfig, LearnedDeblur, Normalization, OnnxDenoiser, SessionOptions, Tiling,
 };
 use sparseinv_solvers::denoise::Denoiser;
 use sparseinv_solvers::iter::{Control, IterInfo, StopCriteria};
@@ -81,12 +80,9 @@ pub struct DeblurArgs {
     /// Overwrite existing outputs.
     #[arg(long)]
     pub force: bool,
-    /// Execution device of the networks: cpu, or cuda (ONNX Runtime's CUDA provider).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
-    pub device: String,
-    /// ONNX Runtime intra-op threads (default: cores, at most 4).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Execution device and threads of the networks.
+    #[command(flatten)]
+    pub runtime: crate::cli::RuntimeArgs,
     /// Fixed normalisation offset (with --scale); default: PNG/TIFF 0, others percentiles.
     #[arg(long, requires = "scale")]
     pub offset: Option<f64>,
@@ -181,18 +177,7 @@ fn sidecar_of(model: &str) -> PathBuf {
 }
 
 fn options(args: &DeblurArgs) -> SessionOptions {
-    let mut o = SessionOptions {
-        device: if args.device == "cuda" {
-            Device::Cuda(0)
-        } else {
-            Device::Cpu
-        },
-        ..Default::default()
-    };
-    if let Some(t) = args.threads {
-        o.intra_threads = t;
-    }
-    o
+    args.runtime.session_options()
 }
 
 /// Run a plug-and-play method on normalised data `u` with noise level `s` (normalised).
@@ -426,7 +411,7 @@ pub fn run(args: DeblurArgs) -> anyhow::Result<()> {
             "scale": scale,
             "iterations": iterations,
             "seconds": secs,
-            "device": args.device,
+            "device": args.runtime.device,
             "shape": [y.nrows(), y.ncols()],
         });
         super::write_json(j, &v, args.force)?;

@@ -14,9 +14,7 @@
 use anyhow::{bail, Context};
 use clap::Args;
 use ndarray::{Array3, ArrayD, IxDyn};
-use sparseinv_models::{
-    DenoiserConfig, Device, Normalization, OnnxDenoiser, SessionOptions, Tiling,
-};
+use sparseinv_models::{DenoiserConfig, Normalization, OnnxDenoiser, Tiling};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `sparseinv denoise`.
@@ -38,12 +36,9 @@ pub struct DenoiseArgs {
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,
-    /// Execution device: cpu, or cuda (ONNX Runtime's CUDA provider, when present).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
-    pub device: String,
-    /// ONNX Runtime intra-op threads (default: cores, at most 4).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Execution device and threads.
+    #[command(flatten)]
+    pub runtime: crate::cli::RuntimeArgs,
     /// Tile side in pixels.
     #[arg(long, default_value_t = 256)]
     pub tile: usize,
@@ -279,17 +274,7 @@ pub fn run(args: DenoiseArgs) -> anyhow::Result<()> {
             high: args.percentiles[1],
         },
     };
-    let device = match args.device.as_str() {
-        "cuda" => Device::Cuda(0),
-        _ => Device::Cpu,
-    };
-    let mut options = SessionOptions {
-        device,
-        ..Default::default()
-    };
-    if let Some(t) = args.threads {
-        options.intra_threads = t;
-    }
+    let options = args.runtime.session_options();
     let config = DenoiserConfig {
         normalization,
         tiling: Tiling {
@@ -355,7 +340,7 @@ pub fn run(args: DenoiseArgs) -> anyhow::Result<()> {
             "shape": shape,
             "tiles_per_image": tiles,
             "seconds": secs,
-            "device": args.device,
+            "device": args.runtime.device,
             "onnxruntime": rt.version(),
             "onnxruntime_source": rt.source(),
         });

@@ -17,6 +17,38 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 
+/// Where the networks of `denoise` and `deblur` run (flattened into both commands' arguments).
+#[cfg(feature = "onnx")]
+#[derive(clap::Args, Debug, Clone)]
+pub struct RuntimeArgs {
+    /// Execution device of the networks: cpu, or cuda (ONNX Runtime's CUDA provider, when
+    /// present; a clear error says when it is not).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    pub device: String,
+    /// ONNX Runtime intra-op threads (default: cores, at most 4).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[cfg(feature = "onnx")]
+impl RuntimeArgs {
+    /// The ONNX Runtime session options these arguments ask for.
+    pub fn session_options(&self) -> sparseinv_models::SessionOptions {
+        let mut o = sparseinv_models::SessionOptions {
+            device: if self.device == "cuda" {
+                sparseinv_models::Device::Cuda(0)
+            } else {
+                sparseinv_models::Device::Cpu
+            },
+            ..Default::default()
+        };
+        if let Some(t) = self.threads {
+            o.intra_threads = t;
+        }
+        o
+    }
+}
+
 /// A progress bar on stderr for `len` iterations (hidden when stderr is not a terminal).
 pub fn progress_bar(len: u64, msg: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
