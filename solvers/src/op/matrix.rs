@@ -115,7 +115,7 @@ impl<T: Scalar> Matrix<T> {
 /// `Σ_i conj(a_i) b_i` with four independent accumulators (lets the compiler vectorise and
 /// shortens the dependency chain).
 #[inline]
-fn dot_conj<T: Scalar>(a: &[T], b: &[T]) -> T {
+pub(crate) fn dot_conj<T: Scalar>(a: &[T], b: &[T]) -> T {
     let mut acc = [T::zero(); 4];
     let ca = a.chunks_exact(4);
     let cb = b.chunks_exact(4);

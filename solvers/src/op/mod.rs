@@ -205,6 +205,7 @@ pub use downsample::{Downsample, DownsampleMode};
 pub use finite_diff::FiniteDiff;
 pub use mask::{Mask, Subsample};
 mod matrix;
+pub(crate) use matrix::dot_conj;
 pub use matrix::{Matrix, MatrixColumns};
 pub mod kronecker;
 pub use kronecker::Kronecker;

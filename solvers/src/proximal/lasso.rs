@@ -41,6 +41,7 @@
 
 use crate::error::{check_finite, Error, Result};
 use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
+use crate::op::dot_conj;
 use crate::op::{LinearOperator, Matrix};
 use crate::scalar::{real, Real, Scalar};
 use ndarray::{Array1, Array2, ArrayView1};
@@ -170,12 +171,6 @@ pub struct WorkingSetLasso<'a, T: Scalar> {
     info: LassoInfo<T::Real>,
 }
 
-fn dot_conj<T: Scalar>(a: &[T], b: &[T]) -> T {
-    a.iter()
-        .zip(b)
-        .fold(T::zero(), |acc, (&u, &v)| acc + u.conj() * v)
-}
-
 impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
     /// Set up for `A`, `y` from `x0` (zero when `None`). Validates shapes, finiteness and the
     /// parameters.
@@ -299,15 +294,10 @@ impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
 
     /// `g = Aᴴ r`, the primal value, the dual point's value and the gap.
     fn refresh_gap(&mut self) {
-        let (m, n) = (self.a.nrows(), self.a.ncols());
-        let r = self.r.as_slice().expect("owned residual is contiguous");
-        let g: Vec<T> = (0..n)
-            .into_par_iter()
-            .with_min_len(64)
-            .map(|j| dot_conj(self.a.column(j), r))
-            .collect();
-        self.g = g;
-        debug_assert_eq!(r.len(), m);
+        let mut g = Array1::zeros(self.a.ncols());
+        self.a
+            .adjoint_into(self.r.view().into_dyn(), g.view_mut().into_dyn());
+        self.g = g.to_vec();
         self.update_gap();
     }
 
