@@ -29,12 +29,13 @@ pub use wiener::{
 };
 
 use crate::error::{check_finite, Error, Result};
+use crate::scalar::Real;
 use ndarray::{Array2, ArrayView2};
 
 /// Validate an image/PSF pair: non-empty, finite, same-shaped optional mask.
-pub(crate) fn check_inputs(
-    y: ArrayView2<f64>,
-    psf: ArrayView2<f64>,
+pub(crate) fn check_inputs<R: Real>(
+    y: ArrayView2<R>,
+    psf: ArrayView2<R>,
     mask: Option<ArrayView2<bool>>,
 ) -> Result<()> {
     if y.is_empty() {
@@ -64,20 +65,27 @@ pub(crate) fn check_inputs(
     Ok(())
 }
 
-/// `y` with masked-out pixels set to 0 and the mask as 0/1 weights.
-pub(crate) fn masked_data(
-    y: ArrayView2<f64>,
+/// `y` with masked-out pixels set to 0, and the mask (owned; `None` when there is none).
+pub(crate) fn masked_data<R: Real>(
+    y: ArrayView2<R>,
     mask: Option<ArrayView2<bool>>,
-) -> (Array2<f64>, Array2<f64>) {
+) -> (Array2<R>, Option<Array2<bool>>) {
     match mask {
-        None => (y.to_owned(), Array2::ones(y.dim())),
+        None => (y.to_owned(), None),
         Some(m) => {
-            let w = m.mapv(|b| if b { 1.0 } else { 0.0 });
             let d = ndarray::Zip::from(&y)
                 .and(&m)
-                .map_collect(|&v, &b| if b { v } else { 0.0 });
-            (d, w)
+                .map_collect(|&v, &b| if b { v } else { R::zero() });
+            (d, Some(m.to_owned()))
         }
+    }
+}
+
+/// The mask as 0/1 weights (all ones without a mask).
+pub(crate) fn mask_weights<R: Real>(m: Option<&Array2<bool>>, dim: (usize, usize)) -> Array2<R> {
+    match m {
+        Some(m) => m.mapv(|b| if b { R::one() } else { R::zero() }),
+        None => Array2::from_elem(dim, R::one()),
     }
 }
 

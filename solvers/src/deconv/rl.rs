@@ -1,10 +1,12 @@
 //! Richardson–Lucy deconvolution on the shared iteration framework.
 
-use super::{check_inputs, masked_data};
+use super::{check_inputs, mask_weights, masked_data};
 use crate::error::{Error, Result};
 use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
 use crate::op::{Boundary, Conv2d, LinearOperator};
-use ndarray::{Array2, ArrayView2, Zip};
+use crate::scalar::{real, Real};
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
 
 /// Options of [`RichardsonLucy`].
 #[derive(Debug, Clone)]
@@ -62,19 +64,42 @@ impl Default for RlParams {
 /// applied at the extrapolated point `v_k = x_k + α_k (x_k − x_{k−1})`, where
 /// `α_k = ⟨g_{k−1}, g_{k−2}⟩ / ⟨g_{k−2}, g_{k−2}⟩ ∈ [0, 1)` and `g_k = x_{k+1} − v_k`
 /// (Biggs & Andrews, Appl. Opt. 36(8), 1997). Each step costs two convolutions.
-pub struct RichardsonLucy {
-    a: Conv2d<f64>,
-    y: Array2<f64>,
-    m: Array2<f64>,
-    norm: Array2<f64>,
+///
+/// Generic over the precision `R` (`f64` by default, or `f32`: half the memory and about
+/// 1.6× faster convolutions, for data that is itself single precision, such as most FITS
+/// images). Every buffer is allocated once, in [`RichardsonLucy::new`]; the per-pixel passes
+/// (ratio, update, change statistics) run in parallel on the rayon pool, and the reductions
+/// (step length, relative change) are accumulated in `f64`.
+pub struct RichardsonLucy<R: Real = f64> {
+    a: Conv2d<R>,
+    /// data with masked pixels set to 0
+    y: Array2<R>,
+    /// validity mask (`None`: every pixel valid)
+    m: Option<Array2<bool>>,
+    /// `Aᵀ(M)` when normalising
+    norm: Option<Array2<R>>,
     p: RlParams,
-    x: Array2<f64>,
-    x_prev: Option<Array2<f64>>,
-    g1: Option<Array2<f64>>,
-    g2: Option<Array2<f64>>,
+    x: Array2<R>,
+    /// next iterate (work buffer)
+    xn: Array2<R>,
+    /// `A v`, then the ratio `M ⊙ y / (A v + ε)` in place
+    ax: Array2<R>,
+    /// `Aᵀ ratio`
+    back: Array2<R>,
+    /// acceleration state: previous iterate, extrapolated point, last two steps
+    acc: Option<AccelState<R>>,
 }
 
-impl std::fmt::Debug for RichardsonLucy {
+struct AccelState<R> {
+    x_prev: Array2<R>,
+    v: Array2<R>,
+    g1: Array2<R>,
+    g2: Array2<R>,
+    /// number of steps stored in `g1`, `g2` (0, 1 or 2)
+    have: usize,
+}
+
+impl<R: Real> std::fmt::Debug for RichardsonLucy<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RichardsonLucy")
             .field("shape", &self.y.dim())
@@ -83,18 +108,42 @@ impl std::fmt::Debug for RichardsonLucy {
     }
 }
 
-impl RichardsonLucy {
+/// Elements per parallel task of the per-pixel passes.
+const CHUNK: usize = 1 << 14;
+
+fn sl<R>(a: &Array2<R>) -> &[R] {
+    a.as_slice().expect("owned standard-layout array")
+}
+
+fn sl_mut<R>(a: &mut Array2<R>) -> &mut [R] {
+    a.as_slice_mut().expect("owned standard-layout array")
+}
+
+/// Parallel `Σ f(a_i, b_i)` in `f64`.
+fn par_sum2<R: Real>(a: &[R], b: &[R], f: impl Fn(f64, f64) -> f64 + Sync) -> f64 {
+    a.par_chunks(CHUNK)
+        .zip(b.par_chunks(CHUNK))
+        .map(|(ca, cb)| {
+            ca.iter()
+                .zip(cb)
+                .map(|(&x, &y)| f(x.to_f64_lossless(), y.to_f64_lossless()))
+                .sum::<f64>()
+        })
+        .sum()
+}
+
+impl<R: Real> RichardsonLucy<R> {
     /// Set up the iteration for data `y`, PSF `psf` and optional validity mask (`true` =
     /// use the pixel). Errors on empty or non-finite inputs (masked pixels may hold NaN), a
     /// negative PSF entry, bad parameters or a PSF larger than allowed by the boundary.
     pub fn new(
-        y: ArrayView2<f64>,
-        psf: ArrayView2<f64>,
+        y: ArrayView2<R>,
+        psf: ArrayView2<R>,
         mask: Option<ArrayView2<bool>>,
         p: RlParams,
     ) -> Result<Self> {
         check_inputs(y, psf, mask)?;
-        if psf.iter().any(|&v| v < 0.0) {
+        if psf.iter().any(|&v| v < R::zero()) {
             return Err(Error::param(
                 "psf",
                 "Richardson–Lucy needs a non-negative PSF",
@@ -118,12 +167,16 @@ impl RichardsonLucy {
         let a = Conv2d::new([n0, n1], psf, p.boundary)?;
         let (yd, m) = masked_data(y, mask);
         let norm = if p.normalize {
-            let an = a.adjoint(m.view().into_dyn())?;
-            an.into_dimensionality().expect("2-D")
+            let ones: Array2<R> = mask_weights(m.as_ref(), (n0, n1));
+            let mut an = Array2::<R>::zeros((n0, n1));
+            a.adjoint_into(ones.view().into_dyn(), an.view_mut().into_dyn());
+            Some(an)
         } else {
-            Array2::ones((n0, n1))
+            None
         };
-        let nm = m.sum();
+        let nm = m
+            .as_ref()
+            .map_or(n0 * n1, |m| m.iter().filter(|&&b| b).count());
         let x0 = match p.init {
             Some(v) => {
                 if !(v > 0.0 && v.is_finite()) {
@@ -132,124 +185,198 @@ impl RichardsonLucy {
                 v
             }
             None => {
-                let mean = if nm > 0.0 { yd.sum() / nm } else { 0.0 };
+                let total: f64 = yd.iter().map(|v| v.to_f64_lossless()).sum();
+                let mean = if nm > 0 { total / nm as f64 } else { 0.0 };
                 mean.max(1e-12)
             }
         };
+        let zeros = || Array2::<R>::zeros((n0, n1));
+        let acc = p.accelerate.then(|| AccelState {
+            x_prev: zeros(),
+            v: zeros(),
+            g1: zeros(),
+            g2: zeros(),
+            have: 0,
+        });
         Ok(RichardsonLucy {
             a,
             y: yd,
             m,
             norm,
-            x: Array2::from_elem((n0, n1), x0),
-            x_prev: None,
-            g1: None,
-            g2: None,
+            x: Array2::from_elem((n0, n1), real::<R>(x0)),
+            xn: zeros(),
+            ax: zeros(),
+            back: zeros(),
+            acc,
             p,
         })
     }
 
     /// The current estimate.
-    pub fn x(&self) -> ArrayView2<'_, f64> {
+    pub fn x(&self) -> ArrayView2<'_, R> {
         self.x.view()
     }
 
     /// Consume the solver and return the estimate.
-    pub fn into_x(self) -> Array2<f64> {
+    pub fn into_x(self) -> Array2<R> {
         self.x
-    }
-
-    /// One plain RL update evaluated at `v`.
-    fn update(&self, v: &Array2<f64>) -> Array2<f64> {
-        let av = self
-            .a
-            .apply(v.view().into_dyn())
-            .expect("shapes checked")
-            .into_dimensionality::<ndarray::Ix2>()
-            .expect("2-D");
-        let eps = self.p.eps;
-        let damp = self.p.damping;
-        let ratio = Zip::from(&self.y)
-            .and(&self.m)
-            .and(&av)
-            .map_collect(|&y, &m, &ax| {
-                if m == 0.0 {
-                    return 0.0;
-                }
-                let r = y / (ax + eps);
-                match damp {
-                    Some(d) => r.clamp(1.0 / d, d),
-                    None => r,
-                }
-            });
-        let back = self
-            .a
-            .adjoint(ratio.view().into_dyn())
-            .expect("shapes checked")
-            .into_dimensionality::<ndarray::Ix2>()
-            .expect("2-D");
-        let pos = self.p.positivity;
-        Zip::from(v)
-            .and(&back)
-            .and(&self.norm)
-            .map_collect(|&x, &b, &n| {
-                let nx = if n > 1e-12 { x * b / n } else { x };
-                if pos {
-                    nx.max(0.0)
-                } else {
-                    nx
-                }
-            })
     }
 }
 
-impl IterativeSolver for RichardsonLucy {
-    type Real = f64;
+/// One plain RL update evaluated at `v`, written to `xn`; returns `(Σ (xn − x)², Σ xn²,
+/// all finite)`.
+#[allow(clippy::too_many_arguments)]
+fn rl_update<R: Real>(
+    a: &Conv2d<R>,
+    p: &RlParams,
+    y: &Array2<R>,
+    m: Option<&Array2<bool>>,
+    norm: Option<&Array2<R>>,
+    v: &Array2<R>,
+    x: &Array2<R>,
+    ax: &mut Array2<R>,
+    back: &mut Array2<R>,
+    xn: &mut Array2<R>,
+) -> (f64, f64, bool) {
+    a.apply_into(v.view().into_dyn(), ax.view_mut().into_dyn());
+    let eps = real::<R>(p.eps);
+    let damp = p.damping.map(|d| (real::<R>(1.0 / d), real::<R>(d)));
+    let ratio = |yv: R, axv: R| {
+        let r = yv / (axv + eps);
+        match damp {
+            Some((lo, hi)) => r.max(lo).min(hi),
+            None => r,
+        }
+    };
+    let (ys, axs) = (sl(y), sl_mut(ax));
+    match m {
+        None => axs
+            .par_chunks_mut(CHUNK)
+            .zip(ys.par_chunks(CHUNK))
+            .for_each(|(ca, cy)| {
+                for (a, &yv) in ca.iter_mut().zip(cy) {
+                    *a = ratio(yv, *a);
+                }
+            }),
+        Some(m) => axs
+            .par_chunks_mut(CHUNK)
+            .zip(ys.par_chunks(CHUNK))
+            .zip(sl(m).par_chunks(CHUNK))
+            .for_each(|((ca, cy), cm)| {
+                for ((a, &yv), &ok) in ca.iter_mut().zip(cy).zip(cm) {
+                    *a = if ok { ratio(yv, *a) } else { R::zero() };
+                }
+            }),
+    }
+    a.adjoint_into(ax.view().into_dyn(), back.view_mut().into_dyn());
+    let pos = p.positivity;
+    let tiny = real::<R>(1e-12);
+    let (vs, xs, bs) = (sl(v), sl(x), sl(back));
+    let ns = norm.map(sl);
+    let xns = sl_mut(xn);
+    xns.par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(ci, cn)| {
+            let o = ci * CHUNK;
+            let len = cn.len();
+            let (cv, cx, cb) = (&vs[o..o + len], &xs[o..o + len], &bs[o..o + len]);
+            let cnorm = ns.map(|n| &n[o..o + len]);
+            let (mut dn, mut nn, mut finite) = (0.0f64, 0.0f64, true);
+            for i in 0..len {
+                let mut nx = match cnorm {
+                    Some(n) if n[i] > tiny => cv[i] * cb[i] / n[i],
+                    Some(_) => cv[i],
+                    None => cv[i] * cb[i],
+                };
+                if pos {
+                    nx = nx.max(R::zero());
+                }
+                cn[i] = nx;
+                let (a, b) = (nx.to_f64_lossless(), cx[i].to_f64_lossless());
+                dn += (a - b) * (a - b);
+                nn += a * a;
+                finite &= nx.is_finite();
+            }
+            (dn, nn, finite)
+        })
+        .reduce(
+            || (0.0, 0.0, true),
+            |a, b| (a.0 + b.0, a.1 + b.1, a.2 && b.2),
+        )
+}
 
-    fn step(&mut self) -> Result<StepInfo<f64>> {
-        // the extrapolated point (accelerated), or the iterate itself (no copy)
-        let extrapolated = match (&self.x_prev, &self.g1, &self.g2) {
-            (Some(xp), Some(g1), Some(g2)) if self.p.accelerate => {
-                let den: f64 = g2.iter().map(|a| a * a).sum();
-                let num: f64 = g1.iter().zip(g2.iter()).map(|(a, b)| a * b).sum();
+impl<R: Real> IterativeSolver for RichardsonLucy<R> {
+    type Real = R;
+
+    fn step(&mut self) -> Result<StepInfo<R>> {
+        let RichardsonLucy {
+            a,
+            y,
+            m,
+            norm,
+            p,
+            x,
+            xn,
+            ax,
+            back,
+            acc,
+        } = self;
+        let (dn, nn, finite) = match acc {
+            Some(st) if st.have == 2 => {
+                // extrapolated point v = max(x + α (x − x_prev), 0)
+                let num = par_sum2(sl(&st.g1), sl(&st.g2), |a, b| a * b);
+                let den = par_sum2(sl(&st.g2), sl(&st.g2), |a, b| a * b);
                 let alpha = if den > 0.0 {
                     (num / den).clamp(0.0, 0.99)
                 } else {
                     0.0
                 };
-                Some(Zip::from(&self.x).and(xp).map_collect(|&x, &p| {
-                    let e = x + alpha * (x - p);
-                    if self.p.positivity {
-                        e.max(0.0)
-                    } else {
-                        e
-                    }
-                }))
+                let al = real::<R>(alpha);
+                let pos = p.positivity;
+                let (xs, xps) = (sl(x), sl(&st.x_prev));
+                sl_mut(&mut st.v)
+                    .par_chunks_mut(CHUNK)
+                    .enumerate()
+                    .for_each(|(ci, cv)| {
+                        let o = ci * CHUNK;
+                        for (i, d) in cv.iter_mut().enumerate() {
+                            let e = xs[o + i] + al * (xs[o + i] - xps[o + i]);
+                            *d = if pos { e.max(R::zero()) } else { e };
+                        }
+                    });
+                rl_update(a, p, y, m.as_ref(), norm.as_ref(), &st.v, x, ax, back, xn)
             }
-            _ => None,
+            _ => rl_update(a, p, y, m.as_ref(), norm.as_ref(), x, x, ax, back, xn),
         };
-        let v = extrapolated.as_ref().unwrap_or(&self.x);
-        let xn = self.update(v);
-        let g = self.p.accelerate.then(|| &xn - v);
-        if g.is_some() {
-            self.g2 = self.g1.take();
-            self.g1 = g;
-        }
-        let (mut dn, mut nn, mut finite) = (0.0f64, 0.0f64, true);
-        for (a, b) in xn.iter().zip(self.x.iter()) {
-            dn += (a - b) * (a - b);
-            nn += a * a;
-            finite &= a.is_finite();
-        }
         if !finite {
             return Err(Error::Numerical(
                 "Richardson–Lucy iterate became non-finite".into(),
             ));
         }
-        self.x_prev = Some(std::mem::replace(&mut self.x, xn));
+        if let Some(st) = acc {
+            // g = xn − v (v = x when not extrapolated); g2 ← g1 ← g
+            std::mem::swap(&mut st.g1, &mut st.g2);
+            let v = if st.have == 2 { &st.v } else { &*x };
+            let (vs, xns) = (sl(v), sl(xn));
+            sl_mut(&mut st.g1)
+                .par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(ci, cg)| {
+                    let o = ci * CHUNK;
+                    for (i, g) in cg.iter_mut().enumerate() {
+                        *g = xns[o + i] - vs[o + i];
+                    }
+                });
+            st.have = (st.have + 1).min(2);
+            // x_prev ← x ← xn (xn becomes the next work buffer)
+            std::mem::swap(&mut st.x_prev, x);
+            std::mem::swap(x, xn);
+        } else {
+            std::mem::swap(x, xn);
+        }
         Ok(StepInfo {
             objective: None,
-            rel_change: dn.sqrt() / nn.sqrt().max(1e-300),
+            rel_change: real::<R>(dn.sqrt() / nn.sqrt().max(1e-300)),
             residual: None,
         })
     }
@@ -257,23 +384,23 @@ impl IterativeSolver for RichardsonLucy {
 
 /// Run [`RichardsonLucy`] for at most `iters` iterations (relative-change tolerance `tol`,
 /// 0 to always run `iters`), with an optional observer. Returns the estimate and the report.
-pub fn richardson_lucy(
-    y: ArrayView2<f64>,
-    psf: ArrayView2<f64>,
+pub fn richardson_lucy<R: Real>(
+    y: ArrayView2<R>,
+    psf: ArrayView2<R>,
     mask: Option<ArrayView2<bool>>,
     params: RlParams,
     iters: usize,
     tol: f64,
-    observer: Option<&mut dyn Observer<f64>>,
-) -> Result<(Array2<f64>, Report<f64>)> {
+    observer: Option<&mut dyn Observer<R>>,
+) -> Result<(Array2<R>, Report<R>)> {
     let mut s = RichardsonLucy::new(y, psf, mask, params)?;
     let crit = StopCriteria {
         max_iters: iters,
-        rel_tol: tol,
+        rel_tol: real::<R>(tol),
         ..StopCriteria::default()
     };
     let mut none = NoObserver;
-    let obs: &mut dyn Observer<f64> = match observer {
+    let obs: &mut dyn Observer<R> = match observer {
         Some(o) => o,
         None => &mut none,
     };

@@ -1,6 +1,6 @@
 //! Starlet-sparse deconvolution (analysis ℓ1, Condat–Vũ) and active-support re-fitting.
 
-use super::{check_inputs, masked_data};
+use super::{check_inputs, mask_weights, masked_data};
 use crate::error::{Error, Result};
 use crate::op::{op_norm, Boundary, Conv2d, LinearOperator, NormEstimate, Starlet};
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis, Ix3};
@@ -106,6 +106,7 @@ pub fn starlet_sparse(
     let a = Conv2d::new([n0, n1], psf, p.boundary)?;
     let w = Starlet::<f64>::new([n0, n1], p.scales)?;
     let (yd, m) = masked_data(y, mask);
+    let m: Array2<f64> = mask_weights(m.as_ref(), (n0, n1));
     let sigma = match p.sigma {
         Some(s) if s >= 0.0 && s.is_finite() => s,
         Some(s) => return Err(Error::param("sigma", format!("must be ≥ 0, got {s}"))),
@@ -251,6 +252,7 @@ pub fn refit_active(
     let a = Conv2d::new([n0, n1], psf, boundary)?;
     let w = Starlet::<f64>::new([n0, n1], jn)?;
     let (yd, m) = masked_data(y, mask);
+    let m: Array2<f64> = mask_weights(m.as_ref(), (n0, n1));
     let c0: Array3<f64> = w
         .apply(estimate.into_dyn())?
         .into_dimensionality()
