@@ -3,7 +3,7 @@
 
 use super::{check_inputs, median_mut};
 use crate::error::{Error, Result};
-use crate::fft::{next_fast_even_len, next_fast_len};
+use crate::fft::{good_fft_len, good_real_fft_len};
 use crate::op::{Boundary, Conv2d, LinearOperator, Starlet};
 use ndarray::{s, Array2, ArrayView2, Axis};
 use num_complex::Complex64;
@@ -102,13 +102,13 @@ fn extend(
         Boundary::Circular => return Ok((y.to_owned(), (0, 0))),
         Boundary::Reflect => (
             false,
-            next_fast_len(2 * n0.max(kh)),
-            next_fast_even_len(2 * n1.max(kw)),
+            good_fft_len(2 * n0.max(kh)),
+            good_real_fft_len(2 * n1.max(kw)),
         ),
         Boundary::Same => (
             true,
-            next_fast_len(n0 + 2 * kh),
-            next_fast_even_len(n1 + 2 * kw),
+            good_fft_len(n0 + 2 * kh),
+            good_real_fft_len(n1 + 2 * kw),
         ),
         Boundary::Full | Boundary::Valid => {
             return Err(Error::param(

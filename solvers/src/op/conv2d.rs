@@ -29,7 +29,7 @@
 //!
 //! Every mode is written as *extend → circular convolution on an FFT grid → crop*: the input is
 //! placed (zero-padded, shifted or mirrored) on a `P × Q` grid whose sides are fast FFT lengths
-//! (7-smooth, see [`crate::fft`]) just large enough for the circular wrap-around to miss the
+//! (7-smooth, chosen by the cost model [`crate::fft::good_fft_len`]) large enough for the circular wrap-around to miss the
 //! requested outputs, multiplied in the Fourier domain by the cached kernel spectrum and
 //! cropped. Real scalars use real-to-complex FFTs along rows (half spectrum, `Q/2 + 1` bins)
 //! and complex FFTs along columns; complex scalars use complex FFTs along both axes. Column
@@ -247,8 +247,8 @@ impl AxisGeom {
         };
         let len = match mode {
             Boundary::Circular => n,
-            _ if even => fft::next_fast_even_len(min_len),
-            _ => fft::next_fast_len(min_len),
+            _ if even => fft::good_real_fft_len(min_len),
+            _ => fft::good_fft_len(min_len),
         };
         let n_out = match mode {
             Boundary::Full => n + k - 1,
@@ -321,24 +321,38 @@ impl<R: Real> Clone for RowPlans<R> {
     }
 }
 
-/// Work buffers of one call: the row spectra `[P][W]` and the column-major spectra `[W][P]`.
+/// Work buffer of one call: the spectra `[P][W]`, row-major (rows transformed, then
+/// columns transformed, filtered and transformed back in place).
 struct Work<R> {
     spec: Vec<Complex<R>>,
-    spec_t: Vec<Complex<R>>,
 }
+
+/// A raw pointer to the spectra that column-block tasks share: each task reads and writes
+/// only its own columns `[q0, q0 + bw)` of every row, so the accesses are disjoint.
+#[derive(Clone, Copy)]
+struct SharedSpec<R>(*mut Complex<R>);
+// SAFETY: see `Conv2d::columns` — tasks touch disjoint column ranges.
+unsafe impl<R: Send> Send for SharedSpec<R> {}
+unsafe impl<R: Send> Sync for SharedSpec<R> {}
+
+/// Filter of [`Conv2d::apply_fourier_filter_indexed_into`]: frequency indices and the
+/// (unscaled) transfer function value → multiplier.
+type IndexedFilter<'a, R> = &'a (dyn Fn(usize, usize, Complex<R>) -> Complex<R> + Sync);
 
 /// Spectral multiplier of one pass.
 #[derive(Clone, Copy)]
 enum Mult<'a, R> {
     Kernel,
     KernelConj,
-    Custom(&'a [Complex<R>]),
+    /// `f(u, v, H(u, v))`, evaluated on the fly (then scaled by `1/(P Q)`).
+    Indexed(IndexedFilter<'a, R>),
 }
 
 /// Rows per parallel task in the row stages.
 const ROW_BLOCK: usize = 16;
-/// Columns per parallel task (transposed into contiguous memory) in the column stage.
-const COL_BLOCK: usize = 8;
+/// Bytes of each row read per column block in the column stage (so `256 / 16 = 16` columns
+/// for `f64` and 32 for `f32`): long enough runs for the strided row accesses to stream.
+const COL_BLOCK_BYTES: usize = 256;
 /// Work buffers retained between calls.
 const POOL_MAX: usize = 2;
 
@@ -538,15 +552,7 @@ impl<T: Scalar> Conv2d<T> {
         self.check_diag()?;
         check_shape("Fourier filter input", &self.dom, x.shape())?;
         check_shape("Fourier filter output", &self.dom, y.shape())?;
-        let p = self.p;
-        let pq = crate::scalar::real::<T::Real>((self.p * self.q) as f64);
-        let inv_pq = T::Real::one() / pq;
-        let mut filt = vec![Complex::zero(); self.kspec.len()];
-        filt.par_iter_mut()
-            .zip(self.kspec.par_iter())
-            .enumerate()
-            .for_each(|(i, (o, &k))| *o = f(i % p, i / p, k * pq) * inv_pq);
-        self.run(x, y, false, Mult::Custom(&filt));
+        self.run(x, y, false, Mult::Indexed(f));
         Ok(())
     }
 
@@ -554,7 +560,6 @@ impl<T: Scalar> Conv2d<T> {
         let got = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         got.unwrap_or_else(|| Work {
             spec: vec![Complex::zero(); self.p * self.w],
-            spec_t: vec![Complex::zero(); self.p * self.w],
         })
     }
 
@@ -584,8 +589,8 @@ impl<T: Scalar> Conv2d<T> {
         };
         let mut work = self.take_work();
         self.rows_forward(src, g_rows, g_cols, &mut work.spec);
-        self.columns(&work.spec, &mut work.spec_t, mult);
-        self.rows_inverse(&work.spec_t, s_rows, s_cols, dst);
+        self.columns(&mut work.spec, mult);
+        self.rows_inverse(&work.spec, s_rows, s_cols, dst);
         self.put_work(work);
     }
 
@@ -643,69 +648,92 @@ impl<T: Scalar> Conv2d<T> {
         }
     }
 
-    /// Stage 2: per block of columns, transpose into contiguous memory, FFT along columns,
-    /// multiply by the spectrum and inverse FFT along columns. Output is column-major.
-    fn columns(&self, spec: &[C<T>], spec_t: &mut [C<T>], mult: Mult<T::Real>) {
+    /// Stage 2: per block of columns, gather the block into contiguous column-major memory,
+    /// FFT along columns, multiply by the spectrum, inverse FFT along columns and write the
+    /// block back in place.
+    fn columns(&self, spec: &mut [C<T>], mult: Mult<T::Real>) {
         let (p, w) = (self.p, self.w);
         let (fwd, inv) = (&self.col_fwd, &self.col_inv);
         let scratch_len = fwd
             .get_inplace_scratch_len()
             .max(inv.get_inplace_scratch_len());
         let kspec = &self.kspec[..];
-        spec_t
-            .par_chunks_mut(p * COL_BLOCK)
-            .enumerate()
-            .for_each_init(
-                || vec![Complex::zero(); scratch_len],
-                |scratch, (ci, chunk)| {
-                    let q0 = ci * COL_BLOCK;
-                    let bw = chunk.len() / p;
-                    for pr in 0..p {
-                        let src = &spec[pr * w + q0..pr * w + q0 + bw];
-                        for (b, &v) in src.iter().enumerate() {
-                            chunk[b * p + pr] = v;
+        let cb = (COL_BLOCK_BYTES / std::mem::size_of::<C<T>>()).max(1);
+        let nblocks = w.div_ceil(cb);
+        assert_eq!(spec.len(), p * w, "spectrum buffer size");
+        let shared = SharedSpec(spec.as_mut_ptr());
+        let pq = crate::scalar::real::<T::Real>((self.p * self.q) as f64);
+        let inv_pq = T::Real::one() / pq;
+        (0..nblocks).into_par_iter().for_each_init(
+            || {
+                (
+                    vec![Complex::zero(); scratch_len],
+                    vec![Complex::zero(); p * cb],
+                )
+            },
+            |(scratch, block), bi| {
+                let sp = shared;
+                let q0 = bi * cb;
+                let bw = cb.min(w - q0);
+                let block = &mut block[..p * bw];
+                for pr in 0..p {
+                    // SAFETY: `pr * w + q0 + bw ≤ p * w = spec.len()`; this task is the only
+                    // one accessing columns q0..q0+bw, and `spec` is borrowed mutably for the
+                    // whole parallel loop.
+                    let row = unsafe { std::slice::from_raw_parts(sp.0.add(pr * w + q0), bw) };
+                    for (b, &v) in row.iter().enumerate() {
+                        block[b * p + pr] = v;
+                    }
+                }
+                for col in block.chunks_mut(p) {
+                    fwd.process_with_scratch(col, scratch);
+                }
+                let range = q0 * p..(q0 + bw) * p;
+                match mult {
+                    Mult::Kernel => {
+                        for (z, &k) in block.iter_mut().zip(&kspec[range]) {
+                            *z *= k;
                         }
                     }
-                    fwd.process_with_scratch(chunk, scratch);
-                    let range = q0 * p..(q0 + bw) * p;
-                    match mult {
-                        Mult::Kernel => {
-                            for (z, &k) in chunk.iter_mut().zip(&kspec[range]) {
-                                *z *= k;
-                            }
+                    Mult::KernelConj => {
+                        for (z, &k) in block.iter_mut().zip(&kspec[range]) {
+                            *z *= k.conj();
                         }
-                        Mult::KernelConj => {
-                            for (z, &k) in chunk.iter_mut().zip(&kspec[range]) {
-                                *z *= k.conj();
-                            }
-                        }
-                        Mult::Custom(c) => {
-                            for (z, &k) in chunk.iter_mut().zip(&c[range]) {
-                                *z *= k;
+                    }
+                    Mult::Indexed(f) => {
+                        for (b, (col, kcol)) in
+                            block.chunks_mut(p).zip(kspec[range].chunks(p)).enumerate()
+                        {
+                            for (u, (z, &k)) in col.iter_mut().zip(kcol).enumerate() {
+                                *z *= f(u, q0 + b, k * pq) * inv_pq;
                             }
                         }
                     }
-                    inv.process_with_scratch(chunk, scratch);
-                },
-            );
+                }
+                for col in block.chunks_mut(p) {
+                    inv.process_with_scratch(col, scratch);
+                }
+                for pr in 0..p {
+                    // SAFETY: as above.
+                    let row = unsafe { std::slice::from_raw_parts_mut(sp.0.add(pr * w + q0), bw) };
+                    for (b, v) in row.iter_mut().enumerate() {
+                        *v = block[b * p + pr];
+                    }
+                }
+            },
+        );
     }
 
-    /// Stage 3: for each block of destination rows, transpose the grid rows it needs back
-    /// from the column-major spectra, inverse FFT them and add them into the destination.
-    fn rows_inverse(
-        &self,
-        spec_t: &[C<T>],
-        sr: &Relation,
-        sc: &Relation,
-        mut dst: ArrayViewMut2<T>,
-    ) {
+    /// Stage 3: for each block of destination rows, copy the grid rows it needs, inverse FFT
+    /// them and add them into the destination.
+    fn rows_inverse(&self, spec: &[C<T>], sr: &Relation, sc: &Relation, mut dst: ArrayViewMut2<T>) {
         let ncols = dst.ncols();
         match dst.as_slice_mut() {
-            Some(out) => self.rows_inverse_slice(spec_t, sr, sc, out, ncols),
+            Some(out) => self.rows_inverse_slice(spec, sr, sc, out, ncols),
             None => {
                 let mut tmp = Array2::<T>::zeros(dst.dim());
                 let out = tmp.as_slice_mut().expect("fresh array is contiguous");
-                self.rows_inverse_slice(spec_t, sr, sc, out, ncols);
+                self.rows_inverse_slice(spec, sr, sc, out, ncols);
                 dst.assign(&tmp);
             }
         }
@@ -713,27 +741,24 @@ impl<T: Scalar> Conv2d<T> {
 
     fn rows_inverse_slice(
         &self,
-        spec_t: &[C<T>],
+        spec: &[C<T>],
         sr: &Relation,
         sc: &Relation,
         out: &mut [T],
         ncols: usize,
     ) {
-        let (p, q, w) = (self.p, self.q, self.w);
+        let (q, w) = (self.q, self.w);
         let even = q % 2 == 0;
-        // Transpose the grid rows needed by destination rows i0..i0+n into `tbuf`
-        // (row-major, in the order of `plist`).
+        // Copy the grid rows needed by destination rows i0..i0+n into `tbuf` (row-major, in
+        // the order of `plist`): the inverse transforms overwrite their input.
         let fetch = |i0: usize, n: usize, plist: &mut Vec<usize>, tbuf: &mut Vec<C<T>>| {
             plist.clear();
             for i in i0..i0 + n {
                 plist.extend_from_slice(&sr.inv[i]);
             }
             tbuf.resize(plist.len() * w, Complex::zero());
-            for qq in 0..w {
-                let col = &spec_t[qq * p..(qq + 1) * p];
-                for (m, &pr) in plist.iter().enumerate() {
-                    tbuf[m * w + qq] = col[pr];
-                }
+            for (m, &pr) in plist.iter().enumerate() {
+                tbuf[m * w..(m + 1) * w].copy_from_slice(&spec[pr * w..(pr + 1) * w]);
             }
         };
         match &self.row_plans {
@@ -900,13 +925,7 @@ impl<T: Scalar> Diagonalizable<T> for Conv2d<T> {
         check_shape("Fourier filter output", &self.dom, y.shape())?;
         let x = x.into_dimensionality::<Ix2>().expect("checked 2-D");
         let y = y.into_dimensionality::<Ix2>().expect("checked 2-D");
-        let pq = crate::scalar::real::<T::Real>((self.p * self.q) as f64);
-        let inv_pq = T::Real::one() / pq;
-        let mut filt = vec![Complex::zero(); self.kspec.len()];
-        filt.par_iter_mut()
-            .zip(self.kspec.par_iter())
-            .for_each(|(o, &k)| *o = f(k * pq) * inv_pq);
-        self.run(x, y, false, Mult::Custom(&filt));
+        self.run(x, y, false, Mult::Indexed(&|_, _, h| f(h)));
         Ok(())
     }
 }
