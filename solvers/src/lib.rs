@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub(crate) mod alloc;
 pub mod deconv;
 pub mod denoise;
 pub mod error;

@@ -7,6 +7,7 @@ use crate::op::{Boundary, Conv2d, LinearOperator};
 use crate::scalar::{real, Real};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Options of [`RichardsonLucy`].
 #[derive(Debug, Clone)]
@@ -67,9 +68,10 @@ impl Default for RlParams {
 ///
 /// Generic over the precision `R` (`f64` by default, or `f32`: half the memory and about
 /// 1.6× faster convolutions, for data that is itself single precision, such as most FITS
-/// images). Every buffer is allocated once, in [`RichardsonLucy::new`]; the per-pixel passes
-/// (ratio, update, change statistics) run in parallel on the rayon pool, and the reductions
-/// (step length, relative change) are accumulated in `f64`.
+/// images). Every buffer is allocated once, in [`RichardsonLucy::new`]; the per-pixel work
+/// (ratio, update, change statistics) runs inside the two convolutions, row by row on the
+/// rayon pool ([`Conv2d::apply_into_then`]), and the reductions (step length, relative
+/// change) are accumulated in `f64`.
 pub struct RichardsonLucy<R: Real = f64> {
     a: Conv2d<R>,
     /// data with masked pixels set to 0
@@ -82,10 +84,8 @@ pub struct RichardsonLucy<R: Real = f64> {
     x: Array2<R>,
     /// next iterate (work buffer)
     xn: Array2<R>,
-    /// `A v`, then the ratio `M ⊙ y / (A v + ε)` in place
+    /// the ratio `M ⊙ y / (A v + ε)`
     ax: Array2<R>,
-    /// `Aᵀ ratio`
-    back: Array2<R>,
     /// acceleration state: previous iterate, extrapolated point, last two steps
     acc: Option<AccelState<R>>,
 }
@@ -190,7 +190,7 @@ impl<R: Real> RichardsonLucy<R> {
                 mean.max(1e-12)
             }
         };
-        let zeros = || Array2::<R>::zeros((n0, n1));
+        let zeros = || crate::alloc::zeros2::<R>((n0, n1));
         let acc = p.accelerate.then(|| AccelState {
             x_prev: zeros(),
             v: zeros(),
@@ -206,7 +206,6 @@ impl<R: Real> RichardsonLucy<R> {
             x: Array2::from_elem((n0, n1), real::<R>(x0)),
             xn: zeros(),
             ax: zeros(),
-            back: zeros(),
             acc,
             p,
         })
@@ -224,7 +223,8 @@ impl<R: Real> RichardsonLucy<R> {
 }
 
 /// One plain RL update evaluated at `v`, written to `xn`; returns `(Σ (xn − x)², Σ xn²,
-/// all finite)`.
+/// all finite)`. The ratio is computed inside the forward convolution and the update inside
+/// the adjoint one (per-row epilogues): no separate pass over the image.
 #[allow(clippy::too_many_arguments)]
 fn rl_update<R: Real>(
     a: &Conv2d<R>,
@@ -235,10 +235,9 @@ fn rl_update<R: Real>(
     v: &Array2<R>,
     x: &Array2<R>,
     ax: &mut Array2<R>,
-    back: &mut Array2<R>,
     xn: &mut Array2<R>,
 ) -> (f64, f64, bool) {
-    a.apply_into(v.view().into_dyn(), ax.view_mut().into_dyn());
+    let (n0, n1) = y.dim();
     let eps = real::<R>(p.eps);
     let damp = p.damping.map(|d| (real::<R>(1.0 / d), real::<R>(d)));
     let ratio = |yv: R, axv: R| {
@@ -248,61 +247,68 @@ fn rl_update<R: Real>(
             None => r,
         }
     };
-    let (ys, axs) = (sl(y), sl_mut(ax));
-    match m {
-        None => axs
-            .par_chunks_mut(CHUNK)
-            .zip(ys.par_chunks(CHUNK))
-            .for_each(|(ca, cy)| {
-                for (a, &yv) in ca.iter_mut().zip(cy) {
+    let (ys, ms) = (sl(y), m.map(sl));
+    a.apply_into_then(v.view(), ax.view_mut(), &|i, row: &mut [R]| {
+        let yr = &ys[i * n1..(i + 1) * n1];
+        match ms {
+            None => {
+                for (a, &yv) in row.iter_mut().zip(yr) {
                     *a = ratio(yv, *a);
                 }
-            }),
-        Some(m) => axs
-            .par_chunks_mut(CHUNK)
-            .zip(ys.par_chunks(CHUNK))
-            .zip(sl(m).par_chunks(CHUNK))
-            .for_each(|((ca, cy), cm)| {
-                for ((a, &yv), &ok) in ca.iter_mut().zip(cy).zip(cm) {
+            }
+            Some(ms) => {
+                for ((a, &yv), &ok) in row.iter_mut().zip(yr).zip(&ms[i * n1..(i + 1) * n1]) {
                     *a = if ok { ratio(yv, *a) } else { R::zero() };
                 }
-            }),
-    }
-    a.adjoint_into(ax.view().into_dyn(), back.view_mut().into_dyn());
+            }
+        }
+    })
+    .expect("shapes checked");
     let pos = p.positivity;
     let tiny = real::<R>(1e-12);
-    let (vs, xs, bs) = (sl(v), sl(x), sl(back));
-    let ns = norm.map(sl);
-    let xns = sl_mut(xn);
-    xns.par_chunks_mut(CHUNK)
-        .enumerate()
-        .map(|(ci, cn)| {
-            let o = ci * CHUNK;
-            let len = cn.len();
-            let (cv, cx, cb) = (&vs[o..o + len], &xs[o..o + len], &bs[o..o + len]);
-            let cnorm = ns.map(|n| &n[o..o + len]);
-            let (mut dn, mut nn, mut finite) = (0.0f64, 0.0f64, true);
-            for i in 0..len {
-                let mut nx = match cnorm {
-                    Some(n) if n[i] > tiny => cv[i] * cb[i] / n[i],
-                    Some(_) => cv[i],
-                    None => cv[i] * cb[i],
-                };
-                if pos {
-                    nx = nx.max(R::zero());
-                }
-                cn[i] = nx;
-                let (a, b) = (nx.to_f64_lossless(), cx[i].to_f64_lossless());
-                dn += (a - b) * (a - b);
-                nn += a * a;
-                finite &= nx.is_finite();
+    let (vs, xs, ns) = (sl(v), sl(x), norm.map(sl));
+    // per-row statistics, each written once by the task that finishes the row
+    let dn_rows: Vec<AtomicU64> = (0..n0).map(|_| AtomicU64::new(0)).collect();
+    let nn_rows: Vec<AtomicU64> = (0..n0).map(|_| AtomicU64::new(0)).collect();
+    let finite = AtomicBool::new(true);
+    a.adjoint_into_then(ax.view(), xn.view_mut(), &|i, row: &mut [R]| {
+        let r = i * n1..(i + 1) * n1;
+        let (vr, xr) = (&vs[r.clone()], &xs[r.clone()]);
+        let nr = ns.map(|n| &n[r]);
+        let (mut dn, mut nn, mut fin) = (0.0f64, 0.0f64, true);
+        for j in 0..n1 {
+            let b = row[j];
+            let mut nx = match nr {
+                Some(n) if n[j] > tiny => vr[j] * b / n[j],
+                Some(_) => vr[j],
+                None => vr[j] * b,
+            };
+            if pos {
+                nx = nx.max(R::zero());
             }
-            (dn, nn, finite)
-        })
-        .reduce(
-            || (0.0, 0.0, true),
-            |a, b| (a.0 + b.0, a.1 + b.1, a.2 && b.2),
-        )
+            row[j] = nx;
+            let (a, o) = (nx.to_f64_lossless(), xr[j].to_f64_lossless());
+            dn += (a - o) * (a - o);
+            nn += a * a;
+            fin &= nx.is_finite();
+        }
+        dn_rows[i].store(dn.to_bits(), Ordering::Relaxed);
+        nn_rows[i].store(nn.to_bits(), Ordering::Relaxed);
+        if !fin {
+            finite.store(false, Ordering::Relaxed);
+        }
+    })
+    .expect("shapes checked");
+    let total = |rows: &[AtomicU64]| -> f64 {
+        rows.iter()
+            .map(|b| f64::from_bits(b.load(Ordering::Relaxed)))
+            .sum()
+    };
+    (
+        total(&dn_rows),
+        total(&nn_rows),
+        finite.load(Ordering::Relaxed),
+    )
 }
 
 impl<R: Real> IterativeSolver for RichardsonLucy<R> {
@@ -318,7 +324,6 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
             x,
             xn,
             ax,
-            back,
             acc,
         } = self;
         let (dn, nn, finite) = match acc {
@@ -344,9 +349,9 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
                             *d = if pos { e.max(R::zero()) } else { e };
                         }
                     });
-                rl_update(a, p, y, m.as_ref(), norm.as_ref(), &st.v, x, ax, back, xn)
+                rl_update(a, p, y, m.as_ref(), norm.as_ref(), &st.v, x, ax, xn)
             }
-            _ => rl_update(a, p, y, m.as_ref(), norm.as_ref(), x, x, ax, back, xn),
+            _ => rl_update(a, p, y, m.as_ref(), norm.as_ref(), x, x, ax, xn),
         };
         if !finite {
             return Err(Error::Numerical(

@@ -133,7 +133,7 @@ fn extend(
         }
     };
     let cols: Vec<Option<usize>> = (0..q).map(|j| src(j, n1, o1)).collect();
-    let mut out = Array2::<f64>::zeros((p, q));
+    let mut out: Array2<f64> = crate::alloc::zeros2((p, q));
     out.as_slice_mut()
         .expect("fresh array is contiguous")
         .par_chunks_mut(q)
@@ -183,7 +183,7 @@ fn fourier_solve(
     };
     let (lap_u, lap_v) = (table(p), table(q));
     let zero_den = AtomicBool::new(false);
-    let mut out = Array2::<f64>::zeros((p, q));
+    let mut out: Array2<f64> = crate::alloc::zeros2((p, q));
     conv.apply_fourier_filter_indexed_into(ext, out.view_mut(), &|u, v, h| {
         let r = if laplacian {
             let l = lap_u[u] + lap_v[v];
