@@ -7,19 +7,21 @@ Inputs (seeded, written to a temporary directory as float64 .npy):
 - Wiener: a 2048x2048 image of the same kind, the same PSF, balance 0.01.
 
 Timed (best of --reps):
-- scikit-image `restoration.richardson_lucy(image, psf, num_iter=30, clip=False)` and
+- scikit-image `restoration.richardson_lucy(image, psf, num_iter=30, clip=False)` on float64
+  and on float32 copies of the inputs (scikit-image then computes in float32), and
   `restoration.wiener(image, psf, balance=0.01, clip=False)` (single-threaded: numpy/scipy
   FFTs use one worker);
 - ours (`cargo bench -p sparseinv-solvers --bench peer_deconv -- <dir>`) with
   RAYON_NUM_THREADS=1 and 2: RL configured as scikit-image's (same start 0.5, same epsilon, no
-  normalisation), our Tikhonov-Laplacian filter (= scikit-image's wiener) and our
+  normalisation) in f64 and in f32, our Tikhonov-Laplacian filter (= scikit-image's wiener) and our
   scalar-balance Wiener;
 - the `deconvolution` crate (float32), when `benches/peers/deconvolution-crate` has been built
   (`cargo build --release --ignore-rust-version` in that directory): its RL (30 iterations)
   and its scalar-NSR Wiener with periodic boundary, compared with our RL and our
   scalar-balance Wiener, with RAYON_NUM_THREADS=1 and 2.
 
-Results are checked against scikit-image (RL to 1e-5 relative, Wiener to 1e-8) and printed
+Results are checked against scikit-image (RL to 1e-5 relative, Wiener to 1e-8; the float32 RL
+runs are reported, not checked: both round differently in single precision) and printed
 with the ratios (peer time / our time: > 1 means we are faster).
 
     /work/pyenv/bin/python benches/peers/deconv.py [--reps 3] [--rl-n 1024] [--wiener-n 2048]
@@ -98,6 +100,9 @@ def main():
             np.save(os.path.join(d, f"{name}.npy"), arr)
 
         sk_rl_t, sk_rl = best_of(a.reps, lambda: restoration.richardson_lucy(y_rl, k, num_iter=a.iters, clip=False))
+        y32, k32 = y_rl.astype(np.float32), k.astype(np.float32)
+        sk_rl32_t, sk_rl32 = best_of(a.reps, lambda: restoration.richardson_lucy(y32, k32, num_iter=a.iters, clip=False))
+        assert sk_rl32.dtype == np.float32
         sk_w_t, sk_w = best_of(a.reps, lambda: restoration.wiener(y_w, k, a.balance, clip=False))
 
         ours = {}
@@ -107,6 +112,7 @@ def main():
             cmd = ["cargo", "bench", "-q", "-p", "sparseinv-solvers", "--bench", "peer_deconv", "--", d]
             r = run_json(cmd, env, ROOT)
             r["rl_rel_diff_vs_skimage"] = rel(np.load(os.path.join(d, f"ours_rl_{threads}.npy")), sk_rl)
+            r["rl32_rel_diff_vs_skimage"] = rel(np.load(os.path.join(d, f"ours_rl32_{threads}.npy")), sk_rl32)
             r["wiener_rel_diff_vs_skimage"] = rel(np.load(os.path.join(d, f"ours_skwiener_{threads}.npy")), sk_w)
             ours[threads] = r
 
@@ -125,12 +131,15 @@ def main():
     print(f"# deconvolution peers; scikit-image {skimage.__version__}, numpy {np.__version__}, "
           f"{os.cpu_count()} CPUs (times: best of {a.reps})")
     print(f"RL {a.iters} it, {a.rl_n}^2, PSF 31^2: scikit-image {sk_rl_t:.3f} s")
+    print(f"RL float32 (same data): scikit-image {sk_rl32_t:.3f} s")
     print(f"Wiener {a.wiener_n}^2 (Laplacian regulariser, balance {a.balance}): scikit-image {sk_w_t:.3f} s")
     for t, r in ours.items():
         print(f"ours, RAYON_NUM_THREADS={t}: RL {r['rl_best_s']:.3f} s -> {sk_rl_t / r['rl_best_s']:.2f}x "
               f"scikit-image (max rel diff {r['rl_rel_diff_vs_skimage']:.1e}); "
               f"Wiener {r['skwiener_best_s']:.3f} s -> {sk_w_t / r['skwiener_best_s']:.2f}x scikit-image "
-              f"(max rel diff {r['wiener_rel_diff_vs_skimage']:.1e}); scalar Wiener {r['wiener_best_s']:.3f} s")
+              f"(max rel diff {r['wiener_rel_diff_vs_skimage']:.1e}); scalar Wiener {r['wiener_best_s']:.3f} s; "
+              f"RL float32 {r['rl32_best_s']:.3f} s -> {sk_rl32_t / r['rl32_best_s']:.2f}x scikit-image float32 "
+              f"(max rel diff {r['rl32_rel_diff_vs_skimage']:.1e})")
     if not crate:
         print(f"deconvolution crate: not built ({CRATE_BIN} missing; build it with "
               f"`cargo build --release --ignore-rust-version` in {CRATE_DIR})")
@@ -140,7 +149,7 @@ def main():
               f"{c['rl_best_s'] / o['rl_best_s']:.2f}x faster (results differ by {c['rl_rel_diff_vs_ours']:.1e}: "
               f"float32, its own start/normalisation); Wiener {c['wiener_best_s']:.3f} s -> ours "
               f"{c['wiener_best_s'] / o['wiener_best_s']:.2f}x faster (max rel diff {c['wiener_rel_diff_vs_ours']:.1e})")
-    print(json.dumps({"skimage": {"rl_best_s": sk_rl_t, "wiener_best_s": sk_w_t}, "ours": ours, "crate": crate}))
+    print(json.dumps({"skimage": {"rl_best_s": sk_rl_t, "rl32_best_s": sk_rl32_t, "wiener_best_s": sk_w_t}, "ours": ours, "crate": crate}))
     bad = [t for t, r in ours.items() if r["rl_rel_diff_vs_skimage"] > 1e-5 or r["wiener_rel_diff_vs_skimage"] > 1e-8]
     if bad:
         sys.exit(f"results differ from scikit-image (threads {bad})")

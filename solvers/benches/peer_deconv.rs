@@ -6,13 +6,14 @@
 //!
 //! - Richardson–Lucy configured as scikit-image's `richardson_lucy(image, psf, num_iter,
 //!   clip=False)`: zero (`Same`) boundary, no `Aᵀ1` normalisation, start 0.5, ε = 1e-12, no
-//!   acceleration, no clamping (`PEER_RL_ITERS` iterations, default 30);
+//!   acceleration, no clamping (`PEER_RL_ITERS` iterations, default 30), in `f64` and in
+//!   `f32` (the same data rounded to single precision);
 //! - scikit-image's `wiener(image, psf, balance, clip=False)`: our [`tikhonov`] with the
 //!   Laplacian regulariser (the same filter, circular model), `PEER_BALANCE` (default 0.01);
 //! - the scalar-balance Wiener filter [`wiener`] (identity regulariser), as the `deconvolution`
 //!   crate's `wiener` with that NSR.
 //!
-//! Results go to `<dir>/ours_{rl,skwiener,wiener}_<threads>.npy`; one JSON line is printed.
+//! Results go to `<dir>/ours_{rl,rl32,skwiener,wiener}_<threads>.npy`; one JSON line is printed.
 
 use ndarray::Array2;
 use ndarray_npy::{read_npy, write_npy};
@@ -69,6 +70,16 @@ fn main() {
             .0
     });
 
+    // the same in single precision (scikit-image keeps float32 input in float32)
+    let y32 = y.mapv(|v| v as f32);
+    let k32 = k.mapv(|v| v as f32);
+    let (rl32_best, rl32_med, x_rl32) = time(reps, || {
+        richardson_lucy(y32.view(), k32.view(), None, p.clone(), iters, 0.0, None)
+            .expect("richardson_lucy f32")
+            .0
+            .mapv(f64::from)
+    });
+
     let yw: Array2<f64> = read_npy(format!("{dir}/wiener_image.npy")).expect("wiener_image.npy");
     let kw: Array2<f64> = read_npy(format!("{dir}/wiener_psf.npy")).expect("wiener_psf.npy");
     let (skw_best, skw_med, x_skw) = time(reps, || {
@@ -78,9 +89,10 @@ fn main() {
         wiener(yw.view(), kw.view(), Balance::Fixed(balance)).expect("wiener")
     });
     write_npy(format!("{dir}/ours_rl_{threads}.npy"), &x_rl).expect("write");
+    write_npy(format!("{dir}/ours_rl32_{threads}.npy"), &x_rl32).expect("write");
     write_npy(format!("{dir}/ours_skwiener_{threads}.npy"), &x_skw).expect("write");
     write_npy(format!("{dir}/ours_wiener_{threads}.npy"), &x_w).expect("write");
     println!(
-        "{{\"threads\": {threads}, \"reps\": {reps}, \"rl_iters\": {iters}, \"balance\": {balance}, \"rl_best_s\": {rl_best:.6}, \"rl_median_s\": {rl_med:.6}, \"skwiener_best_s\": {skw_best:.6}, \"skwiener_median_s\": {skw_med:.6}, \"wiener_best_s\": {w_best:.6}, \"wiener_median_s\": {w_med:.6}}}"
+        "{{\"threads\": {threads}, \"reps\": {reps}, \"rl_iters\": {iters}, \"balance\": {balance}, \"rl_best_s\": {rl_best:.6}, \"rl_median_s\": {rl_med:.6}, \"rl32_best_s\": {rl32_best:.6}, \"rl32_median_s\": {rl32_med:.6}, \"skwiener_best_s\": {skw_best:.6}, \"skwiener_median_s\": {skw_med:.6}, \"wiener_best_s\": {w_best:.6}, \"wiener_median_s\": {w_med:.6}}}"
     );
 }
