@@ -356,3 +356,55 @@ fn sky_background_prevents_dark_moats() {
         }
     }
 }
+
+#[test]
+fn single_precision_rl_matches_double() {
+    let d = tempfile::tempdir().unwrap();
+    let (ip, pp) = (d.path().join("in.fits"), d.path().join("psf.fits"));
+    let mut img = sky(48, 40, 3);
+    img[[7, 9]] = f32::NAN;
+    write(&ip, &img);
+    write(&pp, &psf(7));
+    let (i, p) = (ip.to_str().unwrap(), pp.to_str().unwrap());
+    let run = |prec: &str| -> (Array2<f64>, serde_json::Value) {
+        let (o, j) = (
+            d.path().join(format!("{prec}.fits")),
+            d.path().join(format!("{prec}.json")),
+        );
+        let r = sparseinv(&[
+            "deconvolve",
+            i,
+            "--psf",
+            p,
+            "-o",
+            o.to_str().unwrap(),
+            "--json",
+            j.to_str().unwrap(),
+            "--method",
+            "rl",
+            "--iters",
+            "40",
+            "--precision",
+            prec,
+        ]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        (image_of(&o), json_of(&j))
+    };
+    let (x64, j64) = run("f64");
+    let (x32, j32) = run("f32");
+    assert_eq!(j64["precision"], "f64");
+    assert_eq!(j32["precision"], "f32");
+    assert!(x32[[7, 9]].is_nan() && x64[[7, 9]].is_nan());
+    let scale = x64
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = x32
+        .iter()
+        .zip(x64.iter())
+        .filter(|(a, _)| a.is_finite())
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+        / scale;
+    // single-precision rounding only: far below the noise, far above f64 round-off
+    assert!(err < 1e-4, "f32 vs f64 max rel diff {err}");
+}

@@ -133,6 +133,11 @@ pub struct DeconvolveArgs {
     /// Plain Richardson–Lucy, without the Biggs–Andrews acceleration.
     #[arg(long)]
     pub no_accelerate: bool,
+    /// Arithmetic precision of Richardson–Lucy: `f32` halves its memory and runs its
+    /// convolutions about 1.6–2× faster (enough for data that is itself single precision:
+    /// iterates differ from `f64` by ~1e-6 relative). Other methods compute in `f64`.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F64)]
+    pub precision: PrecisionArg,
     /// Wiener balance / Tikhonov weight; default: estimated from the noise (Wiener), 0.01
     /// (Tikhonov).
     #[arg(long)]
@@ -175,6 +180,15 @@ pub struct DeconvolveArgs {
     pub force: bool,
 }
 
+/// Arithmetic precision (`--precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// Double precision.
+    F64,
+    /// Single precision.
+    F32,
+}
+
 /// Image side above which tiling is on by default.
 const AUTO_TILE_ABOVE: usize = 2048;
 /// Default tile size when tiling automatically.
@@ -187,6 +201,8 @@ struct Solve<'a> {
     boundary: Boundary,
     iters: usize,
     accelerate: bool,
+    /// RL in single precision.
+    single: bool,
     /// Wiener balance / Tikhonov weight.
     mu: f64,
     /// RL: data offset (added back), starting value and background term (`eps`).
@@ -226,22 +242,40 @@ impl Solve<'_> {
                     eps: self.rl_background,
                     ..RlParams::default()
                 };
-                let yp = win.mapv(|v| v - self.rl_offset);
-                let mut obs = |i: &IterInfo<f64>| {
+                let progress = |iter: usize| {
                     if let Some(pb) = pb {
-                        pb.set_position(i.iter as u64);
+                        pb.set_position(iter as u64);
                     }
                     Control::Continue
                 };
-                let (x, _) = richardson_lucy(
-                    yp.view(),
-                    psf,
-                    Some(valid.view()),
-                    p,
-                    self.iters,
-                    0.0,
-                    Some(&mut obs),
-                )?;
+                let x = if self.single {
+                    let yp = win.mapv(|v| (v - self.rl_offset) as f32);
+                    let psf32 = psf.mapv(|v| v as f32);
+                    let mut obs = |i: &IterInfo<f32>| progress(i.iter);
+                    let (x, _) = richardson_lucy(
+                        yp.view(),
+                        psf32.view(),
+                        Some(valid.view()),
+                        p,
+                        self.iters,
+                        0.0,
+                        Some(&mut obs),
+                    )?;
+                    x.mapv(f64::from)
+                } else {
+                    let yp = win.mapv(|v| v - self.rl_offset);
+                    let mut obs = |i: &IterInfo<f64>| progress(i.iter);
+                    richardson_lucy(
+                        yp.view(),
+                        psf,
+                        Some(valid.view()),
+                        p,
+                        self.iters,
+                        0.0,
+                        Some(&mut obs),
+                    )?
+                    .0
+                };
                 // the sources above the background, plus the background and the offset
                 x + (self.rl_offset + self.rl_background)
             }
@@ -302,6 +336,7 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
         boundary: boundary.op(),
         iters: args.iters,
         accelerate: !args.no_accelerate,
+        single: args.precision == PrecisionArg::F32,
         mu: 0.0,
         rl_offset: 0.0,
         rl_init: 1.0,
@@ -357,6 +392,10 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             let mean = (flux_in - off * nvalid as f64) / nvalid as f64;
             solve.rl_init = (mean - bg).max(1e-3 * mean.abs()).max(1e-12);
             report.insert("accelerated".into(), solve.accelerate.into());
+            report.insert(
+                "precision".into(),
+                if solve.single { "f32" } else { "f64" }.into(),
+            );
             Zip::from(y)
                 .and(valid)
                 .map_collect(|&v, &m| if m { v } else { f64::NAN })
@@ -447,7 +486,8 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
     );
     let mut history = super::history_lines("deconvolve");
     history.push(format!(
-        "method {method_name}, boundary {}, sky {sky}, iterations {iterations}, PSF {}{}",
+        "method {method_name}{}, boundary {}, sky {sky}, iterations {iterations}, PSF {}{}",
+        if solve.single { " (f32)" } else { "" },
         boundary.name(),
         args.psf.display(),
         if tiled {

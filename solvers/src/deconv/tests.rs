@@ -485,3 +485,43 @@ fn masked_pixels_are_filled_with_the_local_median() {
     assert!(fill_masked_median(y.view(), Array2::from_elem((7, 8), false).view(), 2).is_err());
     assert!(fill_masked_median(y.view(), m.view(), 0).is_err());
 }
+
+#[test]
+fn rl_single_precision_matches_double() {
+    let x = scene(40, 36);
+    let k = gauss_psf(7, 1.3);
+    let y = blur(&x, &k, Boundary::Same);
+    let mut mask = Array2::from_elem(y.dim(), true);
+    mask[[4, 30]] = false;
+    for accelerate in [false, true] {
+        let p = RlParams {
+            accelerate,
+            ..RlParams::default()
+        };
+        let (x64, r64) = richardson_lucy(
+            y.view(),
+            k.view(),
+            Some(mask.view()),
+            p.clone(),
+            20,
+            0.0,
+            None,
+        )
+        .unwrap();
+        let (y32, k32) = (y.mapv(|v| v as f32), k.mapv(|v| v as f32));
+        let (x32, r32) =
+            richardson_lucy(y32.view(), k32.view(), Some(mask.view()), p, 20, 0.0, None).unwrap();
+        assert_eq!((r64.iterations, r32.iterations), (20, 20));
+        let scale = x64.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let err = x32
+            .iter()
+            .zip(x64.iter())
+            .fold(0.0f64, |m, (a, b)| m.max((f64::from(*a) - b).abs()))
+            / scale;
+        assert!(err < 1e-4, "accelerate={accelerate}: f32 vs f64 {err}");
+        assert!(
+            err > 0.0,
+            "the f32 run must actually compute in single precision"
+        );
+    }
+}
