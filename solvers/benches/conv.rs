@@ -34,7 +34,7 @@ fn conv2d(c: &mut Criterion) {
 }
 
 /// The Richardson–Lucy peer configuration (1024², 31² PSF, zero boundary): one forward and
-/// one adjoint convolution, in both precisions.
+/// one adjoint convolution, in both precisions, blocked (the default) and on one grid.
 fn conv2d_precision(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv2d_same_1024_k31_apply_adjoint");
     g.sample_size(10)
@@ -52,6 +52,13 @@ fn conv2d_precision(c: &mut Criterion) {
         b.iter(|| {
             op.apply_into(x.view(), y.view_mut());
             op.adjoint_into(y.view(), z.view_mut());
+        })
+    });
+    let whole = op.clone().without_blocking();
+    g.bench_function("f64_whole_grid", |b| {
+        b.iter(|| {
+            whole.apply_into(x.view(), y.view_mut());
+            whole.adjoint_into(y.view(), z.view_mut());
         })
     });
     let kernel32 = kernel.mapv(|v| v as f32);

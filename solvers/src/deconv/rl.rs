@@ -7,7 +7,7 @@ use crate::op::{Boundary, Conv2d, LinearOperator};
 use crate::scalar::{real, Real};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Options of [`RichardsonLucy`].
 #[derive(Debug, Clone)]
@@ -222,6 +222,9 @@ impl<R: Real> RichardsonLucy<R> {
     }
 }
 
+/// `(row, first column, Σ (xn − x)², Σ xn², all finite)` of one output segment.
+type SegStats = (usize, usize, f64, f64, bool);
+
 /// One plain RL update evaluated at `v`, written to `xn`; returns `(Σ (xn − x)², Σ xn²,
 /// all finite)`. The ratio is computed inside the forward convolution and the update inside
 /// the adjoint one (per-row epilogues): no separate pass over the image.
@@ -240,25 +243,23 @@ fn rl_update<R: Real>(
     let (n0, n1) = y.dim();
     let eps = real::<R>(p.eps);
     let damp = p.damping.map(|d| (real::<R>(1.0 / d), real::<R>(d)));
-    let ratio = |yv: R, axv: R| {
-        let r = yv / (axv + eps);
-        match damp {
-            Some((lo, hi)) => r.max(lo).min(hi),
-            None => r,
-        }
-    };
     let (ys, ms) = (sl(y), m.map(sl));
-    a.apply_into_then(v.view(), ax.view_mut(), &|i, row: &mut [R]| {
-        let yr = &ys[i * n1..(i + 1) * n1];
-        match ms {
-            None => {
-                for (a, &yv) in row.iter_mut().zip(yr) {
-                    *a = ratio(yv, *a);
-                }
+    a.apply_into_then(v.view(), ax.view_mut(), &|i, j0, seg: &mut [R]| {
+        let r = i * n1 + j0..i * n1 + j0 + seg.len();
+        let yr = &ys[r.clone()];
+        // one simple loop per case, so that the divisions vectorise
+        for (a, &yv) in seg.iter_mut().zip(yr) {
+            *a = yv / (*a + eps);
+        }
+        if let Some((lo, hi)) = damp {
+            for a in seg.iter_mut() {
+                *a = a.max(lo).min(hi);
             }
-            Some(ms) => {
-                for ((a, &yv), &ok) in row.iter_mut().zip(yr).zip(&ms[i * n1..(i + 1) * n1]) {
-                    *a = if ok { ratio(yv, *a) } else { R::zero() };
+        }
+        if let Some(ms) = ms {
+            for (a, &ok) in seg.iter_mut().zip(&ms[r]) {
+                if !ok {
+                    *a = R::zero();
                 }
             }
         }
@@ -267,48 +268,61 @@ fn rl_update<R: Real>(
     let pos = p.positivity;
     let tiny = real::<R>(1e-12);
     let (vs, xs, ns) = (sl(v), sl(x), norm.map(sl));
-    // per-row statistics, each written once by the task that finishes the row
-    let dn_rows: Vec<AtomicU64> = (0..n0).map(|_| AtomicU64::new(0)).collect();
-    let nn_rows: Vec<AtomicU64> = (0..n0).map(|_| AtomicU64::new(0)).collect();
-    let finite = AtomicBool::new(true);
-    a.adjoint_into_then(ax.view(), xn.view_mut(), &|i, row: &mut [R]| {
-        let r = i * n1..(i + 1) * n1;
+    // statistics per finished segment, summed in a fixed order afterwards (deterministic)
+    let parts: Mutex<Vec<SegStats>> = Mutex::new(Vec::with_capacity(n0));
+    a.adjoint_into_then(ax.view(), xn.view_mut(), &|i, j0, seg: &mut [R]| {
+        let r = i * n1 + j0..i * n1 + j0 + seg.len();
         let (vr, xr) = (&vs[r.clone()], &xs[r.clone()]);
         let nr = ns.map(|n| &n[r]);
-        let (mut dn, mut nn, mut fin) = (0.0f64, 0.0f64, true);
-        for j in 0..n1 {
-            let b = row[j];
-            let mut nx = match nr {
-                Some(n) if n[j] > tiny => vr[j] * b / n[j],
-                Some(_) => vr[j],
-                None => vr[j] * b,
-            };
-            if pos {
-                nx = nx.max(R::zero());
+        // the update, one branch-free loop per case (vectorisable) ...
+        match nr {
+            Some(n) => {
+                for ((o, &vj), &nj) in seg.iter_mut().zip(vr).zip(n) {
+                    *o = if nj > tiny { vj * *o / nj } else { vj };
+                }
             }
-            row[j] = nx;
-            let (a, o) = (nx.to_f64_lossless(), xr[j].to_f64_lossless());
-            dn += (a - o) * (a - o);
-            nn += a * a;
-            fin &= nx.is_finite();
+            None => {
+                for (o, &vj) in seg.iter_mut().zip(vr) {
+                    *o *= vj;
+                }
+            }
         }
-        dn_rows[i].store(dn.to_bits(), Ordering::Relaxed);
-        nn_rows[i].store(nn.to_bits(), Ordering::Relaxed);
-        if !fin {
-            finite.store(false, Ordering::Relaxed);
+        if pos {
+            for o in seg.iter_mut() {
+                *o = o.max(R::zero());
+            }
         }
+        // ... and the statistics in four independent f64 accumulators
+        let (mut dn, mut nn) = ([0.0f64; 4], [0.0f64; 4]);
+        let mut fin = true;
+        let (sc, xc) = (seg.chunks_exact(4), xr.chunks_exact(4));
+        let (srem, xrem) = (sc.remainder(), xc.remainder());
+        for (a4, o4) in sc.zip(xc) {
+            for l in 0..4 {
+                let (a, o) = (a4[l].to_f64_lossless(), o4[l].to_f64_lossless());
+                dn[l] += (a - o) * (a - o);
+                nn[l] += a * a;
+                fin &= a.is_finite();
+            }
+        }
+        for (a, o) in srem.iter().zip(xrem) {
+            let (a, o) = (a.to_f64_lossless(), o.to_f64_lossless());
+            dn[0] += (a - o) * (a - o);
+            nn[0] += a * a;
+            fin &= a.is_finite();
+        }
+        let (dn, nn) = (dn.iter().sum::<f64>(), nn.iter().sum::<f64>());
+        parts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((i, j0, dn, nn, fin));
     })
     .expect("shapes checked");
-    let total = |rows: &[AtomicU64]| -> f64 {
-        rows.iter()
-            .map(|b| f64::from_bits(b.load(Ordering::Relaxed)))
-            .sum()
-    };
-    (
-        total(&dn_rows),
-        total(&nn_rows),
-        finite.load(Ordering::Relaxed),
-    )
+    let mut parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
+    parts.sort_unstable_by_key(|p| (p.0, p.1));
+    parts.iter().fold((0.0, 0.0, true), |acc, p| {
+        (acc.0 + p.2, acc.1 + p.3, acc.2 && p.4)
+    })
 }
 
 impl<R: Real> IterativeSolver for RichardsonLucy<R> {

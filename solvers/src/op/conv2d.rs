@@ -38,6 +38,10 @@
 //! computed once at construction; the per-call work buffers are kept in a small pool, so the
 //! operator is `Send + Sync` and can be applied from several threads at once.
 //!
+//! Real zero-boundary ([`Boundary::Same`]) convolutions with kernels up to 128 px on images
+//! larger than one tile run *blocked* instead (overlap-save on 256² or 512² FFT tiles that
+//! stay in cache, see [`Conv2d::is_blocked`]); the results agree to round-off.
+//!
 //! The adjoint runs the same pipeline backwards: the output is placed on the grid,
 //! multiplied by the conjugate spectrum (correlation with the kernel) and the grid is mapped
 //! back onto the input, summing the contributions of every grid point that was a copy of the
@@ -45,6 +49,7 @@
 
 use crate::error::{check_finite, Error, Result};
 use crate::fft;
+use crate::op::overlap_save::OverlapSave;
 use crate::op::{check_shape, LinearOperator};
 use crate::scalar::{Real, Scalar};
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix2, IxDyn};
@@ -340,7 +345,7 @@ unsafe impl<R: Send> Sync for SharedSpec<R> {}
 type IndexedFilter<'a, R> = &'a (dyn Fn(usize, usize, Complex<R>) -> Complex<R> + Sync);
 
 /// Per-output-row epilogue of [`Conv2d::apply_into_then`].
-type RowEpilogue<'a, T> = &'a (dyn Fn(usize, &mut [T]) + Sync);
+type RowEpilogue<'a, T> = &'a (dyn Fn(usize, usize, &mut [T]) + Sync);
 
 /// Spectral multiplier of one pass.
 #[derive(Clone, Copy)]
@@ -395,6 +400,8 @@ pub struct Conv2d<T: Scalar> {
     col_fwd: Arc<dyn Fft<T::Real>>,
     col_inv: Arc<dyn Fft<T::Real>>,
     pool: Mutex<Vec<Work<T::Real>>>,
+    /// Tiled execution of `apply`/`adjoint` (real scalars, `Same` mode, small kernels).
+    blocked: Option<OverlapSave<T>>,
 }
 
 impl<T: Scalar> std::fmt::Debug for Conv2d<T> {
@@ -426,6 +433,7 @@ impl<T: Scalar> Clone for Conv2d<T> {
             col_fwd: self.col_fwd.clone(),
             col_inv: self.col_inv.clone(),
             pool: Mutex::new(Vec::new()),
+            blocked: self.blocked.clone(),
         }
     }
 }
@@ -481,10 +489,22 @@ impl<T: Scalar> Conv2d<T> {
                 inv: fft::complex_plan(q, true),
             }
         };
+        let blocked = if mode == Boundary::Same {
+            OverlapSave::new(image_shape, kernel)
+        } else {
+            None
+        };
         let kernel = kernel.to_owned();
         let scale = T::Real::one() / crate::scalar::real::<T::Real>((p * q) as f64);
-        let mut kspec = kernel_spectrum_t(&kernel, p, q, w);
-        kspec.par_iter_mut().for_each(|z| *z *= scale);
+        // a blocked operator never uses the whole-grid spectrum (only `Same` mode is blocked
+        // and its whole-grid pass is only taken by `without_blocking`, which recomputes it)
+        let kspec = if blocked.is_some() {
+            Vec::new()
+        } else {
+            let mut k = kernel_spectrum_t(&kernel, p, q, w);
+            k.par_iter_mut().for_each(|z| *z *= scale);
+            k
+        };
         let ran = [rows.n_out, cols.n_out];
         Ok(Conv2d {
             kernel,
@@ -501,6 +521,7 @@ impl<T: Scalar> Conv2d<T> {
             col_fwd: fft::complex_plan(p, false),
             col_inv: fft::complex_plan(p, true),
             pool: Mutex::new(Vec::new()),
+            blocked,
         })
     }
 
@@ -525,13 +546,15 @@ impl<T: Scalar> Conv2d<T> {
         [self.p, self.q]
     }
 
-    /// `y = A x` followed by `then(i, y_i)` on each output row `i` as soon as that row is
-    /// complete, on the worker thread that computed it (rows in no particular order, each
-    /// exactly once). This fuses a per-pixel pass over the result into the convolution —
-    /// one memory pass fewer than [`LinearOperator::apply_into`] and a separate loop, which
-    /// matters for iterations such as Richardson–Lucy that are bound by memory traffic.
-    /// `then` must only touch row `i` of its own outputs (e.g. read row `i` of other arrays).
-    /// Errors on shape mismatches.
+    /// `y = A x` followed by `then(i, j0, seg)` on every finished piece of the output:
+    /// `seg` is `y[i, j0 .. j0 + seg.len()]`, handed over as soon as it is final, on the
+    /// worker thread that computed it (pieces in no particular order; together they cover
+    /// every output pixel exactly once — whole rows, or row segments of a tile when the
+    /// convolution runs blocked). This fuses a per-pixel pass over the result into the
+    /// convolution — one memory pass fewer than [`LinearOperator::apply_into`] and a
+    /// separate loop, which matters for iterations such as Richardson–Lucy that are bound by
+    /// memory traffic. `then` may read the same pixels of other arrays. Errors on shape
+    /// mismatches.
     ///
     /// ```
     /// use sparseinv_solvers::op::{Boundary, Conv2d, LinearOperator};
@@ -540,8 +563,8 @@ impl<T: Scalar> Conv2d<T> {
     /// let x = Array2::from_shape_fn((3, 4), |(i, j)| (i + j) as f64);
     /// let mut y = Array2::zeros((3, 4));
     /// // y = 2 · A x + row index
-    /// a.apply_into_then(x.view(), y.view_mut(), &|i, row: &mut [f64]| {
-    ///     row.iter_mut().for_each(|v| *v = 2.0 * *v + i as f64)
+    /// a.apply_into_then(x.view(), y.view_mut(), &|i, _j0, seg: &mut [f64]| {
+    ///     seg.iter_mut().for_each(|v| *v = 2.0 * *v + i as f64)
     /// })
     /// .unwrap();
     /// let ax = a.apply(x.view().into_dyn()).unwrap();
@@ -551,7 +574,7 @@ impl<T: Scalar> Conv2d<T> {
         &self,
         x: ArrayView2<T>,
         y: ArrayViewMut2<T>,
-        then: &(dyn Fn(usize, &mut [T]) + Sync),
+        then: &(dyn Fn(usize, usize, &mut [T]) + Sync),
     ) -> Result<()> {
         check_shape("Conv2d input", &self.dom, x.shape())?;
         check_shape("Conv2d output", &self.ran, y.shape())?;
@@ -559,18 +582,39 @@ impl<T: Scalar> Conv2d<T> {
         Ok(())
     }
 
-    /// `x = Aᵀ y` (adjoint) followed by `then(i, x_i)` on each row, as
+    /// `x = Aᵀ y` (adjoint) followed by `then(i, j0, seg)` on each finished piece, as
     /// [`apply_into_then`](Self::apply_into_then).
     pub fn adjoint_into_then(
         &self,
         y: ArrayView2<T>,
         x: ArrayViewMut2<T>,
-        then: &(dyn Fn(usize, &mut [T]) + Sync),
+        then: &(dyn Fn(usize, usize, &mut [T]) + Sync),
     ) -> Result<()> {
         check_shape("Conv2d adjoint input", &self.ran, y.shape())?;
         check_shape("Conv2d adjoint output", &self.dom, x.shape())?;
         self.run_then(y, x, true, Mult::KernelConj, Some(then));
         Ok(())
+    }
+
+    /// `true` when `apply`/`adjoint` run blocked (overlap-save on cache-sized FFT tiles):
+    /// real scalars, [`Boundary::Same`], a kernel side ≤ 128 and an image larger than one
+    /// tile (256² FFTs for kernels up to 64 px, 512² up to 128 px). The results equal the
+    /// whole-image computation to round-off; the Fourier-filter methods (circular mode) are
+    /// unaffected.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.is_some()
+    }
+
+    /// The same operator computed on one FFT grid over the whole image even where it
+    /// would run blocked (for comparisons and benchmarks).
+    pub fn without_blocking(mut self) -> Self {
+        if self.blocked.take().is_some() {
+            let scale = T::Real::one() / crate::scalar::real::<T::Real>((self.p * self.q) as f64);
+            let mut k = kernel_spectrum_t(&self.kernel, self.p, self.q, self.w);
+            k.par_iter_mut().for_each(|z| *z *= scale);
+            self.kspec = k;
+        }
+        self
     }
 
     /// The transfer function: the unnormalised 2-D DFT of the kernel moved so that its centre
@@ -635,6 +679,10 @@ impl<T: Scalar> Conv2d<T> {
         mult: Mult<T::Real>,
         then: Option<RowEpilogue<T>>,
     ) {
+        if let (Some(b), Mult::Kernel | Mult::KernelConj) = (&self.blocked, mult) {
+            b.run(src, dst, adjoint, then);
+            return;
+        }
         let (g_rows, g_cols, s_rows, s_cols) = if adjoint {
             (
                 &self.rows.output,
@@ -866,7 +914,7 @@ impl<T: Scalar> Conv2d<T> {
                                     scatter_add(orow, rbuf, &sc.segs, |d, v| *d += T::from_real(v));
                                 }
                                 if let Some(f) = then {
-                                    f(i0 + k, orow);
+                                    f(i0 + k, 0, orow);
                                 }
                             }
                         },
@@ -899,7 +947,7 @@ impl<T: Scalar> Conv2d<T> {
                                     });
                                 }
                                 if let Some(f) = then {
-                                    f(i0 + k, orow);
+                                    f(i0 + k, 0, orow);
                                 }
                             }
                         },

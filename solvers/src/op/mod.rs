@@ -210,6 +210,7 @@ pub use matrix::{Matrix, MatrixColumns};
 pub mod kronecker;
 pub use kronecker::Kronecker;
 pub mod conv2d;
+mod overlap_save;
 mod starlet;
 pub use conv2d::{Boundary, Conv2d, Diagonalizable};
 pub use starlet::{starlet_noise_std, Starlet};
