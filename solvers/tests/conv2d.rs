@@ -357,7 +357,7 @@ fn blocked_same_mode_matches_direct_sums() {
             s
         })
     }
-    for (n0, n1, kh, kw) in [(300usize, 530usize, 9usize, 7usize), (520, 260, 6, 11)] {
+    for (n0, n1, kh, kw) in [(470usize, 700usize, 9usize, 7usize), (480, 490, 6, 11)] {
         let x = Array2::from_shape_fn((n0, n1), |(i, j)| ((i * 31 + j * 17) % 23) as f64 - 11.0);
         let k = Array2::from_shape_fn((kh, kw), |(a, b)| 1.0 + ((a * 5 + b * 3) % 7) as f64);
         let op = Conv2d::new([n0, n1], k.view(), Boundary::Same).unwrap();

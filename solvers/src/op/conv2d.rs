@@ -38,7 +38,7 @@
 //! computed once at construction; the per-call work buffers are kept in a small pool, so the
 //! operator is `Send + Sync` and can be applied from several threads at once.
 //!
-//! Real zero-boundary ([`Boundary::Same`]) convolutions with kernels up to 128 px on images
+//! Real zero-boundary ([`Boundary::Same`]) convolutions with kernels up to 96 px on images
 //! larger than one tile run *blocked* instead (overlap-save on 256² or 512² FFT tiles that
 //! stay in cache, see [`Conv2d::is_blocked`]); the results agree to round-off.
 //!
@@ -597,8 +597,9 @@ impl<T: Scalar> Conv2d<T> {
     }
 
     /// `true` when `apply`/`adjoint` run blocked (overlap-save on cache-sized FFT tiles):
-    /// real scalars, [`Boundary::Same`], a kernel side ≤ 128 and an image larger than one
-    /// tile (256² FFTs for kernels up to 64 px, 512² up to 128 px). The results equal the
+    /// real scalars, [`Boundary::Same`], a kernel side ≤ 96 and an image larger than one
+    /// tile (256² FFTs for kernels up to 48 px, 512² up to 96 px) that splits into tiles
+    /// whose outputs fill at least 55 % of the tile transform. The results equal the
     /// whole-image computation to round-off; the Fourier-filter methods (circular mode) are
     /// unaffected.
     pub fn is_blocked(&self) -> bool {
