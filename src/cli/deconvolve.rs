@@ -134,7 +134,7 @@ pub struct DeconvolveArgs {
     #[arg(long)]
     pub no_accelerate: bool,
     /// Arithmetic precision of Richardson–Lucy: `f32` halves its memory and runs its
-    /// convolutions about 1.6–2× faster (enough for data that is itself single precision:
+    /// iterations about 1.6× faster (enough for data that is itself single precision:
     /// iterates differ from `f64` by ~1e-6 relative). Other methods compute in `f64`.
     #[arg(long, value_enum, default_value_t = PrecisionArg::F64)]
     pub precision: PrecisionArg,
