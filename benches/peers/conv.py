@@ -75,7 +75,7 @@ def main():
         ratio = scipy_best / r["apply_best_s"]
         print(f"sparseinv Conv2d apply, RAYON_NUM_THREADS={threads}: best {r['apply_best_s'] * 1e3:.1f} ms "
               f"(median {r['apply_median_s'] * 1e3:.1f}, adjoint {r['adjoint_best_s'] * 1e3:.1f}, "
-              f"construction {r['build_s'] * 1e3:.1f} ms, grid {r['fft_grid']}) "
+              f"construction {r['build_s'] * 1e3:.1f} ms, {'blocked in 256/512-px FFT tiles' if r.get('blocked') else 'grid ' + str(r['fft_grid'])}) "
               f"-> {ratio:.2f}x scipy; max rel diff {r['max_rel_diff_vs_scipy']:.1e}")
     print(json.dumps({"scipy_best_s": scipy_best, "ours": results}))
     if any(r["max_rel_diff_vs_scipy"] > 1e-10 for r in results.values()):

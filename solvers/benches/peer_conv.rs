@@ -44,8 +44,9 @@ fn main() {
     let threads = rayon::current_num_threads();
     write_npy(format!("{dir}/ours_{threads}.npy"), &y).expect("write result");
     println!(
-        "{{\"threads\": {threads}, \"fft_grid\": {:?}, \"build_s\": {build:.6}, \"apply_best_s\": {:.6}, \"apply_median_s\": {:.6}, \"adjoint_best_s\": {:.6}, \"reps\": {reps}}}",
+        "{{\"threads\": {threads}, \"fft_grid\": {:?}, \"blocked\": {}, \"build_s\": {build:.6}, \"apply_best_s\": {:.6}, \"apply_median_s\": {:.6}, \"adjoint_best_s\": {:.6}, \"reps\": {reps}}}",
         op.fft_shape(),
+        op.is_blocked(),
         times[0],
         times[times.len() / 2],
         adj[0]
