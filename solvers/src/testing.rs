@@ -84,3 +84,40 @@ pub fn assert_adjoint<T: Scalar, A: LinearOperator<T> + ?Sized>(a: &A, tol: f64)
         );
     }
 }
+
+/// Zero-boundary `'same'` 2-D convolution (`adjoint = false`) or its adjoint, the
+/// correlation (`true`), by direct summation: the brute-force reference of
+/// [`Conv2d`](crate::op::Conv2d) with [`Boundary::Same`](crate::op::Boundary::Same)
+/// (kernel centre `(h/2, w/2)`), `O(n0 n1 h w)`.
+///
+/// ```
+/// use sparseinv_solvers::testing::direct_conv_same;
+/// use ndarray::array;
+/// let y = direct_conv_same(array![[0.0, 1.0, 0.0]].view(), array![[1.0, 2.0, 3.0]].view(), false);
+/// assert_eq!(y, array![[1.0, 2.0, 3.0]]); // a centred delta returns the kernel
+/// ```
+pub fn direct_conv_same(
+    x: ndarray::ArrayView2<f64>,
+    k: ndarray::ArrayView2<f64>,
+    adjoint: bool,
+) -> ndarray::Array2<f64> {
+    let (n0, n1) = x.dim();
+    let (h, w) = k.dim();
+    let (c0, c1) = ((h / 2) as isize, (w / 2) as isize);
+    ndarray::Array2::from_shape_fn((n0, n1), |(i, j)| {
+        let mut s = 0.0;
+        for a in 0..h {
+            for b in 0..w {
+                let (p, q) = if adjoint {
+                    (i as isize - c0 + a as isize, j as isize - c1 + b as isize)
+                } else {
+                    (i as isize + c0 - a as isize, j as isize + c1 - b as isize)
+                };
+                if p >= 0 && q >= 0 && (p as usize) < n0 && (q as usize) < n1 {
+                    s += k[[a, b]] * x[[p as usize, q as usize]];
+                }
+            }
+        }
+        s
+    })
+}

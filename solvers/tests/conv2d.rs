@@ -335,28 +335,7 @@ fn shared_across_threads() {
 /// segment epilogue sees every pixel once.
 #[test]
 fn blocked_same_mode_matches_direct_sums() {
-    use ndarray::{Array2, ArrayView2};
-    fn direct(x: ArrayView2<f64>, k: ArrayView2<f64>, adjoint: bool) -> Array2<f64> {
-        let (n0, n1) = x.dim();
-        let (h, w) = k.dim();
-        let (c0, c1) = ((h / 2) as isize, (w / 2) as isize);
-        Array2::from_shape_fn((n0, n1), |(i, j)| {
-            let mut s = 0.0;
-            for a in 0..h {
-                for b in 0..w {
-                    let (p, q) = if adjoint {
-                        (i as isize - c0 + a as isize, j as isize - c1 + b as isize)
-                    } else {
-                        (i as isize + c0 - a as isize, j as isize + c1 - b as isize)
-                    };
-                    if p >= 0 && q >= 0 && (p as usize) < n0 && (q as usize) < n1 {
-                        s += k[[a, b]] * x[[p as usize, q as usize]];
-                    }
-                }
-            }
-            s
-        })
-    }
+    use sparseinv_solvers::testing::direct_conv_same as direct;
     for (n0, n1, kh, kw) in [(470usize, 700usize, 9usize, 7usize), (480, 490, 6, 11)] {
         let x = Array2::from_shape_fn((n0, n1), |(i, j)| ((i * 31 + j * 17) % 23) as f64 - 11.0);
         let k = Array2::from_shape_fn((kh, kw), |(a, b)| 1.0 + ((a * 5 + b * 3) % 7) as f64);

@@ -2,7 +2,7 @@ use super::*;
 use crate::iter::{run, NoObserver, StopCriteria};
 use crate::metrics::psnr;
 use crate::op::{Boundary, Conv2d, LinearOperator};
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 
 fn gauss_psf(n: usize, s: f64) -> Array2<f64> {
     let c = (n / 2) as f64;
@@ -21,28 +21,7 @@ fn blur(x: &Array2<f64>, k: &Array2<f64>, b: Boundary) -> Array2<f64> {
         .unwrap()
 }
 
-/// Direct (non-FFT) zero-boundary 'same' convolution and its adjoint.
-fn direct_same(x: ArrayView2<f64>, k: ArrayView2<f64>, adjoint: bool) -> Array2<f64> {
-    let (n0, n1) = x.dim();
-    let (h, w) = k.dim();
-    let (c0, c1) = ((h / 2) as isize, (w / 2) as isize);
-    Array2::from_shape_fn((n0, n1), |(i, j)| {
-        let mut s = 0.0;
-        for a in 0..h {
-            for b in 0..w {
-                let (p, q) = if adjoint {
-                    (i as isize - c0 + a as isize, j as isize - c1 + b as isize)
-                } else {
-                    (i as isize + c0 - a as isize, j as isize + c1 - b as isize)
-                };
-                if p >= 0 && q >= 0 && (p as usize) < n0 && (q as usize) < n1 {
-                    s += k[[a, b]] * x[[p as usize, q as usize]];
-                }
-            }
-        }
-        s
-    })
-}
+use crate::testing::direct_conv_same as direct_same;
 
 fn scene(n0: usize, n1: usize) -> Array2<f64> {
     Array2::from_shape_fn((n0, n1), |(i, j)| {
