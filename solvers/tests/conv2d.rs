@@ -375,3 +375,38 @@ fn blocked_same_mode_matches_direct_sums() {
         assert!(seen.into_inner().unwrap().iter().all(|&c| c == 1));
     }
 }
+
+/// `new_one_pass` (kernel spectrum computed on the fly) gives the operator of `new` in every
+/// mode, for real and complex scalars, and the same Fourier filters.
+#[test]
+fn one_pass_operator_equals_stored_spectrum() {
+    fn check<T: Scalar>(tol: f64) {
+        let k = randn::<T>(&[5, 4], 7).into_dimensionality::<Ix2>().unwrap();
+        for mode in MODES {
+            let a = Conv2d::new([13, 10], k.view(), mode).unwrap();
+            let b = Conv2d::new_one_pass([13, 10], k.view(), mode).unwrap();
+            let x = randn::<T>(&a.image_shape(), 3);
+            let y = randn::<T>(&a.output_shape(), 4);
+            let d1 = (&a.apply(x.view()).unwrap() - &b.apply(x.view()).unwrap())
+                .iter()
+                .fold(0.0f64, |m, v| m.max(v.modulus().to_f64_lossless()));
+            let d2 = (&a.adjoint(y.view()).unwrap() - &b.adjoint(y.view()).unwrap())
+                .iter()
+                .fold(0.0f64, |m, v| m.max(v.modulus().to_f64_lossless()));
+            assert!(d1 < tol && d2 < tol, "{mode:?}: {d1} {d2}");
+            assert_adjoint(&b, tol * 10.0);
+            if mode == Boundary::Circular {
+                let f = |h: Complex<T::Real>| h.conj();
+                let fa = a.apply_fourier_filter(x.view(), &f).unwrap();
+                let fb = b.apply_fourier_filter(x.view(), &f).unwrap();
+                let d3 = (&fa - &fb)
+                    .iter()
+                    .fold(0.0f64, |m, v| m.max(v.modulus().to_f64_lossless()));
+                assert!(d3 < tol, "filter: {d3}");
+            }
+        }
+    }
+    check::<f64>(1e-12);
+    check::<C64>(1e-12);
+    check::<f32>(1e-4);
+}

@@ -171,7 +171,7 @@ fn fourier_solve(
         Some((e, o)) => (e.view(), *o),
     };
     let (p, q) = ext.dim();
-    let conv = Conv2d::<f64>::new([p, q], psf, Boundary::Circular)?;
+    let conv = Conv2d::<f64>::new_one_pass([p, q], psf, Boundary::Circular)?;
     // |L(u, v)|² = (l(u) + l(v))², l(u) = 2 − 2 cos(2πu/n): the periodic 5-point Laplacian
     let table = |n: usize| -> Vec<f64> {
         if !laplacian {

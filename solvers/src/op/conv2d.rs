@@ -402,6 +402,9 @@ pub struct Conv2d<T: Scalar> {
     pool: Mutex<Vec<Work<T::Real>>>,
     /// Tiled execution of `apply`/`adjoint` (real scalars, `Same` mode, small kernels).
     blocked: Option<OverlapSave<T>>,
+    /// One-pass operators ([`Conv2d::new_one_pass`]) keep only the row-transformed kernel
+    /// rows and transform the kernel columns on the fly (`kspec` is then empty).
+    krows: Option<Arc<KernelRows<T>>>,
 }
 
 impl<T: Scalar> std::fmt::Debug for Conv2d<T> {
@@ -434,6 +437,7 @@ impl<T: Scalar> Clone for Conv2d<T> {
             col_inv: self.col_inv.clone(),
             pool: Mutex::new(Vec::new()),
             blocked: self.blocked.clone(),
+            krows: self.krows.clone(),
         }
     }
 }
@@ -446,6 +450,28 @@ impl<T: Scalar> Conv2d<T> {
     /// ([`Error::InvalidParameter`]) or an FFT grid too large to address.
     /// The kernel is used as given (no normalisation): a PSF should usually sum to 1.
     pub fn new(image_shape: [usize; 2], kernel: ArrayView2<T>, mode: Boundary) -> Result<Self> {
+        Self::build(image_shape, kernel, mode, false)
+    }
+
+    /// [`Conv2d::new`] for an operator applied once or twice (a closed-form filter): the
+    /// kernel spectrum on the FFT grid is not stored but computed column block by column
+    /// block inside each application. Every call then does half as many column FFTs again,
+    /// but no grid-sized spectrum is allocated, written and read back — for a single
+    /// application on a 2048² grid that is about 15 % faster and 34 MB smaller.
+    pub fn new_one_pass(
+        image_shape: [usize; 2],
+        kernel: ArrayView2<T>,
+        mode: Boundary,
+    ) -> Result<Self> {
+        Self::build(image_shape, kernel, mode, true)
+    }
+
+    fn build(
+        image_shape: [usize; 2],
+        kernel: ArrayView2<T>,
+        mode: Boundary,
+        one_pass: bool,
+    ) -> Result<Self> {
         if image_shape[0] == 0 || image_shape[1] == 0 {
             return Err(Error::Empty {
                 what: "Conv2d image shape".into(),
@@ -498,7 +524,9 @@ impl<T: Scalar> Conv2d<T> {
         let scale = T::Real::one() / crate::scalar::real::<T::Real>((p * q) as f64);
         // a blocked operator never uses the whole-grid spectrum (only `Same` mode is blocked
         // and its whole-grid pass is only taken by `without_blocking`, which recomputes it)
-        let kspec = if blocked.is_some() {
+        let lazy = one_pass && blocked.is_none();
+        let krows = lazy.then(|| Arc::new(kernel_row_spectra(&kernel, p, q)));
+        let kspec = if blocked.is_some() || lazy {
             Vec::new()
         } else {
             let mut k = kernel_spectrum_t(&kernel, p, q, w);
@@ -522,6 +550,7 @@ impl<T: Scalar> Conv2d<T> {
             col_inv: fft::complex_plan(p, true),
             pool: Mutex::new(Vec::new()),
             blocked,
+            krows,
         })
     }
 
@@ -702,7 +731,7 @@ impl<T: Scalar> Conv2d<T> {
         let mut work = self.take_work();
         self.rows_forward(src, g_rows, g_cols, &mut work.spec);
         self.columns(&mut work.spec, mult);
-        self.rows_inverse(&work.spec, s_rows, s_cols, dst, then);
+        self.rows_inverse(&mut work.spec, s_rows, s_cols, dst, then);
         self.put_work(work);
     }
 
@@ -776,18 +805,42 @@ impl<T: Scalar> Conv2d<T> {
         let shared = SharedSpec(spec.as_mut_ptr());
         let pq = crate::scalar::real::<T::Real>((self.p * self.q) as f64);
         let inv_pq = T::Real::one() / pq;
+        let krows = self.krows.as_deref();
         (0..nblocks).into_par_iter().for_each_init(
             || {
                 (
                     vec![Complex::zero(); scratch_len],
                     vec![Complex::zero(); p * cb],
+                    if krows.is_some() {
+                        vec![Complex::zero(); p * cb]
+                    } else {
+                        Vec::new()
+                    },
                 )
             },
-            |(scratch, block), bi| {
+            |(scratch, block, kbuf), bi| {
                 let sp = shared;
                 let q0 = bi * cb;
                 let bw = cb.min(w - q0);
                 let block = &mut block[..p * bw];
+                // the kernel spectrum of these columns: stored, or transformed now
+                let kcols: &[C<T>] = match krows {
+                    None => &kspec[q0 * p..(q0 + bw) * p],
+                    Some(rows) => {
+                        let kb = &mut kbuf[..p * bw];
+                        for (b, col) in kb.chunks_mut(p).enumerate() {
+                            col.fill(Complex::zero());
+                            for (i, r) in rows {
+                                col[*i] = r[q0 + b];
+                            }
+                            fwd.process_with_scratch(col, scratch);
+                            for z in col.iter_mut() {
+                                *z *= inv_pq;
+                            }
+                        }
+                        kb
+                    }
+                };
                 for pr in 0..p {
                     // SAFETY: `pr * w + q0 + bw ≤ p * w = spec.len()`; this task is the only
                     // one accessing columns q0..q0+bw, and `spec` is borrowed mutably for the
@@ -800,21 +853,19 @@ impl<T: Scalar> Conv2d<T> {
                 for col in block.chunks_mut(p) {
                     fwd.process_with_scratch(col, scratch);
                 }
-                let range = q0 * p..(q0 + bw) * p;
                 match mult {
                     Mult::Kernel => {
-                        for (z, &k) in block.iter_mut().zip(&kspec[range]) {
+                        for (z, &k) in block.iter_mut().zip(kcols) {
                             *z *= k;
                         }
                     }
                     Mult::KernelConj => {
-                        for (z, &k) in block.iter_mut().zip(&kspec[range]) {
+                        for (z, &k) in block.iter_mut().zip(kcols) {
                             *z *= k.conj();
                         }
                     }
                     Mult::Indexed(f) => {
-                        for (b, (col, kcol)) in
-                            block.chunks_mut(p).zip(kspec[range].chunks(p)).enumerate()
+                        for (b, (col, kcol)) in block.chunks_mut(p).zip(kcols.chunks(p)).enumerate()
                         {
                             for (u, (z, &k)) in col.iter_mut().zip(kcol).enumerate() {
                                 *z *= f(u, q0 + b, k * pq) * inv_pq;
@@ -836,11 +887,11 @@ impl<T: Scalar> Conv2d<T> {
         );
     }
 
-    /// Stage 3: for each block of destination rows, copy the grid rows it needs, inverse FFT
-    /// them and add them into the destination.
+    /// Stage 3: for each block of destination rows, inverse FFT the grid rows it needs (in
+    /// place) and add them into the destination.
     fn rows_inverse(
         &self,
-        spec: &[C<T>],
+        spec: &mut [C<T>],
         sr: &Relation,
         sc: &Relation,
         mut dst: ArrayViewMut2<T>,
@@ -860,7 +911,7 @@ impl<T: Scalar> Conv2d<T> {
 
     fn rows_inverse_slice(
         &self,
-        spec: &[C<T>],
+        spec: &mut [C<T>],
         sr: &Relation,
         sc: &Relation,
         out: &mut [T],
@@ -869,41 +920,30 @@ impl<T: Scalar> Conv2d<T> {
     ) {
         let (q, w) = (self.q, self.w);
         let even = q % 2 == 0;
-        // Copy the grid rows needed by destination rows i0..i0+n into `tbuf` (row-major, in
-        // the order of `plist`): the inverse transforms overwrite their input.
-        let fetch = |i0: usize, n: usize, plist: &mut Vec<usize>, tbuf: &mut Vec<C<T>>| {
-            plist.clear();
-            for i in i0..i0 + n {
-                plist.extend_from_slice(&sr.inv[i]);
-            }
-            tbuf.resize(plist.len() * w, Complex::zero());
-            for (m, &pr) in plist.iter().enumerate() {
-                tbuf[m * w..(m + 1) * w].copy_from_slice(&spec[pr * w..(pr + 1) * w]);
-            }
+        assert!(spec.len() >= self.p * w, "spectrum buffer size");
+        let shared = SharedSpec(spec.as_mut_ptr());
+        // The grid rows of destination row i are `sr.inv[i]`; every grid row maps to one image
+        // row, so the row blocks below use disjoint grid rows and transform them in place
+        // (the inverse transforms overwrite their input, which is not needed afterwards).
+        let grid_row = move |pr: usize| -> &mut [C<T>] {
+            let sp = shared;
+            // SAFETY: `pr < p` (a grid index), so the row lies inside `spec`; each grid row
+            // is reached from exactly one destination row, hence from one task only, and
+            // `spec` is borrowed mutably for the whole call.
+            unsafe { std::slice::from_raw_parts_mut(sp.0.add(pr * w), w) }
         };
         match &self.row_plans {
             RowPlans::Real { inv, .. } => {
                 out.par_chunks_mut(ncols * ROW_BLOCK)
                     .enumerate()
                     .for_each_init(
-                        || {
-                            (
-                                Vec::new(),
-                                Vec::new(),
-                                vec![T::Real::zero(); q],
-                                inv.make_scratch_vec(),
-                            )
-                        },
-                        |(plist, tbuf, rbuf, scratch), (ci, ochunk)| {
+                        || (vec![T::Real::zero(); q], inv.make_scratch_vec()),
+                        |(rbuf, scratch), (ci, ochunk)| {
                             let i0 = ci * ROW_BLOCK;
-                            let n = ochunk.len() / ncols;
-                            fetch(i0, n, plist, tbuf);
                             ochunk.fill(T::zero());
-                            let mut m = 0;
                             for (k, orow) in ochunk.chunks_mut(ncols).enumerate() {
-                                for _ in &sr.inv[i0 + k] {
-                                    let srow = &mut tbuf[m * w..(m + 1) * w];
-                                    m += 1;
+                                for &pr in &sr.inv[i0 + k] {
+                                    let srow = grid_row(pr);
                                     // The product of Hermitian spectra is Hermitian up to round-off:
                                     // project the DC (and Nyquist) bins onto the reals.
                                     srow[0].im = T::Real::zero();
@@ -925,23 +965,13 @@ impl<T: Scalar> Conv2d<T> {
                 out.par_chunks_mut(ncols * ROW_BLOCK)
                     .enumerate()
                     .for_each_init(
-                        || {
-                            (
-                                Vec::new(),
-                                Vec::new(),
-                                vec![Complex::zero(); inv.get_inplace_scratch_len()],
-                            )
-                        },
-                        |(plist, tbuf, scratch), (ci, ochunk)| {
+                        || vec![Complex::zero(); inv.get_inplace_scratch_len()],
+                        |scratch, (ci, ochunk)| {
                             let i0 = ci * ROW_BLOCK;
-                            let n = ochunk.len() / ncols;
-                            fetch(i0, n, plist, tbuf);
                             ochunk.fill(T::zero());
-                            let mut m = 0;
                             for (k, orow) in ochunk.chunks_mut(ncols).enumerate() {
-                                for _ in &sr.inv[i0 + k] {
-                                    let srow = &mut tbuf[m * w..(m + 1) * w];
-                                    m += 1;
+                                for &pr in &sr.inv[i0 + k] {
+                                    let srow = grid_row(pr);
                                     inv.process_with_scratch(srow, scratch);
                                     scatter_add(orow, srow, &sc.segs, |d, v: C<T>| {
                                         *d += T::from_parts(v.re, v.im)
@@ -970,6 +1000,9 @@ impl<T: Scalar> Conv2d<T> {
 
 type C<T> = Complex<<T as Scalar>::Real>;
 
+/// Row-transformed kernel rows: `(grid row, length-q DFT of that row)`.
+type KernelRows<T> = Vec<(usize, Vec<C<T>>)>;
+
 /// 2-D DFT of `kernel` placed with its centre at `(0, 0)` on a `p × q` periodic grid
 /// (entries that land on the same grid point add up), returned column-major for the first
 /// `ncols` frequency columns: `[ncols][p]`.
@@ -978,6 +1011,28 @@ type C<T> = Complex<<T as Scalar>::Real>;
 /// usually much smaller than the grid: the other rows' transforms are zero), and the columns
 /// are transformed in parallel.
 fn kernel_spectrum_t<T: Scalar>(kernel: &Array2<T>, p: usize, q: usize, ncols: usize) -> Vec<C<T>> {
+    let rows = kernel_row_spectra(kernel, p, q);
+    let col_plan = fft::complex_plan::<T::Real>(p, false);
+    let mut t = crate::alloc::zeroed_vec(p * ncols);
+    t.par_chunks_mut(p).enumerate().for_each_init(
+        || vec![Complex::zero(); col_plan.get_inplace_scratch_len()],
+        |scratch, (j, col)| {
+            for (i, r) in &rows {
+                col[*i] = r[j];
+            }
+            col_plan.process_with_scratch(col, scratch);
+        },
+    );
+    t
+}
+
+/// The grid rows of the kernel placed with its centre at `(0, 0)` on a `p × q` periodic
+/// grid, each transformed along the row: `(grid row, its length-q DFT)`, by grid row.
+fn kernel_row_spectra<T: Scalar>(
+    kernel: &Array2<T>,
+    p: usize,
+    q: usize,
+) -> Vec<(usize, Vec<C<T>>)> {
     let (kh, kw) = kernel.dim();
     let (c0, c1) = (kh / 2, kw / 2);
     let mut rows: std::collections::BTreeMap<usize, Vec<C<T>>> = Default::default();
@@ -991,18 +1046,7 @@ fn kernel_spectrum_t<T: Scalar>(kernel: &Array2<T>, p: usize, q: usize, ncols: u
     for r in rows.values_mut() {
         row_plan.process(r);
     }
-    let col_plan = fft::complex_plan::<T::Real>(p, false);
-    let mut t = crate::alloc::zeroed_vec(p * ncols);
-    t.par_chunks_mut(p).enumerate().for_each_init(
-        || vec![Complex::zero(); col_plan.get_inplace_scratch_len()],
-        |scratch, (j, col)| {
-            for (&i, r) in &rows {
-                col[i] = r[j];
-            }
-            col_plan.process_with_scratch(col, scratch);
-        },
-    );
-    t
+    rows.into_iter().collect()
 }
 
 impl<T: Scalar> LinearOperator<T> for Conv2d<T> {
