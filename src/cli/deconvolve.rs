@@ -53,6 +53,8 @@ use sparseinv_solvers::deconv::{
 };
 use sparseinv_solvers::iter::{Control, IterInfo};
 use sparseinv_solvers::op::Boundary;
+use sparseinv_solvers::scalar::real;
+use sparseinv_solvers::Real;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -216,6 +218,43 @@ struct Solve<'a> {
 }
 
 impl Solve<'_> {
+    /// Richardson–Lucy in precision `R` on the window minus the data offset (masked where
+    /// `valid` is false), with the sky as its known background term; returns the sources
+    /// above the background plus the background and the offset, in `f64`.
+    fn rl<R: Real>(
+        &self,
+        win: ArrayView2<'_, f64>,
+        valid: ArrayView2<'_, bool>,
+        pb: Option<&ProgressBar>,
+    ) -> anyhow::Result<Array2<f64>> {
+        let p = RlParams {
+            boundary: self.boundary,
+            accelerate: self.accelerate,
+            init: Some(self.rl_init),
+            eps: self.rl_background,
+            ..RlParams::default()
+        };
+        let y = win.mapv(|v| real::<R>(v - self.rl_offset));
+        let k = self.psf.mapv(real::<R>);
+        let mut obs = |i: &IterInfo<R>| {
+            if let Some(pb) = pb {
+                pb.set_position(i.iter as u64);
+            }
+            Control::Continue
+        };
+        let (x, _) = richardson_lucy(
+            y.view(),
+            k.view(),
+            Some(valid),
+            p,
+            self.iters,
+            0.0,
+            Some(&mut obs),
+        )?;
+        let add = self.rl_offset + self.rl_background;
+        Ok(x.mapv(|v| v.to_f64_lossless() + add))
+    }
+
     /// Deconvolve one window; NaN pixels are masked. Returns finite values everywhere.
     fn run(
         &self,
@@ -234,51 +273,8 @@ impl Solve<'_> {
             Method::Tikhonov => {
                 tikhonov_bounded(win, psf, Regulariser::Laplacian, self.mu, self.boundary)?
             }
-            Method::Rl => {
-                let p = RlParams {
-                    boundary: self.boundary,
-                    accelerate: self.accelerate,
-                    init: Some(self.rl_init),
-                    eps: self.rl_background,
-                    ..RlParams::default()
-                };
-                let progress = |iter: usize| {
-                    if let Some(pb) = pb {
-                        pb.set_position(iter as u64);
-                    }
-                    Control::Continue
-                };
-                let x = if self.single {
-                    let yp = win.mapv(|v| (v - self.rl_offset) as f32);
-                    let psf32 = psf.mapv(|v| v as f32);
-                    let mut obs = |i: &IterInfo<f32>| progress(i.iter);
-                    let (x, _) = richardson_lucy(
-                        yp.view(),
-                        psf32.view(),
-                        Some(valid.view()),
-                        p,
-                        self.iters,
-                        0.0,
-                        Some(&mut obs),
-                    )?;
-                    x.mapv(f64::from)
-                } else {
-                    let yp = win.mapv(|v| v - self.rl_offset);
-                    let mut obs = |i: &IterInfo<f64>| progress(i.iter);
-                    richardson_lucy(
-                        yp.view(),
-                        psf,
-                        Some(valid.view()),
-                        p,
-                        self.iters,
-                        0.0,
-                        Some(&mut obs),
-                    )?
-                    .0
-                };
-                // the sources above the background, plus the background and the offset
-                x + (self.rl_offset + self.rl_background)
-            }
+            Method::Rl if self.single => self.rl::<f32>(win, valid.view(), pb)?,
+            Method::Rl => self.rl::<f64>(win, valid.view(), pb)?,
             Method::Starlet => {
                 let p = StarletSparseParams {
                     iters: self.iters,
