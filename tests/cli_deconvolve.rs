@@ -128,13 +128,44 @@ fn json_of(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// `sparseinv deconvolve IN --psf PSF -o OUT --json JSON --force EXTRA…`, which must succeed;
+/// returns the output image and the JSON report.
+fn deconvolve_ok(
+    input: &Path,
+    psf: &Path,
+    out: &Path,
+    json: &Path,
+    extra: &[&str],
+) -> (Array2<f64>, serde_json::Value) {
+    let mut a = vec![
+        "deconvolve",
+        input.to_str().unwrap(),
+        "--psf",
+        psf.to_str().unwrap(),
+    ];
+    a.extend_from_slice(&[
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    a.push("--force");
+    a.extend_from_slice(extra);
+    let r = sparseinv(&a);
+    assert!(
+        r.status.success(),
+        "{extra:?}: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    (image_of(out), json_of(json))
+}
+
 #[test]
 fn tiled_equals_untiled() {
     let d = tempfile::tempdir().unwrap();
     let (ip, pp) = (d.path().join("in.fits"), d.path().join("psf.fits"));
     write(&ip, &sky(96, 72, 1));
     write(&pp, &psf(7));
-    let (i, p) = (ip.to_str().unwrap(), pp.to_str().unwrap());
     for extra in [
         &["--method", "rl", "--no-accelerate", "--iters", "30"][..],
         &["--method", "wiener"][..],
@@ -145,16 +176,9 @@ fn tiled_equals_untiled() {
                 d.path().join(format!("{name}.fits")),
                 d.path().join(format!("{name}.json")),
             );
-            let mut a = vec!["deconvolve", i, "--psf", p, "-o", o.to_str().unwrap()];
-            a.extend_from_slice(&["--json", j.to_str().unwrap(), "--force", "--tile", tile]);
+            let mut a = vec!["--tile", tile];
             a.extend_from_slice(extra);
-            let r = sparseinv(&a);
-            assert!(
-                r.status.success(),
-                "{extra:?}: {}",
-                String::from_utf8_lossy(&r.stderr)
-            );
-            (image_of(&o), json_of(&j))
+            deconvolve_ok(&ip, &pp, &o, &j, &a)
         };
         let (whole, jw) = run("0", "whole");
         let (tiled, jt) = run("32", "tiled");
@@ -182,21 +206,8 @@ fn masks_boundaries_and_reports() {
     write(&ip, &img);
     write(&mp, &masked);
     write(&pp, &psf(5));
-    let p = pp.to_str().unwrap();
     let (o, j) = (d.path().join("o.fits"), d.path().join("o.json"));
-    let (os, js) = (o.to_str().unwrap(), j.to_str().unwrap());
-    let run = |input: &Path, extra: &[&str]| {
-        let mut a = vec!["deconvolve", input.to_str().unwrap(), "--psf", p, "-o", os];
-        a.extend_from_slice(&["--json", js, "--force"]);
-        a.extend_from_slice(extra);
-        let r = sparseinv(&a);
-        assert!(
-            r.status.success(),
-            "{extra:?}: {}",
-            String::from_utf8_lossy(&r.stderr)
-        );
-        (image_of(&o), json_of(&j))
-    };
+    let run = |input: &Path, extra: &[&str]| deconvolve_ok(input, &pp, &o, &j, extra);
     // defaults: reflect for the Fourier methods, zero for the iterative ones
     for (m, b) in [
         ("wiener", "reflect"),
@@ -365,30 +376,13 @@ fn single_precision_rl_matches_double() {
     img[[7, 9]] = f32::NAN;
     write(&ip, &img);
     write(&pp, &psf(7));
-    let (i, p) = (ip.to_str().unwrap(), pp.to_str().unwrap());
     let run = |prec: &str| -> (Array2<f64>, serde_json::Value) {
         let (o, j) = (
             d.path().join(format!("{prec}.fits")),
             d.path().join(format!("{prec}.json")),
         );
-        let r = sparseinv(&[
-            "deconvolve",
-            i,
-            "--psf",
-            p,
-            "-o",
-            o.to_str().unwrap(),
-            "--json",
-            j.to_str().unwrap(),
-            "--method",
-            "rl",
-            "--iters",
-            "40",
-            "--precision",
-            prec,
-        ]);
-        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-        (image_of(&o), json_of(&j))
+        let extra = ["--method", "rl", "--iters", "40", "--precision", prec];
+        deconvolve_ok(&ip, &pp, &o, &j, &extra)
     };
     let (x64, j64) = run("f64");
     let (x32, j32) = run("f32");
