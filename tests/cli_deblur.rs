@@ -37,6 +37,27 @@ fn ok(o: &Output) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// The library's learned deblurring of `y` as the CLI runs it in these tests: the test PSF,
+/// σ = 0.02, identity normalisation.
+fn lib_deblur(m: &sparseinv_models::LearnedDeblur, y: ndarray::ArrayView2<f64>) -> Array2<f64> {
+    let norm = Normalization::Affine {
+        offset: 0.0,
+        scale: 1.0,
+    };
+    m.deblur(y, psf().view(), 0.02, norm).unwrap()
+}
+
+/// `max |a − b|` over arrays of the same shape (of any dimensionality).
+fn max_abs_diff<D1: ndarray::Dimension, D2: ndarray::Dimension>(
+    a: &ndarray::Array<f64, D1>,
+    b: &ndarray::Array<f64, D2>,
+) -> f64 {
+    assert_eq!(a.shape(), b.shape());
+    a.iter()
+        .zip(b.iter())
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()))
+}
+
 /// A 48 × 40 piecewise-constant scene in [0.1, 0.9] (squares, a disc, a bar).
 fn scene() -> Array2<f64> {
     Array2::from_shape_fn((48, 40), |(i, j)| {
@@ -132,18 +153,8 @@ fn learned_on_fits_keeps_header_and_matches_the_library() {
         ..Default::default()
     })
     .unwrap();
-    let want = m
-        .deblur(
-            y32.view(),
-            psf().view(),
-            0.02,
-            Normalization::Affine {
-                offset: 0.0,
-                scale: 1.0,
-            },
-        )
-        .unwrap();
-    let d = (&got - &want).iter().fold(0f64, |a, v| a.max(v.abs()));
+    let want = lib_deblur(&m, y32.view());
+    let d = max_abs_diff(&got, &want);
     assert!(d < 1e-5, "CLI vs library: {d}");
     // the same model named by one of its graph files (sidecar found beside it)
     let out2 = dir.path().join("out2.npy");
@@ -161,18 +172,8 @@ fn learned_on_fits_keeps_header_and_matches_the_library() {
         .unwrap();
     ok(&o);
     let got2: Array2<f64> = read_npy(&out2).unwrap();
-    let want2 = m
-        .deblur(
-            y.view(),
-            psf().view(),
-            0.02,
-            Normalization::Affine {
-                offset: 0.0,
-                scale: 1.0,
-            },
-        )
-        .unwrap();
-    let d2 = (&got2 - &want2).iter().fold(0f64, |a, v| a.max(v.abs()));
+    let want2 = lib_deblur(&m, y.view());
+    let d2 = max_abs_diff(&got2, &want2);
     assert!(d2 < 1e-12, "graph-file model vs builtin: {d2}");
     // tiled networks: the CLI's --tile/--overlap equal the library's set_tiling
     let out3 = dir.path().join("out3.npy");
@@ -203,18 +204,8 @@ fn learned_on_fits_keeps_header_and_matches_the_library() {
         overlap: 8,
     }))
     .unwrap();
-    let want3 = mt
-        .deblur(
-            y.view(),
-            psf().view(),
-            0.02,
-            Normalization::Affine {
-                offset: 0.0,
-                scale: 1.0,
-            },
-        )
-        .unwrap();
-    let d3 = (&got3 - &want3).iter().fold(0f64, |a, v| a.max(v.abs()));
+    let want3 = lib_deblur(&mt, y.view());
+    let d3 = max_abs_diff(&got3, &want3);
     assert!(d3 < 1e-12, "tiled CLI vs library: {d3}");
     assert!(got3 != got2, "the tiled path was not taken");
     // and it deblurs: closer to the scene than the observation
@@ -284,9 +275,7 @@ fn pnp_fista_starlet_on_npy_matches_the_library() {
         None,
     )
     .unwrap();
-    let diff = (&got.view().into_dyn() - &want)
-        .iter()
-        .fold(0f64, |m, v| m.max(v.abs()));
+    let diff = max_abs_diff(&got, &want);
     assert!(diff < 1e-12, "CLI vs library {diff}");
     // the iterate moved from the data towards a deblurred image: a better fit ‖A x − y‖
     let fit = |v: &Array2<f64>| {
@@ -369,9 +358,7 @@ fn admm_and_red_with_the_builtin_denoiser_match_the_library() {
         } else {
             pnp_admm(&a, yv.clone(), d, Some(yv), &params, None).unwrap()
         };
-        let diff = (&got.view().into_dyn() - &want)
-            .iter()
-            .fold(0f64, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(&got, &want);
         assert!(diff < 1e-6, "{method}: CLI vs library {diff}");
         assert!(
             rmse(&got, &y) > 1e-3,
