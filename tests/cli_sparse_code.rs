@@ -8,6 +8,16 @@ use num_complex::Complex64;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// `sparseinv sparse-code --dict DICT --y Y`, to be completed with options.
+fn sparse_code(dict: impl AsRef<std::ffi::OsStr>, y: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = bin();
+    c.args(["sparse-code", "--dict"])
+        .arg(dict)
+        .arg("--y")
+        .arg(y);
+    c
+}
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sparseinv"))
 }
@@ -63,11 +73,7 @@ fn working_set_default_for_l1_matches_soft_threshold() {
     let pj = d.path().join("r.json");
     let lam = 0.3;
     run_ok(
-        bin()
-            .args(["sparse-code", "--dict"])
-            .arg(&pa)
-            .arg("--y")
-            .arg(&py)
+        sparse_code(&pa, &py)
             .args(["--lambda", "0.3", "--tol", "1e-12", "-o"])
             .arg(&px)
             .arg("--json")
@@ -82,11 +88,7 @@ fn working_set_default_for_l1_matches_soft_threshold() {
         serde_json::from_str(&std::fs::read_to_string(&pj).unwrap()).unwrap();
     assert_eq!(r["algorithm"], "working-set");
     assert_eq!(r["stop_reason"], "residual");
-    let out = bin()
-        .args(["sparse-code", "--dict"])
-        .arg(&pa)
-        .arg("--y")
-        .arg(&py)
+    let out = sparse_code(&pa, &py)
         .args([
             "--penalty",
             "l0",
@@ -116,11 +118,7 @@ fn l1_vector_matches_soft_threshold_and_writes_report() {
     let pj = d.path().join("r.json");
     let lam = 0.5;
     run_ok(
-        bin()
-            .args(["sparse-code", "--dict"])
-            .arg(&pa)
-            .arg("--y")
-            .arg(&py)
+        sparse_code(&pa, &py)
             .args([
                 "--penalty",
                 "l1",
@@ -157,11 +155,7 @@ fn l1_vector_matches_soft_threshold_and_writes_report() {
     assert!(r["seconds"].as_f64().unwrap() >= 0.0);
     // existing output without --force: refused, file untouched
     let before = std::fs::read(&px).unwrap();
-    let out = bin()
-        .args(["sparse-code", "--dict"])
-        .arg(&pa)
-        .arg("--y")
-        .arg(&py)
+    let out = sparse_code(&pa, &py)
         .args(["--lambda", "0.1", "-o"])
         .arg(&px)
         .output()
@@ -171,11 +165,7 @@ fn l1_vector_matches_soft_threshold_and_writes_report() {
     assert_eq!(std::fs::read(&px).unwrap(), before);
     // with --force it is replaced
     run_ok(
-        bin()
-            .args(["sparse-code", "--dict"])
-            .arg(&pa)
-            .arg("--y")
-            .arg(&py)
+        sparse_code(&pa, &py)
             .args(["--lambda", "0.1", "--force", "-o"])
             .arg(&px),
     );
@@ -197,11 +187,7 @@ fn matrix_y_columns_nonneg_and_nonconvex() {
     let px = d.path().join("x.npy");
     let pj = d.path().join("r.json");
     run_ok(
-        bin()
-            .args(["sparse-code", "--dict"])
-            .arg(&pa)
-            .arg("--y")
-            .arg(&py)
+        sparse_code(&pa, &py)
             .args([
                 "--lambda",
                 "0.4",
@@ -230,11 +216,7 @@ fn matrix_y_columns_nonneg_and_nonconvex() {
     let lam = 0.3f64;
     let px0 = d.path().join("x0.npy");
     run_ok(
-        bin()
-            .args(["sparse-code", "--dict"])
-            .arg(&pa)
-            .arg("--y")
-            .arg(&py)
+        sparse_code(&pa, &py)
             .args(["--penalty", "l0", "--lambda", "0.3", "--tol", "1e-12", "-o"])
             .arg(&px0),
     );
@@ -255,11 +237,7 @@ fn matrix_y_columns_nonneg_and_nonconvex() {
         let p = d.path().join(format!("x_{pen}.npy"));
         let pj = d.path().join(format!("r_{pen}.json"));
         run_ok(
-            bin()
-                .args(["sparse-code", "--dict"])
-                .arg(&pa)
-                .arg("--y")
-                .arg(&py)
+            sparse_code(&pa, &py)
                 .args(["--penalty", pen, "--lambda", "0.3", "-o"])
                 .arg(&p)
                 .arg("--json")
@@ -289,11 +267,7 @@ fn complex_l1_matches_complex_soft_threshold() {
     let py = save(d.path(), "y.npy", &y);
     let px = d.path().join("x.npy");
     run_ok(
-        bin()
-            .args(["sparse-code", "--dict"])
-            .arg(&pa)
-            .arg("--y")
-            .arg(&py)
+        sparse_code(&pa, &py)
             .args([
                 "--lambda",
                 "0.8",
@@ -349,11 +323,7 @@ fn bad_input_is_one_clear_line_and_no_output() {
         (vec![pa3.as_os_str(), py.as_os_str()], "2-D"),
     ];
     for (files, needle) in cases {
-        let out = bin()
-            .args(["sparse-code", "--dict"])
-            .arg(files[0])
-            .arg("--y")
-            .arg(files[1])
+        let out = sparse_code(files[0], files[1])
             .args(["--lambda", "0.1", "-o"])
             .arg(&px)
             .output()
@@ -365,22 +335,14 @@ fn bad_input_is_one_clear_line_and_no_output() {
         assert!(!px.exists());
     }
     // negative λ, complex with --nonneg
-    let out = bin()
-        .args(["sparse-code", "--dict"])
-        .arg(&pa)
-        .arg("--y")
-        .arg(&py)
+    let out = sparse_code(&pa, &py)
         .args(["--lambda=-1", "-o"])
         .arg(&px)
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("lambda"));
-    let out = bin()
-        .args(["sparse-code", "--dict"])
-        .arg(&pc)
-        .arg("--y")
-        .arg(&py)
+    let out = sparse_code(&pc, &py)
         .args(["--lambda", "0.1", "--nonneg", "-o"])
         .arg(&px)
         .output()
