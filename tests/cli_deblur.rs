@@ -5,6 +5,7 @@
 use ndarray::Array2;
 use ndarray_npy::{read_npy, write_npy};
 use sparseinv::io::fits::{read_fits, write_fits_2d, Header, WriteOptions};
+use sparseinv_models::runtime_or_skip;
 use sparseinv_models::{builtin, Normalization, SessionOptions};
 use sparseinv_solvers::denoise::Denoiser;
 use sparseinv_solvers::iter::StopCriteria;
@@ -16,21 +17,6 @@ use std::process::{Command, Output};
 
 fn exe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sparseinv"))
-}
-
-fn have_runtime(test: &str) -> bool {
-    match sparseinv_models::runtime() {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var_os("SPARSEINV_REQUIRE_ORT").is_some_and(|v| v == "1") {
-                panic!(
-                    "{test}: ONNX Runtime required (SPARSEINV_REQUIRE_ORT=1) but not found: {e}"
-                );
-            }
-            eprintln!("SKIPPED {test}: no ONNX Runtime: {e}");
-            false
-        }
-    }
 }
 
 fn ok(o: &Output) {
@@ -104,7 +90,7 @@ fn write_inputs(dir: &Path, y: &Array2<f64>) {
 
 #[test]
 fn learned_on_fits_keeps_header_and_matches_the_library() {
-    if !have_runtime("learned_on_fits_keeps_header_and_matches_the_library") {
+    if !runtime_or_skip("learned_on_fits_keeps_header_and_matches_the_library") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -287,7 +273,7 @@ fn pnp_fista_starlet_on_npy_matches_the_library() {
 
 #[test]
 fn admm_and_red_with_the_builtin_denoiser_match_the_library() {
-    if !have_runtime("admm_and_red_with_the_builtin_denoiser_match_the_library") {
+    if !runtime_or_skip("admm_and_red_with_the_builtin_denoiser_match_the_library") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -485,7 +471,7 @@ fn bad_inputs_give_one_error_line_and_no_output() {
     ok(&run(&[&starlet[..], &["--force"]].concat(), &yp, &pp));
     std::fs::remove_file(&out).unwrap();
     // a tiling without enough context for the decoder's padding
-    if have_runtime("bad_inputs (tiling part)") {
+    if runtime_or_skip("bad_inputs (tiling part)") {
         fail(
             run(
                 &["--method", "learned", "--tile", "16", "--overlap", "2"],
@@ -496,7 +482,7 @@ fn bad_inputs_give_one_error_line_and_no_output() {
         );
     }
     // --device cuda with the CPU-only runtime says so clearly (or works on a GPU build)
-    if have_runtime("bad_inputs (cuda part)") {
+    if runtime_or_skip("bad_inputs (cuda part)") {
         let o = run(&["--method", "learned", "--device", "cuda"], &yp, &pp);
         if !o.status.success() {
             let err = String::from_utf8_lossy(&o.stderr);

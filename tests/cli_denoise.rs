@@ -4,6 +4,7 @@
 
 use ndarray::ArrayD;
 use ndarray_npy::{read_npy, write_npy};
+use sparseinv_models::runtime_or_skip;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,25 +18,9 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn have_runtime(test: &str) -> bool {
-    match sparseinv_models::runtime() {
-        Ok(_) => true,
-        Err(e) => {
-            // CI sets SPARSEINV_REQUIRE_ORT=1: there a missing runtime is a failure, not a skip.
-            if std::env::var_os("SPARSEINV_REQUIRE_ORT").is_some_and(|v| v == "1") {
-                panic!(
-                    "{test}: ONNX Runtime required (SPARSEINV_REQUIRE_ORT=1) but not found: {e}"
-                );
-            }
-            eprintln!("SKIPPED {test}: no ONNX Runtime: {e}");
-            false
-        }
-    }
-}
-
 #[test]
 fn denoise_npy_matches_python_reference() {
-    if !have_runtime("denoise_npy_matches_python_reference") {
+    if !runtime_or_skip("denoise_npy_matches_python_reference") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -86,7 +71,7 @@ fn denoise_npy_matches_python_reference() {
 
 #[test]
 fn denoise_png_round_trips_through_identity_graph() {
-    if !have_runtime("denoise_png_round_trips_through_identity_graph") {
+    if !runtime_or_skip("denoise_png_round_trips_through_identity_graph") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -155,7 +140,7 @@ fn bad_input_gives_one_error_line_and_no_output() {
         .output()
         .unwrap();
     assert!(!st.status.success());
-    if have_runtime("bad_input_gives_one_error_line_and_no_output (cuda part)") {
+    if runtime_or_skip("bad_input_gives_one_error_line_and_no_output (cuda part)") {
         // The PyPI runtime is CPU-only: --device cuda must say so (or work on a GPU build).
         let st = exe()
             .arg("denoise")
@@ -179,7 +164,7 @@ fn bad_input_gives_one_error_line_and_no_output() {
 fn builtin_model_on_fits_cube_keeps_header_and_matches_the_library() {
     use sparseinv::io::fits::{read_fits, write_fits, Header, WriteOptions};
     use sparseinv_solvers::denoise::Denoiser;
-    if !have_runtime("builtin_model_on_fits_cube_keeps_header_and_matches_the_library") {
+    if !runtime_or_skip("builtin_model_on_fits_cube_keeps_header_and_matches_the_library") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -260,7 +245,7 @@ fn builtin_model_on_fits_cube_keeps_header_and_matches_the_library() {
 
 #[test]
 fn builtin_model_on_tiff() {
-    if !have_runtime("builtin_model_on_tiff") {
+    if !runtime_or_skip("builtin_model_on_tiff") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -27,4 +27,4 @@ pub use deblur::{wiener_reflect, DeblurParams, LearnedDeblur};
 pub use denoiser::{DenoiserConfig, Normalization, OnnxDenoiser, Tiling};
 pub use error::{Error, Result};
 pub use model::{Device, OnnxModel, SessionOptions, TensorSpec};
-pub use runtime::{runtime, Runtime};
+pub use runtime::{runtime, runtime_or_skip, Runtime};

@@ -85,6 +85,34 @@ pub fn runtime() -> Result<&'static Runtime> {
         })
 }
 
+/// For test suites that need ONNX Runtime: `true` when [`runtime`] loads. Otherwise prints
+/// `SKIPPED <test>: no ONNX Runtime: <why>` to stderr and returns `false` (the caller returns
+/// early) — or panics when the environment sets `SPARSEINV_REQUIRE_ORT=1`, as CI does: there a
+/// missing runtime is a failure, not a skip.
+///
+/// ```
+/// fn my_onnx_test() {
+///     if !sparseinv_models::runtime_or_skip("my_onnx_test") {
+///         return;
+///     }
+///     // … run a model …
+/// }
+/// ```
+pub fn runtime_or_skip(test: &str) -> bool {
+    match runtime() {
+        Ok(_) => true,
+        Err(e) => {
+            if std::env::var_os("SPARSEINV_REQUIRE_ORT").is_some_and(|v| v == "1") {
+                panic!(
+                    "{test}: ONNX Runtime required (SPARSEINV_REQUIRE_ORT=1) but not found: {e}"
+                );
+            }
+            eprintln!("SKIPPED {test}: no ONNX Runtime: {e}");
+            false
+        }
+    }
+}
+
 /// Candidate libraries in search order: `(source, path)`.
 fn candidates(tried: &mut Vec<String>) -> Vec<(&'static str, PathBuf)> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {

@@ -5,6 +5,7 @@
 
 use ndarray::{array, Array2};
 use ndarray_npy::read_npy;
+use sparseinv_models::runtime_or_skip;
 use sparseinv_models::{
     builtin, runtime, wiener_reflect, Error, LearnedDeblur, Normalization, SessionOptions, Tiling,
 };
@@ -25,21 +26,6 @@ fn params() -> (f64, f64, f64) {
         serde_json::from_str(&std::fs::read_to_string(data("params.json")).unwrap()).unwrap();
     let g = |k: &str| v[k].as_f64().unwrap();
     (g("offset"), g("scale"), g("sigma"))
-}
-
-fn have_runtime(test: &str) -> bool {
-    match runtime() {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var_os("SPARSEINV_REQUIRE_ORT").is_some_and(|v| v == "1") {
-                panic!(
-                    "{test}: ONNX Runtime required (SPARSEINV_REQUIRE_ORT=1) but not found: {e}"
-                );
-            }
-            eprintln!("SKIPPED {test}: no ONNX Runtime: {e}");
-            false
-        }
-    }
 }
 
 fn opts() -> SessionOptions {
@@ -76,7 +62,7 @@ fn image_space_wiener_matches_numpy() {
 
 #[test]
 fn pipeline_matches_python_reference() {
-    if !have_runtime("pipeline_matches_python_reference") {
+    if !runtime_or_skip("pipeline_matches_python_reference") {
         return;
     }
     let (offset, scale, sigma) = params();
@@ -105,7 +91,7 @@ fn pipeline_matches_python_reference() {
 
 #[test]
 fn error_cases() {
-    if !have_runtime("error_cases") {
+    if !runtime_or_skip("error_cases") {
         return;
     }
     let m = builtin::deblur(opts()).unwrap();
@@ -171,7 +157,7 @@ fn tempfile_dir() -> PathBuf {
 
 #[test]
 fn tiled_inference_is_close_to_whole_image() {
-    if !have_runtime("tiled_inference_is_close_to_whole_image") {
+    if !runtime_or_skip("tiled_inference_is_close_to_whole_image") {
         return;
     }
     let (offset, scale, sigma) = params();

@@ -4,6 +4,7 @@
 
 use ndarray::{ArrayD, Axis};
 use ndarray_npy::read_npy;
+use sparseinv_models::runtime_or_skip;
 use sparseinv_models::{
     runtime, DenoiserConfig, Error, Normalization, OnnxDenoiser, OnnxModel, SessionOptions, Tiling,
 };
@@ -21,21 +22,6 @@ fn npy(name: &str) -> ArrayD<f32> {
 }
 
 /// `true` when ONNX Runtime is available; otherwise print why the test is skipped.
-fn have_runtime(test: &str) -> bool {
-    match runtime() {
-        Ok(_) => true,
-        Err(e) => {
-            // CI sets SPARSEINV_REQUIRE_ORT=1: there a missing runtime is a failure, not a skip.
-            if std::env::var_os("SPARSEINV_REQUIRE_ORT").is_some_and(|v| v == "1") {
-                panic!(
-                    "{test}: ONNX Runtime required (SPARSEINV_REQUIRE_ORT=1) but not found: {e}"
-                );
-            }
-            eprintln!("SKIPPED {test}: no ONNX Runtime: {e}");
-            false
-        }
-    }
-}
 
 fn opts() -> SessionOptions {
     SessionOptions {
@@ -51,7 +37,7 @@ fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
 
 #[test]
 fn runtime_reports_where_it_came_from() {
-    if !have_runtime("runtime_reports_where_it_came_from") {
+    if !runtime_or_skip("runtime_reports_where_it_came_from") {
         return;
     }
     let rt = runtime().unwrap();
@@ -72,7 +58,7 @@ fn runtime_reports_where_it_came_from() {
 
 #[test]
 fn drunet_graph_matches_python_onnxruntime() {
-    if !have_runtime("drunet_graph_matches_python_onnxruntime") {
+    if !runtime_or_skip("drunet_graph_matches_python_onnxruntime") {
         return;
     }
     let m = OnnxModel::load(data("drunet_tiny.onnx"), opts()).unwrap();
@@ -94,7 +80,7 @@ fn drunet_graph_matches_python_onnxruntime() {
 
 #[test]
 fn inputs_are_validated_with_names_and_shapes() {
-    if !have_runtime("inputs_are_validated_with_names_and_shapes") {
+    if !runtime_or_skip("inputs_are_validated_with_names_and_shapes") {
         return;
     }
     let m = OnnxModel::load(data("drunet_tiny.onnx"), opts()).unwrap();
@@ -124,7 +110,7 @@ fn inputs_are_validated_with_names_and_shapes() {
 
 #[test]
 fn denoiser_pipeline_matches_python_reference() {
-    if !have_runtime("denoiser_pipeline_matches_python_reference") {
+    if !runtime_or_skip("denoiser_pipeline_matches_python_reference") {
         return;
     }
     let d =
@@ -152,7 +138,7 @@ fn denoiser_pipeline_matches_python_reference() {
 
 #[test]
 fn tiled_inference_matches_numpy_blending() {
-    if !have_runtime("tiled_inference_matches_numpy_blending") {
+    if !runtime_or_skip("tiled_inference_matches_numpy_blending") {
         return;
     }
     let cfg = DenoiserConfig {
@@ -186,7 +172,7 @@ fn tiled_inference_matches_numpy_blending() {
 
 #[test]
 fn normalisation_is_inverted_exactly_and_sigma_scaled() {
-    if !have_runtime("normalisation_is_inverted_exactly_and_sigma_scaled") {
+    if !runtime_or_skip("normalisation_is_inverted_exactly_and_sigma_scaled") {
         return;
     }
     // Identity graph: D(x) = x whatever the normalisation and tiling.
@@ -245,7 +231,7 @@ fn normalisation_is_inverted_exactly_and_sigma_scaled() {
 
 #[test]
 fn denoiser_rejects_bad_input() {
-    if !have_runtime("denoiser_rejects_bad_input") {
+    if !runtime_or_skip("denoiser_rejects_bad_input") {
         return;
     }
     let d =
