@@ -521,7 +521,6 @@ impl<T: Scalar> Conv2d<T> {
             None
         };
         let kernel = kernel.to_owned();
-        let scale = T::Real::one() / crate::scalar::real::<T::Real>((p * q) as f64);
         // a blocked operator never uses the whole-grid spectrum (only `Same` mode is blocked
         // and its whole-grid pass is only taken by `without_blocking`, which recomputes it)
         let lazy = one_pass && blocked.is_none();
@@ -529,9 +528,7 @@ impl<T: Scalar> Conv2d<T> {
         let kspec = if blocked.is_some() || lazy {
             Vec::new()
         } else {
-            let mut k = kernel_spectrum_t(&kernel, p, q, w);
-            k.par_iter_mut().for_each(|z| *z *= scale);
-            k
+            stored_spectrum(&kernel, p, q, w)
         };
         let ran = [rows.n_out, cols.n_out];
         Ok(Conv2d {
@@ -570,7 +567,9 @@ impl<T: Scalar> Conv2d<T> {
     pub fn output_shape(&self) -> [usize; 2] {
         self.ran
     }
-    /// The FFT grid `[P, Q]` the convolution is computed on.
+    /// The whole-image FFT grid `[P, Q]`: the one the convolution is computed on, except
+    /// when it runs blocked on small tiles ([`Conv2d::is_blocked`]); the grid of
+    /// [`Conv2d::transfer_function`] and of the Fourier filters.
     pub fn fft_shape(&self) -> [usize; 2] {
         [self.p, self.q]
     }
@@ -639,10 +638,7 @@ impl<T: Scalar> Conv2d<T> {
     /// would run blocked (for comparisons and benchmarks).
     pub fn without_blocking(mut self) -> Self {
         if self.blocked.take().is_some() {
-            let scale = T::Real::one() / crate::scalar::real::<T::Real>((self.p * self.q) as f64);
-            let mut k = kernel_spectrum_t(&self.kernel, self.p, self.q, self.w);
-            k.par_iter_mut().for_each(|z| *z *= scale);
-            self.kspec = k;
+            self.kspec = stored_spectrum(&self.kernel, self.p, self.q, self.w);
         }
         self
     }
@@ -1024,6 +1020,15 @@ fn kernel_spectrum_t<T: Scalar>(kernel: &Array2<T>, p: usize, q: usize, ncols: u
         },
     );
     t
+}
+
+/// The spectrum `run` multiplies by: [`kernel_spectrum_t`] for the first `w` columns,
+/// divided by `P·Q` (the scale of the unnormalised inverse FFT).
+fn stored_spectrum<T: Scalar>(kernel: &Array2<T>, p: usize, q: usize, w: usize) -> Vec<C<T>> {
+    let scale = T::Real::one() / crate::scalar::real::<T::Real>((p * q) as f64);
+    let mut k = kernel_spectrum_t(kernel, p, q, w);
+    k.par_iter_mut().for_each(|z| *z *= scale);
+    k
 }
 
 /// The grid rows of the kernel placed with its centre at `(0, 0)` on a `p × q` periodic
