@@ -66,11 +66,10 @@ impl Axis {
             n_fft
         };
         let bmax = n_fft + 1 - k;
+        // `nt` tiles of balanced lengths ⌊n/nt⌋ or ⌈n/nt⌉ ≤ bmax, none empty
         let nt = n.div_ceil(bmax);
-        let b = n.div_ceil(nt);
         let tiles = (0..nt)
-            .map(|t| (t * b, b.min(n - t * b)))
-            .filter(|&(_, l)| l > 0)
+            .map(|t| (t * n / nt, (t + 1) * n / nt - t * n / nt))
             .collect();
         Some(Axis { n_fft, tiles })
     }
@@ -165,7 +164,8 @@ impl<T: Scalar> OverlapSave<T> {
         // share of each tile transform that yields outputs: below ~0.55 the halo work
         // outweighs the cache gain (measured: 1024² with a 63² kernel on 512² tiles, 0.45,
         // is 15 % slower than one grid; 2048² with 63² and 95² kernels, 0.64, 25 % faster)
-        let eff = (a0.tiles[0].1 * a1.tiles[0].1) as f64 / (a0.n_fft * a1.n_fft) as f64;
+        let longest = |a: &Axis| a.tiles.iter().map(|t| t.1).max().unwrap_or(0);
+        let eff = (longest(&a0) * longest(&a1)) as f64 / (a0.n_fft * a1.n_fft) as f64;
         if eff < MIN_EFFICIENCY {
             return None;
         }
@@ -371,5 +371,35 @@ impl<T: Scalar> OverlapSave<T> {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(bufs);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_cover_the_axis_without_gaps_or_empty_tiles() {
+        for (n, k) in [
+            (300usize, 31usize),
+            (1024, 31),
+            (1000, 48),
+            (60_000, 31),
+            (70_001, 96),
+        ] {
+            let a = Axis::new(n, k).unwrap();
+            let bmax = a.n_fft + 1 - k;
+            let mut next = 0;
+            for &(start, len) in &a.tiles {
+                assert_eq!(start, next, "n {n}: gap or overlap at {start}");
+                assert!(
+                    len > 0 && len <= bmax,
+                    "n {n}: tile length {len} (max {bmax})"
+                );
+                next = start + len;
+            }
+            assert_eq!(next, n);
+        }
+        assert!(Axis::new(1000, 97).is_none());
     }
 }
