@@ -55,21 +55,8 @@ impl<R: Real, T: Scalar<Real = R>> Prox<T> for L1<R> {
         self.w.weighted_sum(x, |a| a.modulus().to_f64_lossless())
     }
     fn prox_into(&self, v: ArrayViewD<T>, tau: R, out: ArrayViewMutD<T>) {
-        self.w.map_into(v, out, |vi, wi| {
-            let m = vi.modulus();
-            let t = tau * wi;
-            if m > t {
-                if t == R::zero() {
-                    vi
-                } else {
-                    with_modulus(vi, m, m - t)
-                }
-            } else if m.is_nan() {
-                vi
-            } else {
-                T::zero()
-            }
-        });
+        self.w
+            .map_into(v, out, |vi, wi| soft_threshold(vi, tau * wi));
     }
     fn check_shape(&self, shape: &[usize]) -> Result<()> {
         self.w.check_shape(shape)
@@ -135,5 +122,23 @@ impl<R: Real, T: Scalar<Real = R>> Prox<T> for NonNegL1<R> {
     }
     fn check_shape(&self, shape: &[usize]) -> Result<()> {
         self.w.check_shape(shape)
+    }
+}
+
+/// Soft thresholding of one scalar, complex-aware (the phase is kept):
+/// `v · max(0, 1 − t/|v|)`; `t = 0` returns `v` unchanged and a NaN passes through.
+#[inline]
+pub(crate) fn soft_threshold<R: Real, T: Scalar<Real = R>>(v: T, t: R) -> T {
+    let m = v.modulus();
+    if m > t {
+        if t == R::zero() {
+            v
+        } else {
+            with_modulus(v, m, m - t)
+        }
+    } else if m.is_nan() {
+        v
+    } else {
+        T::zero()
     }
 }

@@ -42,6 +42,7 @@ mod weights;
 pub use cel0::Cel0;
 pub use group::GroupL21;
 pub use l0::L0;
+pub(crate) use l1::soft_threshold;
 pub use l1::{NonNegL1, L1};
 pub use l2::L2Squared;
 pub use lq::{Lq, LqMethod};

@@ -42,7 +42,8 @@
 use crate::error::{check_finite, Error, Result};
 use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
 use crate::op::dot_conj;
-use crate::op::{LinearOperator, Matrix};
+use crate::op::{op_norm, LinearOperator, Matrix, NormEstimate};
+use crate::prox::soft_threshold;
 use crate::scalar::{real, Real, Scalar};
 use ndarray::{Array1, Array2, ArrayView1};
 use num_traits::{Float, One, Zero};
@@ -430,27 +431,8 @@ impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
     ) -> usize {
         let p = z.len();
         let matvec = |v: &[T], out: &mut [T]| gram_matvec(gm, v, out);
-        // λ_max(G) by power iteration (G is small), with a safety margin
-        let mut v: Vec<T> = (0..p)
-            .map(|i| T::from_f64(1.0 + (i % 7) as f64 * 0.1))
-            .collect();
-        let mut w = vec![T::zero(); p];
-        let mut lmax = T::Real::zero();
-        for _ in 0..100 {
-            let nv = v.iter().map(|x| x.abs2()).sum::<T::Real>().sqrt();
-            if nv == T::Real::zero() {
-                break;
-            }
-            v.iter_mut().for_each(|x| *x = x.scale(T::Real::one() / nv));
-            matvec(&v, &mut w);
-            let est = w.iter().map(|x| x.abs2()).sum::<T::Real>().sqrt();
-            let done = (est - lmax).abs() <= real::<T::Real>(1e-6) * est;
-            lmax = est;
-            std::mem::swap(&mut v, &mut w);
-            if done {
-                break;
-            }
-        }
+        // λ_max(G) = ‖G‖₂ (G is Hermitian positive semi-definite), with a safety margin
+        let lmax = op_norm(&Matrix::from_view(gm.view()), NormEstimate::default());
         if lmax <= T::Real::zero() {
             return 0;
         }
@@ -467,7 +449,7 @@ impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
             let mut xn = vec![T::zero(); p];
             for i in 0..p {
                 let v = yk[i] - (gy[i] - c[i]).scale(step);
-                xn[i] = soft(v, step * lw[i]);
+                xn[i] = soft_threshold(v, step * lw[i]);
             }
             // gradient restart: (y_k − x_{k+1})ᴴ (x_{k+1} − x_k) > 0
             let restart: T::Real = (0..p)
@@ -520,7 +502,7 @@ impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
                     continue;
                 }
                 let v = z[j] + (c[j] - gz[j]).scale(T::Real::one() / gjj);
-                let new = soft(v, lw[j] / gjj);
+                let new = soft_threshold(v, lw[j] / gjj);
                 let d = new - z[j];
                 if !d.is_zero() {
                     z[j] = new;
@@ -545,17 +527,6 @@ fn gram_matvec<T: Scalar>(gm: &Array2<T>, v: &[T], out: &mut [T]) {
             .iter()
             .zip(v)
             .fold(T::zero(), |acc, (&g, &x)| acc + g * x);
-    }
-}
-
-/// Complex-aware soft threshold `v · max(0, 1 − t/|v|)`.
-#[inline]
-fn soft<T: Scalar>(v: T, t: T::Real) -> T {
-    let a = v.modulus();
-    if a <= t {
-        T::zero()
-    } else {
-        v.scale((a - t) / a)
     }
 }
 
@@ -734,7 +705,7 @@ mod tests {
 
     #[test]
     fn weighted_orthonormal_closed_form() {
-        // A = I: x_j = soft(y_j, λ w_j)
+        // A = I: x_j = soft_threshold(y_j, λ w_j)
         let a = Matrix::new(Array2::<f64>::eye(5));
         let y = ndarray::array![3.0, -2.0, 0.5, 1.5, -0.2];
         let w = ndarray::array![1.0, 2.0, 1.0, 0.5, 1.0];
