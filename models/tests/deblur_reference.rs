@@ -7,7 +7,7 @@ use ndarray::{array, Array2};
 use ndarray_npy::read_npy;
 use sparseinv_models::runtime_or_skip;
 use sparseinv_models::{
-    builtin, runtime, wiener_reflect, Error, LearnedDeblur, Normalization, SessionOptions, Tiling,
+    builtin, wiener_reflect, Error, LearnedDeblur, Normalization, SessionOptions, Tiling,
 };
 use std::path::PathBuf;
 

@@ -21,8 +21,6 @@ fn npy(name: &str) -> ArrayD<f32> {
     read_npy(data(name)).unwrap()
 }
 
-/// `true` when ONNX Runtime is available; otherwise print why the test is skipped.
-
 fn opts() -> SessionOptions {
     SessionOptions {
         intra_threads: 1,
