@@ -4,7 +4,32 @@
 //!
 //! A solver implements [`IterativeSolver::step`], which performs one iteration and returns a
 //! [`StepInfo`] (objective if cheap, relative change of the iterate, residual if known).
-//! [`run`] applies the [`StopCriteria`] and the observer after each step.
+//! [`run`] applies the [`StopCriteria`] and the observer after each step. The observer sees
+//! the step's numbers and, for every solver of this crate, a view of the current iterate
+//! ([`IterInfo::iterate`]), so it can log a quality metric per iteration, checkpoint or stop.
+//!
+//! ```
+//! use sparseinv_solvers::iter::{Control, IterInfo};
+//! use sparseinv_solvers::op::Matrix;
+//! use sparseinv_solvers::prox::Zero;
+//! use sparseinv_solvers::proximal::{solve, Params};
+//! use ndarray::array;
+//! let a = Matrix::new(array![[2.0f64, 0.0], [0.0, 1.0]]);
+//! let y = array![2.0f64, 3.0].into_dyn();
+//! let truth = array![1.0f64, 3.0];
+//! let mut errors = Vec::new();
+//! // log the error against a known truth after every iteration, stop once it is tiny
+//! let mut obs = |i: &IterInfo<f64>| {
+//!     let x = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
+//!     let e = x.iter().zip(truth.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+//!     errors.push(e);
+//!     if e < 1e-9 { Control::Stop } else { Control::Continue }
+//! };
+//! let (x, report) = solve(&a, y.view(), &Zero, &Params::default(), None, &mut obs).unwrap();
+//! assert!(errors.last().unwrap() < &1e-9);
+//! assert_eq!(report.iterations, errors.len());
+//! assert!((x[1] - 3.0).abs() < 1e-9);
+//! ```
 
 use crate::error::Result;
 use crate::scalar::Real;
@@ -59,12 +84,84 @@ pub struct StepInfo<R> {
     pub residual: Option<R>,
 }
 
+/// A read-only view of a solver's current iterate, in its own scalar type.
+///
+/// Solvers of several scalar types share one [`Observer`] trait (generic only over the real
+/// type of tolerances), so the iterate is passed as this enum; [`Iterate::as_f64`] and friends
+/// give the typed view, [`Iterate::to_f64_re`] a copy of the real parts in `f64`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Iterate<'a> {
+    /// A single-precision real iterate.
+    F32(ndarray::ArrayViewD<'a, f32>),
+    /// A double-precision real iterate.
+    F64(ndarray::ArrayViewD<'a, f64>),
+    /// A single-precision complex iterate.
+    C32(ndarray::ArrayViewD<'a, crate::C32>),
+    /// A double-precision complex iterate.
+    C64(ndarray::ArrayViewD<'a, crate::C64>),
+}
+
+impl<'a> Iterate<'a> {
+    /// The shape of the iterate.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Iterate::F32(v) => v.shape(),
+            Iterate::F64(v) => v.shape(),
+            Iterate::C32(v) => v.shape(),
+            Iterate::C64(v) => v.shape(),
+        }
+    }
+    /// The view when the iterate is `f64`.
+    pub fn as_f64(&self) -> Option<ndarray::ArrayViewD<'a, f64>> {
+        match self {
+            Iterate::F64(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+    /// The view when the iterate is `f32`.
+    pub fn as_f32(&self) -> Option<ndarray::ArrayViewD<'a, f32>> {
+        match self {
+            Iterate::F32(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+    /// The view when the iterate is complex `f64`.
+    pub fn as_c64(&self) -> Option<ndarray::ArrayViewD<'a, crate::C64>> {
+        match self {
+            Iterate::C64(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+    /// The view when the iterate is complex `f32`.
+    pub fn as_c32(&self) -> Option<ndarray::ArrayViewD<'a, crate::C32>> {
+        match self {
+            Iterate::C32(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+    /// A copy of the real parts in `f64`, whatever the scalar type.
+    pub fn to_f64_re(&self) -> ndarray::ArrayD<f64> {
+        match self {
+            Iterate::F32(v) => v.mapv(f64::from),
+            Iterate::F64(v) => v.to_owned(),
+            Iterate::C32(v) => v.mapv(|c| f64::from(c.re)),
+            Iterate::C64(v) => v.mapv(|c| c.re),
+        }
+    }
+}
+
 /// One step of an iterative method.
 pub trait IterativeSolver {
     /// The real type of objectives and tolerances.
     type Real: Real;
     /// Perform one iteration.
     fn step(&mut self) -> Result<StepInfo<Self::Real>>;
+    /// A view of the current iterate, shown to observers after each step. Every solver of
+    /// this crate provides it; the default (`None`) is for solvers without a single iterate.
+    fn iterate(&self) -> Option<Iterate<'_>> {
+        None
+    }
 }
 
 /// When to stop. `Default`: 500 iterations, relative change 1e-6, no residual or objective
@@ -112,8 +209,8 @@ impl<R: Real> StopCriteria<R> {
 }
 
 /// What an observer sees after each iteration.
-#[derive(Debug, Clone, Copy)]
-pub struct IterInfo<R> {
+#[derive(Debug, Clone)]
+pub struct IterInfo<'a, R> {
     /// 1-based iteration count.
     pub iter: usize,
     /// The iteration budget.
@@ -122,6 +219,8 @@ pub struct IterInfo<R> {
     pub step: StepInfo<R>,
     /// Time since `run` started.
     pub elapsed: Duration,
+    /// The current iterate ([`IterativeSolver::iterate`]), when the solver exposes one.
+    pub iterate: Option<Iterate<'a>>,
 }
 
 /// Whether to go on.
@@ -136,7 +235,7 @@ pub enum Control {
 /// A hook called after every iteration (progress bars, logging, checkpoints, interruption).
 pub trait Observer<R> {
     /// Called after each step.
-    fn observe(&mut self, info: &IterInfo<R>) -> Control;
+    fn observe(&mut self, info: &IterInfo<'_, R>) -> Control;
 }
 
 /// The observer that does nothing.
@@ -144,13 +243,13 @@ pub trait Observer<R> {
 pub struct NoObserver;
 
 impl<R> Observer<R> for NoObserver {
-    fn observe(&mut self, _info: &IterInfo<R>) -> Control {
+    fn observe(&mut self, _info: &IterInfo<'_, R>) -> Control {
         Control::Continue
     }
 }
 
-impl<R, F: FnMut(&IterInfo<R>) -> Control> Observer<R> for F {
-    fn observe(&mut self, info: &IterInfo<R>) -> Control {
+impl<R, F: FnMut(&IterInfo<'_, R>) -> Control> Observer<R> for F {
+    fn observe(&mut self, info: &IterInfo<'_, R>) -> Control {
         self(info)
     }
 }
@@ -228,6 +327,7 @@ pub fn run<S: IterativeSolver + ?Sized>(
             max_iters: crit.max_iters,
             step: info,
             elapsed: start.elapsed(),
+            iterate: solver.iterate(),
         };
         if observer.observe(&it) == Control::Stop && stop.is_none() {
             stop = Some(StopReason::Interrupted);

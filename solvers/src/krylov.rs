@@ -231,6 +231,9 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized> Lsqr<'a, T, A> {
 
 impl<T: Scalar, A: LinearOperator<T> + ?Sized> IterativeSolver for Lsqr<'_, T, A> {
     type Real = T::Real;
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.x.view()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         let zero = T::Real::zero();
         let one = T::Real::one();
@@ -400,6 +403,9 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized> Cgls<'a, T, A> {
 
 impl<T: Scalar, A: LinearOperator<T> + ?Sized> IterativeSolver for Cgls<'_, T, A> {
     type Real = T::Real;
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.x.view()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         let zero = T::Real::zero();
         if self.gamma == zero {
@@ -511,6 +517,9 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
 
 impl<T: Scalar, A: LinearOperator<T> + ?Sized> IterativeSolver for Cg<'_, T, A> {
     type Real = T::Real;
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.x.view()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         let zero = T::Real::zero();
         if self.rr == zero {

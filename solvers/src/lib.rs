@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub(crate) mod alloc;
+pub mod boundary;
 pub mod deconv;
 pub mod denoise;
 pub mod error;
@@ -26,10 +27,12 @@ pub mod op;
 pub mod pnp;
 pub mod prox;
 pub mod proximal;
+pub mod random;
 pub mod sbl;
 pub mod scalar;
 pub mod selfcal;
 pub mod starlet_denoise;
+pub mod stats;
 pub mod testing;
 
 pub use error::{Error, Result};

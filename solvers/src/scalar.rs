@@ -85,13 +85,17 @@ pub trait Scalar:
         Self::from_real(<Self::Real as FromPrimitive>::from_f64(x).unwrap())
     }
     /// `true` when both parts are finite.
+    /// Wrap a view of an iterate of this scalar type for an [`Observer`](crate::iter::Observer)
+    /// (see [`Iterate`](crate::iter::Iterate)).
+    fn iterate_view(x: ndarray::ArrayViewD<'_, Self>) -> crate::iter::Iterate<'_>;
+    /// Whether the value is finite (both parts, for complex values).
     fn is_finite_scalar(self) -> bool {
         self.re().is_finite() && self.im().is_finite()
     }
 }
 
 macro_rules! impl_real {
-    ($t:ty) => {
+    ($t:ty, $v:ident) => {
         impl Real for $t {
             fn to_f64_lossless(self) -> f64 {
                 self as f64
@@ -128,14 +132,17 @@ macro_rules! impl_real {
             fn from_parts(re: Self, _im: Self) -> Self {
                 re
             }
+            fn iterate_view(x: ndarray::ArrayViewD<'_, Self>) -> crate::iter::Iterate<'_> {
+                crate::iter::Iterate::$v(x)
+            }
         }
     };
 }
-impl_real!(f32);
-impl_real!(f64);
+impl_real!(f32, F32);
+impl_real!(f64, F64);
 
 macro_rules! impl_complex {
-    ($t:ty) => {
+    ($t:ty, $v:ident) => {
         impl Scalar for Complex<$t> {
             type Real = $t;
             const IS_COMPLEX: bool = true;
@@ -171,11 +178,14 @@ macro_rules! impl_complex {
             fn scale(self, r: $t) -> Self {
                 Complex::new(self.re * r, self.im * r)
             }
+            fn iterate_view(x: ndarray::ArrayViewD<'_, Self>) -> crate::iter::Iterate<'_> {
+                crate::iter::Iterate::$v(x)
+            }
         }
     };
 }
-impl_complex!(f32);
-impl_complex!(f64);
+impl_complex!(f32, C32);
+impl_complex!(f64, C64);
 
 /// `Complex<f64>`, the usual complex scalar.
 pub type C64 = Complex<f64>;

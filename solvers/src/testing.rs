@@ -4,25 +4,9 @@
 use crate::linalg::{norm2, vdot};
 use crate::op::LinearOperator;
 use crate::scalar::Real;
-use crate::scalar::{real, Scalar};
-use ndarray::{ArrayD, IxDyn};
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
+use crate::scalar::Scalar;
 
-/// A seeded array of i.i.d. standard normal entries (real and imaginary parts each N(0,1)
-/// for complex `T`). The same seed always gives the same bits.
-pub fn randn<T: Scalar>(shape: &[usize], seed: u64) -> ArrayD<T> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    ArrayD::from_shape_simple_fn(IxDyn(shape), || {
-        let re: f64 = StandardNormal.sample(&mut rng);
-        let im: f64 = if T::IS_COMPLEX {
-            StandardNormal.sample(&mut rng)
-        } else {
-            0.0
-        };
-        T::from_parts(real(re), real(im))
-    })
-}
+pub use crate::random::randn;
 
 /// Result of a [`dot_test`].
 #[derive(Debug, Clone, Copy)]

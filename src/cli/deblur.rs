@@ -159,7 +159,7 @@ fn read_psf(path: &Path) -> anyhow::Result<Array2<f64>> {
 struct Bar(indicatif::ProgressBar);
 
 impl sparseinv_solvers::iter::Observer<f64> for Bar {
-    fn observe(&mut self, info: &IterInfo<f64>) -> Control {
+    fn observe(&mut self, info: &IterInfo<'_, f64>) -> Control {
         self.0.set_length(info.max_iters as u64);
         self.0.set_position(info.iter as u64);
         Control::Continue

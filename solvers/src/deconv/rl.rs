@@ -328,6 +328,9 @@ fn rl_update<R: Real>(
 impl<R: Real> IterativeSolver for RichardsonLucy<R> {
     type Real = R;
 
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(R::iterate_view(self.x.view().into_dyn()))
+    }
     fn step(&mut self) -> Result<StepInfo<R>> {
         let RichardsonLucy {
             a,

@@ -396,6 +396,9 @@ where
 {
     type Real = T::Real;
 
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.x.view()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         let half: T::Real = real(0.5);
         // gradient at z: g = Aᴴ(A z − y)

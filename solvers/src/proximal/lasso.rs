@@ -533,6 +533,9 @@ fn gram_matvec<T: Scalar>(gm: &Array2<T>, v: &[T], out: &mut [T]) {
 impl<T: Scalar> IterativeSolver for WorkingSetLasso<'_, T> {
     type Real = T::Real;
 
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.x.view().into_dyn()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         let rel = |s: &Self| s.gap / s.primal.max(T::Real::min_positive_value());
         if self.gap <= T::Real::zero() {

@@ -254,6 +254,9 @@ impl<T: DenseScalar> Sbl<T> {
 impl<T: DenseScalar> IterativeSolver for Sbl<T> {
     type Real = T::Real;
 
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.mean.view().into_dyn()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         let zero = T::Real::zero();
         let (m, _) = self.phi.dim();

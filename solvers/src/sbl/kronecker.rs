@@ -444,6 +444,9 @@ impl<T: DenseScalar> Ksbl<T> {
 impl<T: DenseScalar> IterativeSolver for Ksbl<T> {
     type Real = T::Real;
 
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.mean.view().into_dyn()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         let zero = T::Real::zero();
         let one = T::Real::one();
