@@ -30,7 +30,6 @@ pub fn randn<T: Scalar>(shape: &[usize], seed: u64) -> ArrayD<T> {
     })
 }
 
-
 /// A seeded array of i.i.d. uniform entries on `[0, 1)`.
 pub fn rand_uniform(shape: &[usize], seed: u64) -> ArrayD<f64> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
