@@ -1,6 +1,6 @@
 """Peer benchmark: sparseinv classic SBL against scikit-learn's ARDRegression (500 x 1000, real).
 
-Usage (from the repository root):  /work/pyenv/bin/python benches/peers/ard.py
+Usage (from the repository root):  .venv/bin/python benches/peers/ard.py
 Generates a sparse regression problem in a temporary directory, runs our side through
 `cargo bench -p sparseinv-solvers --bench peer_ard -- <dir>` (best of 3), times ARDRegression
 (fit_intercept=False, default tol/max_iter, best of 3) on the same data in the same run, and

@@ -5,7 +5,7 @@ side (`cargo bench -p sparseinv-solvers --bench peer_conv -- <dir>`) single-thre
 (RAYON_NUM_THREADS=1) and with 2 threads, times scipy single-threaded (best of N) on the
 same inputs, checks that the results agree, and prints the times and ratios.
 
-    /work/pyenv/bin/python benches/peers/conv.py [--n 2048] [--k 63] [--reps 7]
+    .venv/bin/python benches/peers/conv.py [--n 2048] [--k 63] [--reps 7]
 """
 import argparse
 import json

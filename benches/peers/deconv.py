@@ -24,7 +24,7 @@ Results are checked against scikit-image (RL to 1e-5 relative, Wiener to 1e-8; t
 runs are reported, not checked: both round differently in single precision) and printed
 with the ratios (peer time / our time: > 1 means we are faster).
 
-    /work/pyenv/bin/python benches/peers/deconv.py [--reps 3] [--rl-n 1024] [--wiener-n 2048]
+    .venv/bin/python benches/peers/deconv.py [--reps 3] [--rl-n 1024] [--wiener-n 2048]
 """
 import argparse
 import json

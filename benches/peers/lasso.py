@@ -13,7 +13,7 @@ scikit-learn minimises F / m with alpha = lam / m (fit_intercept=False, tol smal
    its objective reaches F_sk (best of 3);
 4. print both times and the ratio.
 
-Run from the repository root: /work/pyenv/bin/python benches/peers/lasso.py [--tol 1e-8]
+Run from the repository root: .venv/bin/python benches/peers/lasso.py [--tol 1e-8]
 """
 import argparse
 import json

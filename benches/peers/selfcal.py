@@ -2,7 +2,7 @@
 """Peer benchmark: self-calibration from repeated measurements (Ling & Strohmer, model (a)),
 sparseinv (Rust) vs numpy/scipy doing the same linear algebra, in one run.
 
-    /work/pyenv/bin/python benches/peers/selfcal.py [--m 1536] [--n 512] [--p 4] [--tol 1e-10]
+    .venv/bin/python benches/peers/selfcal.py [--m 1536] [--n 512] [--p 4] [--tol 1e-10]
 
 Generates y_l = diag(d) A_l x (l = 1..p, Gaussian A_l and x, gains d = 1 + U[-0.5, 0.5]) into
 a temporary directory, runs our side with

@@ -1,6 +1,6 @@
 """Write the held-out evaluation set of examples/deblur_quality.rs into models/eval/.
 
-    /work/pyenv/bin/python models/train/make_eval_set.py
+    .venv/bin/python models/train/make_eval_set.py
 
 For each held-out image of models/train/train_deblur.py (camera, coins, cell; never used in
 training) the central (256 + KS - 1)^2 crop, as 8-bit PNG (lossless: the sources are 8-bit),

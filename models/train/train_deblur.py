@@ -331,12 +331,15 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "models", "onnx"))
-    ap.add_argument("--checkpoint", default="/tmp/deblur_small.pt")
+    ap.add_argument("--checkpoint", default="out/train/deblur_small.pt",
+                    help="checkpoint file (its folder is created; out/ is git-ignored)")
     ap.add_argument("--export-only", action="store_true",
                     help="load --checkpoint, evaluate and export without training")
     ap.add_argument("--init", default=None,
                     help="continue from this checkpoint (weights and counters; fresh optimizer)")
     a = ap.parse_args()
+    if os.path.dirname(a.checkpoint):
+        os.makedirs(os.path.dirname(a.checkpoint), exist_ok=True)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)

@@ -3,7 +3,7 @@ the Rust test models/tests/deblur_reference.rs, computed WITHOUT torch: numpy FF
 Wiener stages and Python onnxruntime for the two graphs, following the formulas of
 models/src/deblur.rs and models/train/train_deblur.py.
 
-    /work/pyenv/bin/python testdata/deblur/gen_deblur_ref.py
+    .venv/bin/python testdata/deblur/gen_deblur_ref.py
 
 Writes testdata/deblur/{y,psf,x_w,expected}.npy and params.json (offset, scale, sigma).
 Re-run whenever models/onnx/deblur_small* change.

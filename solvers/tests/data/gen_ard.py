@@ -1,6 +1,6 @@
 """Reference solutions of scikit-learn's ARDRegression for the SBL agreement tests.
 
-Run from the repository root:  /work/pyenv/bin/python solvers/tests/data/gen_ard.py
+Run from the repository root:  .venv/bin/python solvers/tests/data/gen_ard.py
 Writes solvers/tests/data/ard_<name>_{phi,y,x,coef}.npy and ard_<name>_meta.json.
 
 ARDRegression maximises the same type-II likelihood as SBL (Gaussian prior with one precision

@@ -7,7 +7,7 @@ Writes into solvers/tests/data/deconv/:
 and, with --compare, runs `cargo run -p sparseinv-solvers --example deconv_compare` on the
 same inputs and prints a PSNR/SSIM table of scikit-image next to sparseinv.
 
-Run: /work/pyenv/bin/python solvers/tests/data/gen_deconv_skimage.py [--compare]
+Run: .venv/bin/python solvers/tests/data/gen_deconv_skimage.py [--compare]
 """
 import json
 import os

@@ -9,7 +9,7 @@ Writes (next to this script):
   lasso_sklearn_coef.npy     scikit-learn's coefficients
   lasso_ref.json             lam, alpha, objective in our scaling, sklearn version
 
-Run: /work/pyenv/bin/python solvers/tests/data/gen_lasso.py
+Run: .venv/bin/python solvers/tests/data/gen_lasso.py
 """
 import json
 import os

@@ -1,7 +1,7 @@
 """Reference values for solvers/src/metrics.rs, computed with scikit-image and numpy.
 
 Run from the repository root:
-    /work/pyenv/bin/python solvers/tests/data/gen_metrics.py
+    .venv/bin/python solvers/tests/data/gen_metrics.py
 Writes solvers/tests/data/metrics_*.npy (inputs and expected outputs, layout described at the
 end of this script), which the Rust test solvers/tests/metrics.rs reads. The Rust tests never run Python.
 """
