@@ -796,7 +796,17 @@ fn column_norm_operators<T: Scalar>() -> Vec<(String, BoxOp<T>)> {
             Box::new(FiniteDiff::new(&[4, 5]).unwrap()),
         ]
     };
-    v.push(("VStack".into(), Box::new(VStack::new(blocks()).unwrap())));
+    v.push((
+        "VStack".into(),
+        Box::new(
+            VStack::new(vec![
+                Box::new(conv([4, 5], [3, 3], Boundary::Same, 213)) as BoxOp<T>,
+                Box::new(Diagonal::new(randn::<T>(&[4, 5], 214))),
+                Box::new(FiniteDiff::new(&[4, 5]).unwrap()),
+            ])
+            .unwrap(),
+        ),
+    ));
     v.push((
         "HStack".into(),
         Box::new(
@@ -856,7 +866,7 @@ fn column_norms_closed_forms_by_hand() {
     // circular: ‖k‖² everywhere
     let k = ndarray::array![[1.0, 2.0], [0.0, -3.0]];
     let c = Conv2d::new([5, 6], k.view(), Boundary::Circular).unwrap();
-    let n = c.column_norms_sq().unwrap();
+    let n: ArrayD<f64> = c.column_norms_sq().unwrap();
     assert!(n.iter().all(|v| (v - 14.0).abs() < 1e-12), "{n:?}");
     // Same, 1-D box [1, 1, 1] on 1×5: edge columns lose one tap
     let c = Conv2d::new(
@@ -865,7 +875,7 @@ fn column_norms_closed_forms_by_hand() {
         Boundary::Same,
     )
     .unwrap();
-    let n = c.column_norms_sq().unwrap();
+    let n: ArrayD<f64> = c.column_norms_sq().unwrap();
     let want = [2.0, 3.0, 3.0, 3.0, 2.0];
     assert!(
         n.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12),
@@ -879,7 +889,7 @@ fn column_norms_closed_forms_by_hand() {
         Boundary::Reflect,
     )
     .unwrap();
-    let n = c.column_norms_sq().unwrap();
+    let n: ArrayD<f64> = c.column_norms_sq().unwrap();
     let want = [5.0, 3.0, 3.0, 3.0, 5.0];
     assert!(
         n.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12),
@@ -912,4 +922,53 @@ fn column_norms_errors() {
         let m = Mask::new(ndarray::array![true, false].into_dyn());
         assert!(LinearOperator::<f64>::weighted_column_norms_sq(&m, b.view()).is_err());
     }
+}
+
+/// CEL0 set up from a masked convolution: its column norms equal the hand-derived
+/// `a_j² = Σ_{a,b} k[a,b]² · [output j + (a − 1, b − 1) lies in the image and is observed]`
+/// (Same mode, 3×3 kernel centred at (1, 1)); weighted l1 from a matrix likewise.
+#[test]
+fn cel0_and_weights_from_operator_column_norms() {
+    use sparseinv_solvers::op::{Boundary, Conv2d, Matrix};
+    use sparseinv_solvers::prox::{Cel0, Weights};
+    let k = ndarray::array![[0.05, 0.1, 0.05], [0.1, 0.4, 0.1], [0.05, 0.1, 0.05]];
+    let (n0, n1) = (6usize, 7usize);
+    let obs = Array2::from_shape_fn((n0, n1), |(i, j)| (i * 3 + j * 5) % 4 != 0);
+    let a = Compose::new(
+        Mask::new(obs.clone().into_dyn()),
+        Conv2d::new([n0, n1], k.view(), Boundary::Same).unwrap(),
+    )
+    .unwrap();
+    let p = Cel0::from_operator(0.3, &a).unwrap();
+    for ((j0, j1), &got) in p
+        .col_norms()
+        .view()
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap()
+        .indexed_iter()
+    {
+        let mut want = 0.0;
+        for ((a0, a1), &kv) in k.indexed_iter() {
+            let (i0, i1) = (j0 as isize + a0 as isize - 1, j1 as isize + a1 as isize - 1);
+            if (0..n0 as isize).contains(&i0)
+                && (0..n1 as isize).contains(&i1)
+                && obs[[i0 as usize, i1 as usize]]
+            {
+                want += kv * kv;
+            }
+        }
+        assert!(
+            (got - f64::sqrt(want)).abs() < 1e-12,
+            "({j0},{j1}): {got} vs {}",
+            want.sqrt()
+        );
+    }
+    assert_eq!(p.lambda(), 0.3);
+    let m = Matrix::new(ndarray::array![[3.0, 0.0, 1.0], [4.0, 0.0, -1.0]]);
+    let w = Weights::scaled_column_norms(2.0, &m).unwrap();
+    assert_eq!(
+        w,
+        Weights::PerElement(ndarray::array![10.0, 0.0, 2.0 * 2f64.sqrt()].into_dyn())
+    );
+    assert!(Weights::scaled_column_norms(-1.0, &m).is_err());
 }

@@ -66,7 +66,7 @@ pub trait LinearOperator<T: Scalar>: Send + Sync {
 
     /// Squared column norms `c_j = ‖A e_j‖² = Σ_i |A_ij|²` (shape: the domain; `e_j` the
     /// basis vector of domain element `j`), e.g. the weights of the CEL0 penalty
-    /// ([`crate::prox::Cel0::for_operator`]) or the diagonal of `AᴴA` for Jacobi scaling.
+    /// ([`crate::prox::Cel0::from_operator`]) or the diagonal of `AᴴA` for Jacobi scaling.
     ///
     /// Exact. Operators with a closed form override it: [`Mask`] and [`Subsample`] (0/1 or
     /// multiplicities), [`Diagonal`] (`|d_j|²`), [`Matrix`] (`Σ_i |a_ij|²`), [`Conv2d`] (the

@@ -25,6 +25,11 @@
 //! applied element by element. The squared column norms ([`LinearOperator::column_norms_sq`])
 //! are computed directly from the entries.
 //!
+//! nalgebra matrices have inherent methods named `apply` (map entries in place) and
+//! `adjoint` (conjugate transpose), which method-call syntax finds first: write
+//! `LinearOperator::apply(&a, x)` / `LinearOperator::adjoint(&a, y)`, or pass the matrix to
+//! anything generic over [`LinearOperator`] (solvers, combinators), where no clash arises.
+//!
 //! The trait returns shapes as `&[usize]`, which nalgebra matrices do not store; the
 //! one-element shape slices are interned (one small allocation per distinct dimension for
 //! the life of the program).
@@ -37,7 +42,8 @@
 //! use sparseinv_solvers::op::LinearOperator;
 //! let a = DMatrix::from_row_slice(2, 3, &[1.0, 2.0, 0.0, 0.0, 1.0, -1.0]);
 //! let x = DVector::from_vec(vec![1.0, 1.0, 1.0]);
-//! let y = a.apply(dvector_view(&x).into_dyn()).unwrap();
+//! // nalgebra's inherent `apply`/`adjoint` methods shadow the trait's: call them by path
+//! let y = LinearOperator::apply(&a, dvector_view(&x).into_dyn()).unwrap();
 //! assert_eq!(y.as_slice().unwrap(), &[3.0, 0.0]);
 //! ```
 
