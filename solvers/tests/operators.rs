@@ -582,3 +582,393 @@ fn shape_errors_are_errors() {
     ));
     assert!(LinearOperator::<f64>::apply(&ds, x.view()).is_err());
 }
+
+// ------------------------------------------------------------------------------------------
+// Column norms: every closed form against the brute-force explicit matrix
+
+/// `c_j = Σ_i w_i |M_ij|²` of the explicit matrix (the independent reference), in f64.
+fn brute_column_norms<T: Scalar>(op: &dyn LinearOperator<T>, w: Option<&[f64]>) -> Vec<f64> {
+    let m = dense(op);
+    (0..m.ncols())
+        .map(|j| {
+            m.column(j)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| w.map_or(1.0, |w| w[i]) * v.abs2().to_f64_lossless())
+                .sum()
+        })
+        .collect()
+}
+
+/// The operator's `column_norms_sq` and `weighted_column_norms_sq` (random non-negative
+/// weights with some zeros) equal the brute force to `tol` relative to the largest norm.
+fn check_column_norms<T: Scalar>(name: &str, op: &dyn LinearOperator<T>, tol: f64, seed: u64) {
+    let got = op.column_norms_sq().unwrap();
+    assert_eq!(got.shape(), op.domain_shape(), "{name}: shape");
+    let want = brute_column_norms(op, None);
+    let scale = want.iter().fold(1e-300f64, |a, &b| a.max(b));
+    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+        let d = (g.to_f64_lossless() - w).abs();
+        assert!(d <= tol * scale, "{name}: column {j}: {g} vs {w}");
+    }
+    let wts: Vec<f64> = randn::<f64>(&[op.range_size()], seed)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i % 5 == 3 { 0.0 } else { v.abs() })
+        .collect();
+    let wt = ArrayD::from_shape_vec(
+        IxDyn(op.range_shape()),
+        wts.iter()
+            .map(|&v| <T::Real as Scalar>::from_f64(v))
+            .collect(),
+    )
+    .unwrap();
+    let got = op.weighted_column_norms_sq(wt.view()).unwrap();
+    let want = brute_column_norms(op, Some(&wts));
+    let scale = want.iter().fold(1e-300f64, |a, &b| a.max(b));
+    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+        let d = (g.to_f64_lossless() - w).abs();
+        assert!(d <= tol * scale, "{name}: weighted column {j}: {g} vs {w}");
+    }
+}
+
+fn column_norm_operators<T: Scalar>() -> Vec<(String, BoxOp<T>)> {
+    use sparseinv_solvers::op::{Boundary, Conv2d, Kronecker, Matrix};
+    let mat = |r: usize, c: usize, seed: u64| -> Array2<T> {
+        randn::<T>(&[r, c], seed).into_dimensionality().unwrap()
+    };
+    let conv = |shape: [usize; 2], k: [usize; 2], mode: Boundary, seed: u64| -> Conv2d<T> {
+        Conv2d::new(shape, mat(k[0], k[1], seed).view(), mode).unwrap()
+    };
+    let mut v: Vec<(String, BoxOp<T>)> = vec![
+        ("Mask".into(), Box::new(Mask::new(mask_fixture(&[4, 5])))),
+        (
+            "Subsample".into(),
+            Box::new(Subsample::new(mask_fixture(&[3, 4]))),
+        ),
+        (
+            "Subsample repeated".into(),
+            Box::new(Subsample::from_indices(&[3, 3], vec![8, 0, 4, 0, 2, 0]).unwrap()),
+        ),
+        (
+            "Diagonal".into(),
+            Box::new(Diagonal::new(randn::<T>(&[3, 4], 1))),
+        ),
+        ("Matrix".into(), Box::new(Matrix::new(mat(5, 7, 2)))),
+        (
+            "Kronecker 2".into(),
+            Box::new(Kronecker::new(vec![mat(3, 2, 3), mat(2, 4, 4)]).unwrap()),
+        ),
+        (
+            "Kronecker 3".into(),
+            Box::new(Kronecker::new(vec![mat(2, 2, 5), mat(3, 2, 6), mat(2, 3, 7)]).unwrap()),
+        ),
+        // no closed form: the probing default
+        (
+            "FiniteDiff".into(),
+            Box::new(FiniteDiff::new(&[4, 5]).unwrap()),
+        ),
+        (
+            "Sum".into(),
+            Box::new(
+                Sum::new(
+                    Diagonal::new(randn::<T>(&[6], 8)),
+                    Matrix::new(mat(6, 6, 9)),
+                )
+                .unwrap(),
+            ),
+        ),
+        (
+            "Adjoint(Matrix)".into(),
+            Box::new(Adjoint::new(Matrix::new(mat(4, 6, 10)))),
+        ),
+    ];
+    // Conv2d: every boundary, odd and even kernels, kernels larger than the image
+    let modes = [
+        Boundary::Same,
+        Boundary::Full,
+        Boundary::Valid,
+        Boundary::Circular,
+        Boundary::Reflect,
+    ];
+    for (mi, &mode) in modes.iter().enumerate() {
+        for (ki, k) in [[3usize, 3], [2, 4], [4, 3], [5, 7]]
+            .into_iter()
+            .enumerate()
+        {
+            let shape = [6, 7];
+            if mode == Boundary::Valid && (k[0] > shape[0] || k[1] > shape[1]) {
+                continue;
+            }
+            let seed = 100 + 10 * mi as u64 + ki as u64;
+            v.push((
+                format!("Conv2d {mode:?} {k:?}"),
+                Box::new(conv(shape, k, mode, seed)),
+            ));
+        }
+        if mode != Boundary::Valid {
+            // kernel larger than the image: aliasing in circular and reflect modes
+            v.push((
+                format!("Conv2d {mode:?} large kernel"),
+                Box::new(conv([3, 4], [5, 6], mode, 150 + mi as u64)),
+            ));
+        }
+    }
+    // compositions with a closed form: a row selector after a convolution or a matrix
+    let m67 = mask_fixture(&[6, 7]);
+    v.push((
+        "Mask∘Conv2d Same".into(),
+        Box::new(
+            Compose::new(
+                Mask::new(m67.clone()),
+                conv([6, 7], [3, 3], Boundary::Same, 200),
+            )
+            .unwrap(),
+        ),
+    ));
+    v.push((
+        "Subsample∘Conv2d Reflect".into(),
+        Box::new(
+            Compose::new(
+                Subsample::new(m67.clone()),
+                conv([6, 7], [3, 4], Boundary::Reflect, 201),
+            )
+            .unwrap(),
+        ),
+    ));
+    v.push((
+        "Mask∘Diagonal∘Conv2d Circular".into(),
+        Box::new(
+            Compose::new(
+                Compose::new(
+                    Mask::new(m67.clone()),
+                    Diagonal::new(randn::<T>(&[6, 7], 202)),
+                )
+                .unwrap(),
+                conv([6, 7], [3, 3], Boundary::Circular, 203),
+            )
+            .unwrap(),
+        ),
+    ));
+    v.push((
+        "Diagonal∘Matrix".into(),
+        Box::new(
+            Compose::new(
+                Diagonal::new(randn::<T>(&[5], 204)),
+                Matrix::new(mat(5, 4, 205)),
+            )
+            .unwrap(),
+        ),
+    ));
+    v.push((
+        "Scaled(Mask∘Conv2d Full)".into(),
+        Box::new(
+            Scaled::new(
+                T::from_parts(
+                    <T::Real as Scalar>::from_f64(-1.5),
+                    <T::Real as Scalar>::from_f64(0.5),
+                ),
+                Compose::new(
+                    Mask::new(mask_fixture(&[7, 9])),
+                    conv([5, 6], [3, 4], Boundary::Full, 206),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+        ),
+    ));
+    // a composition whose outer operator is not a row selector: probing
+    v.push((
+        "Conv2d∘Mask (probed)".into(),
+        Box::new(
+            Compose::new(
+                conv([4, 5], [3, 3], Boundary::Same, 207),
+                Mask::new(mask_fixture(&[4, 5])),
+            )
+            .unwrap(),
+        ),
+    ));
+    // stacks
+    let blocks = || -> Vec<BoxOp<T>> {
+        vec![
+            Box::new(conv([4, 5], [3, 3], Boundary::Same, 208)),
+            Box::new(Matrix::new(mat(3, 20, 209))),
+            Box::new(FiniteDiff::new(&[4, 5]).unwrap()),
+        ]
+    };
+    v.push((
+        "VStack".into(),
+        Box::new(
+            VStack::new(vec![
+                Box::new(conv([4, 5], [3, 3], Boundary::Same, 213)) as BoxOp<T>,
+                Box::new(Diagonal::new(randn::<T>(&[4, 5], 214))),
+                Box::new(FiniteDiff::new(&[4, 5]).unwrap()),
+            ])
+            .unwrap(),
+        ),
+    ));
+    v.push((
+        "HStack".into(),
+        Box::new(
+            HStack::new(vec![
+                Box::new(Matrix::new(mat(6, 4, 210))) as BoxOp<T>,
+                Box::new(Diagonal::new(randn::<T>(&[6], 211))),
+                Box::new(Subsample::from_indices(&[3, 3], vec![1, 5, 0, 1, 7, 3]).unwrap()),
+            ])
+            .unwrap(),
+        ),
+    ));
+    v.push((
+        "BlockDiag".into(),
+        Box::new(BlockDiag::new(blocks()).unwrap()),
+    ));
+    v.push((
+        "Subsample∘BlockDiag(Mask, Diagonal)".into(),
+        Box::new(
+            Compose::new(
+                Subsample::from_indices(&[9], vec![0, 3, 3, 8, 5]).unwrap(),
+                BlockDiag::new(vec![
+                    Box::new(Mask::new(mask_fixture(&[5]))) as BoxOp<T>,
+                    Box::new(Diagonal::new(randn::<T>(&[4], 212))),
+                ])
+                .unwrap(),
+            )
+            .unwrap(),
+        ),
+    ));
+    v
+}
+
+fn column_norm_tests<T: Scalar>(tol: f64) {
+    for (i, (name, op)) in column_norm_operators::<T>().iter().enumerate() {
+        check_column_norms(name, op.as_ref(), tol, 300 + i as u64);
+    }
+}
+
+#[test]
+fn column_norms_match_brute_force_f64() {
+    column_norm_tests::<f64>(1e-12);
+}
+
+#[test]
+fn column_norms_match_brute_force_f32() {
+    column_norm_tests::<f32>(2e-5);
+}
+
+#[test]
+fn column_norms_match_brute_force_complex64() {
+    column_norm_tests::<C64>(1e-12);
+}
+
+#[test]
+fn column_norms_closed_forms_by_hand() {
+    use sparseinv_solvers::op::{Boundary, Conv2d};
+    // circular: ‖k‖² everywhere
+    let k = ndarray::array![[1.0, 2.0], [0.0, -3.0]];
+    let c = Conv2d::new([5, 6], k.view(), Boundary::Circular).unwrap();
+    let n: ArrayD<f64> = c.column_norms_sq().unwrap();
+    assert!(n.iter().all(|v| (v - 14.0).abs() < 1e-12), "{n:?}");
+    // Same, 1-D box [1, 1, 1] on 1×5: edge columns lose one tap
+    let c = Conv2d::new(
+        [1, 5],
+        ndarray::array![[1.0, 1.0, 1.0]].view(),
+        Boundary::Same,
+    )
+    .unwrap();
+    let n: ArrayD<f64> = c.column_norms_sq().unwrap();
+    let want = [2.0, 3.0, 3.0, 3.0, 2.0];
+    assert!(
+        n.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12),
+        "{n:?}"
+    );
+    // Reflect, same kernel: the mirrored copies fold back onto the edge pixels. Output 0
+    // reads x[0] twice (x̃[-1] = x[0]): A_00 = 2, so column 0 has 2² + 1 = 5, column 1 has 3
+    let c = Conv2d::new(
+        [1, 5],
+        ndarray::array![[1.0, 1.0, 1.0]].view(),
+        Boundary::Reflect,
+    )
+    .unwrap();
+    let n: ArrayD<f64> = c.column_norms_sq().unwrap();
+    let want = [5.0, 3.0, 3.0, 3.0, 5.0];
+    assert!(
+        n.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12),
+        "{n:?}"
+    );
+}
+
+#[test]
+fn column_norms_errors() {
+    use sparseinv_solvers::op::{probe_weighted_column_norms_sq, Matrix};
+    // probing refuses above the work limit instead of running for hours
+    let fd = FiniteDiff::new(&[2048, 2048]).unwrap();
+    let e = LinearOperator::<f64>::column_norms_sq(&fd).unwrap_err();
+    assert!(matches!(e, Error::InvalidParameter { .. }), "{e}");
+    assert!(e.to_string().contains("limit"), "{e}");
+    // an explicit limit
+    let small = FiniteDiff::new(&[3, 3]).unwrap();
+    let w = ArrayD::<f64>::ones(IxDyn(LinearOperator::<f64>::range_shape(&small)));
+    assert!(probe_weighted_column_norms_sq::<f64, _>(&small, w.view(), 10).is_err());
+    assert!(probe_weighted_column_norms_sq::<f64, _>(&small, w.view(), 1 << 20).is_ok());
+    // bad weights: wrong shape, negative, NaN
+    let a = Matrix::new(ndarray::array![[1.0, 2.0], [3.0, 4.0]]);
+    let bad = [
+        ndarray::array![1.0, 1.0, 1.0].into_dyn(),
+        ndarray::array![1.0, -1.0].into_dyn(),
+        ndarray::array![f64::NAN, 1.0].into_dyn(),
+    ];
+    for b in &bad {
+        assert!(a.weighted_column_norms_sq(b.view()).is_err());
+        let m = Mask::new(ndarray::array![true, false].into_dyn());
+        assert!(LinearOperator::<f64>::weighted_column_norms_sq(&m, b.view()).is_err());
+    }
+}
+
+/// CEL0 set up from a masked convolution: its column norms equal the hand-derived
+/// `a_j² = Σ_{a,b} k[a,b]² · [output j + (a − 1, b − 1) lies in the image and is observed]`
+/// (Same mode, 3×3 kernel centred at (1, 1)); weighted l1 from a matrix likewise.
+#[test]
+fn cel0_and_weights_from_operator_column_norms() {
+    use sparseinv_solvers::op::{Boundary, Conv2d, Matrix};
+    use sparseinv_solvers::prox::{Cel0, Weights};
+    let k = ndarray::array![[0.05, 0.1, 0.05], [0.1, 0.4, 0.1], [0.05, 0.1, 0.05]];
+    let (n0, n1) = (6usize, 7usize);
+    let obs = Array2::from_shape_fn((n0, n1), |(i, j)| (i * 3 + j * 5) % 4 != 0);
+    let a = Compose::new(
+        Mask::new(obs.clone().into_dyn()),
+        Conv2d::new([n0, n1], k.view(), Boundary::Same).unwrap(),
+    )
+    .unwrap();
+    let p = Cel0::from_operator(0.3, &a).unwrap();
+    for ((j0, j1), &got) in p
+        .col_norms()
+        .view()
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap()
+        .indexed_iter()
+    {
+        let mut want = 0.0;
+        for ((a0, a1), &kv) in k.indexed_iter() {
+            let (i0, i1) = (j0 as isize + a0 as isize - 1, j1 as isize + a1 as isize - 1);
+            if (0..n0 as isize).contains(&i0)
+                && (0..n1 as isize).contains(&i1)
+                && obs[[i0 as usize, i1 as usize]]
+            {
+                want += kv * kv;
+            }
+        }
+        assert!(
+            (got - f64::sqrt(want)).abs() < 1e-12,
+            "({j0},{j1}): {got} vs {}",
+            want.sqrt()
+        );
+    }
+    assert_eq!(p.lambda(), 0.3);
+    let m = Matrix::new(ndarray::array![[3.0, 0.0, 1.0], [4.0, 0.0, -1.0]]);
+    let w = Weights::scaled_column_norms(2.0, &m).unwrap();
+    assert_eq!(
+        w,
+        Weights::PerElement(ndarray::array![10.0, 0.0, 2.0 * 2f64.sqrt()].into_dyn())
+    );
+    assert!(Weights::scaled_column_norms(-1.0, &m).is_err());
+}

@@ -25,7 +25,8 @@
 //! results go into a scratch buffer owned by the combinator and reused across calls (a
 //! concurrent call from another thread falls back to a fresh allocation rather than waiting).
 
-use super::LinearOperator;
+use super::column_norms::{add_into, check_weights};
+use super::{probe_weighted_column_norms_sq, LinearOperator, PROBE_WORK_LIMIT};
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Slice, Zip};
@@ -234,6 +235,20 @@ impl<T: Scalar, A: LinearOperator<T>, B: LinearOperator<T>> LinearOperator<T> fo
             self.b.adjoint_into(t.view(), x);
         })
     }
+    /// Closed form when `A` selects rows (mask, diagonal, subsampling: see
+    /// [`LinearOperator::pullback_row_weights`]): the pulled-back weights applied to `B`'s
+    /// weighted column norms; otherwise the probing default.
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        check_weights(self.range_shape(), &w)?;
+        match self.a.pullback_row_weights(w.view()) {
+            Some(v) => self.b.weighted_column_norms_sq(v.view()),
+            None => probe_weighted_column_norms_sq(self, w, PROBE_WORK_LIMIT),
+        }
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        let v = self.a.pullback_row_weights(w)?;
+        self.b.pullback_row_weights(v.view())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -364,6 +379,15 @@ impl<T: Scalar, A: LinearOperator<T>> LinearOperator<T> for Scaled<T, A> {
         self.op.adjoint_into(y, x.view_mut());
         let a = self.alpha.conj();
         x.mapv_inplace(|v| a * v);
+    }
+    /// `|α|²` times those of `A`.
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        let a2 = self.alpha.abs2();
+        Ok(self.op.weighted_column_norms_sq(w)?.mapv_into(|v| a2 * v))
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        let a2 = self.alpha.abs2();
+        Some(self.op.pullback_row_weights(w)?.mapv_into(|v| a2 * v))
     }
 }
 
@@ -622,6 +646,24 @@ impl<T: Scalar, A: LinearOperator<T>> LinearOperator<T> for VStack<T, A> {
             });
         }
     }
+    /// The sum over the blocks of each block's weighted column norms.
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        check_weights(self.range_shape(), &w)?;
+        let parts = self.layout.split(w)?;
+        let mut acc = self.ops[0].weighted_column_norms_sq(parts[0].view())?;
+        for (op, wi) in self.ops.iter().zip(&parts).skip(1) {
+            add_into(&mut acc, &op.weighted_column_norms_sq(wi.view())?);
+        }
+        Ok(acc)
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        let parts = self.layout.split(w).ok()?;
+        let mut acc = self.ops[0].pullback_row_weights(parts[0].view())?;
+        for (op, wi) in self.ops.iter().zip(&parts).skip(1) {
+            add_into(&mut acc, &op.pullback_row_weights(wi.view())?);
+        }
+        Some(acc)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -717,6 +759,17 @@ impl<T: Scalar, A: LinearOperator<T>> LinearOperator<T> for HStack<T, A> {
             });
         }
     }
+    /// The blocks' weighted column norms, concatenated (flat domain).
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        check_weights(self.range_shape(), &w)?;
+        let parts = self
+            .ops
+            .iter()
+            .map(|op| op.weighted_column_norms_sq(w.view()))
+            .collect::<Result<Vec<_>>>()?;
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        self.layout.concat(&views)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -809,6 +862,31 @@ impl<T: Scalar, A: LinearOperator<T>> LinearOperator<T> for BlockDiag<T, A> {
                 })
             });
         }
+    }
+    /// Each block's weighted column norms on its part of the flat domain.
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        check_weights(self.range_shape(), &w)?;
+        let parts = self
+            .ran
+            .split(w)?
+            .into_iter()
+            .zip(&self.ops)
+            .map(|(wi, op)| op.weighted_column_norms_sq(wi))
+            .collect::<Result<Vec<_>>>()?;
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        self.dom.concat(&views)
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        let parts = self
+            .ran
+            .split(w)
+            .ok()?
+            .into_iter()
+            .zip(&self.ops)
+            .map(|(wi, op)| op.pullback_row_weights(wi))
+            .collect::<Option<Vec<_>>>()?;
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        self.dom.concat(&views).ok()
     }
 }
 

@@ -1,6 +1,8 @@
 //! Element-wise multiplication by a fixed array.
 
+use super::column_norms::check_weights;
 use super::LinearOperator;
+use crate::error::Result;
 use crate::scalar::Scalar;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 
@@ -41,5 +43,23 @@ impl<T: Scalar> LinearOperator<T> for Diagonal<T> {
             .and(&y)
             .and(&self.d)
             .for_each(|x, &y, &d| *x = d.conj() * y);
+    }
+    /// `w_j |d_j|²`.
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        check_weights(&self.shape, &w)?;
+        Ok(self.weights(w))
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        Some(self.weights(w))
+    }
+}
+
+impl<T: Scalar> Diagonal<T> {
+    fn weights(&self, w: ArrayViewD<T::Real>) -> ArrayD<T::Real> {
+        let mut out = w.to_owned();
+        Zip::from(&mut out)
+            .and(&self.d)
+            .for_each(|o, &d| *o *= d.abs2());
+        out
     }
 }

@@ -147,6 +147,18 @@ impl<T: Scalar> LinearOperator<T> for Kronecker<T> {
         let r = kron_apply(&self.adjoints, &self.range_dims(), y);
         x.assign(&r);
     }
+    /// `|A₁ ⊗ … ⊗ A_I|²` (element-wise) is `|A₁|² ⊗ … ⊗ |A_I|²`, so
+    /// `c = (|A₁|² ⊗ … ⊗ |A_I|²)ᵀ w` by mode products; for `w = 1` this is the outer
+    /// product of the factors' squared column norms.
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        super::column_norms::check_weights(&self.range, &w)?;
+        let sq_t: Vec<Array2<T::Real>> = self
+            .factors
+            .iter()
+            .map(|f| f.t().mapv(|v| v.abs2()))
+            .collect();
+        Ok(kron_apply(&sq_t, &self.range_dims(), w))
+    }
 }
 
 #[cfg(test)]

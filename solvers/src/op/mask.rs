@@ -1,5 +1,6 @@
 //! Masking and subsampling: the measurement operators of inpainting and compressed sensing.
 
+use super::column_norms::check_weights;
 use super::LinearOperator;
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
@@ -55,6 +56,26 @@ impl<T: Scalar> LinearOperator<T> for Mask {
     }
     fn adjoint_into(&self, y: ArrayViewD<T>, x: ArrayViewMutD<T>) {
         self.apply_into(y, x)
+    }
+    /// `w_j` where the mask is `true`, 0 elsewhere (column `j` is `e_j` or 0).
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        check_weights(&self.shape, &w)?;
+        Ok(self.mask_weights(w))
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        Some(self.mask_weights(w))
+    }
+}
+
+impl Mask {
+    fn mask_weights<R: crate::scalar::Real>(&self, w: ArrayViewD<R>) -> ArrayD<R> {
+        let mut out = w.to_owned();
+        Zip::from(&mut out).and(&self.mask).for_each(|o, &m| {
+            if !m {
+                *o = R::zero()
+            }
+        });
+        out
     }
 }
 
@@ -155,5 +176,25 @@ impl<T: Scalar> LinearOperator<T> for Subsample {
                 x.assign(&tmp);
             }
         }
+    }
+    /// `c_j = Σ_{k : i_k = j} w_k`: the total weight of the outputs that copy input `j`
+    /// (its multiplicity when `w = 1`).
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        check_weights(&self.range, &w)?;
+        Ok(self.scatter_weights(w))
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        Some(self.scatter_weights(w))
+    }
+}
+
+impl Subsample {
+    fn scatter_weights<R: crate::scalar::Real>(&self, w: ArrayViewD<R>) -> ArrayD<R> {
+        let mut out = ArrayD::<R>::zeros(ndarray::IxDyn(&self.shape));
+        let os = out.as_slice_mut().expect("fresh array is contiguous");
+        for (&wk, &i) in w.iter().zip(&self.indices) {
+            os[i] += wk;
+        }
+        out
     }
 }

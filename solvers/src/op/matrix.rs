@@ -4,6 +4,7 @@ use super::LinearOperator;
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Ix2};
+use num_traits::Zero;
 use rayon::prelude::*;
 use std::borrow::Cow;
 
@@ -112,6 +113,68 @@ impl<T: Scalar> Matrix<T> {
     }
 }
 
+/// `y ← A x` for an `m × n` matrix stored column-major in `at` (`at[j·m + i] = a_ij`, length
+/// `m·n`), on contiguous slices (`x` of length `n`, `y` of length `m`): `y = Σ_j x_j a_j`
+/// over the non-zero `x_j`, in cache-sized row blocks, parallel above [`PAR_THRESHOLD`].
+pub(crate) fn colmajor_apply<T: Scalar>(at: &[T], m: usize, xs: &[T], ys: &mut [T]) {
+    let nz: Vec<(usize, T)> = xs
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != T::zero())
+        .map(|(j, &v)| (j, v))
+        .collect();
+    if m * nz.len() >= PAR_THRESHOLD && m > ROW_BLOCK {
+        ys.par_chunks_mut(ROW_BLOCK)
+            .enumerate()
+            .for_each(|(b, out)| axpy_block(at, m, &nz, b * ROW_BLOCK, out));
+    } else {
+        for (b, out) in ys.chunks_mut(ROW_BLOCK).enumerate() {
+            axpy_block(at, m, &nz, b * ROW_BLOCK, out);
+        }
+    }
+}
+
+/// `x ← Aᴴ y` for a column-major `m × n` matrix `at` (see [`colmajor_apply`]): contiguous
+/// conjugated dot products, parallel over blocks of columns above [`PAR_THRESHOLD`].
+pub(crate) fn colmajor_adjoint<T: Scalar>(at: &[T], m: usize, ys: &[T], xs: &mut [T]) {
+    let n = xs.len();
+    let block = |b: usize, out: &mut [T]| {
+        for (k, o) in out.iter_mut().enumerate() {
+            let j = b * COL_BLOCK + k;
+            *o = dot_conj(&at[j * m..(j + 1) * m], ys);
+        }
+    };
+    if m * n >= PAR_THRESHOLD {
+        xs.par_chunks_mut(COL_BLOCK)
+            .enumerate()
+            .for_each(|(b, out)| block(b, out));
+    } else {
+        for (b, out) in xs.chunks_mut(COL_BLOCK).enumerate() {
+            block(b, out);
+        }
+    }
+}
+
+/// `c_j = Σ_i w_i |a_ij|²` for a column-major `m × n` matrix `at` (see [`colmajor_apply`]).
+pub(crate) fn colmajor_weighted_norms_sq<T: Scalar>(
+    at: &[T],
+    m: usize,
+    n: usize,
+    ws: &[T::Real],
+) -> Vec<T::Real> {
+    if m == 0 {
+        return vec![T::Real::zero(); n];
+    }
+    at.par_chunks(m)
+        .take(n)
+        .map(|col| {
+            col.iter()
+                .zip(ws)
+                .fold(T::Real::zero(), |s, (a, &wi)| s + wi * a.abs2())
+        })
+        .collect()
+}
+
 /// `Σ_i conj(a_i) b_i` with four independent accumulators (lets the compiler vectorise and
 /// shortens the dependency chain).
 #[inline]
@@ -176,44 +239,12 @@ fn write_out<T: Scalar, F: FnOnce(&mut [T])>(mut out: ArrayViewMutD<T>, f: F) {
 impl<T: Scalar> Matrix<T> {
     /// `y ← A x` on contiguous slices (`x` of length `n`, `y` of length `m`).
     fn apply_slice(&self, xs: &[T], ys: &mut [T]) {
-        let m = self.nrows();
-        let nz: Vec<(usize, T)> = xs
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| **v != T::zero())
-            .map(|(j, &v)| (j, v))
-            .collect();
-        let at = self.slice();
-        if m * nz.len() >= PAR_THRESHOLD && m > ROW_BLOCK {
-            ys.par_chunks_mut(ROW_BLOCK)
-                .enumerate()
-                .for_each(|(b, out)| axpy_block(at, m, &nz, b * ROW_BLOCK, out));
-        } else {
-            for (b, out) in ys.chunks_mut(ROW_BLOCK).enumerate() {
-                axpy_block(at, m, &nz, b * ROW_BLOCK, out);
-            }
-        }
+        colmajor_apply(self.slice(), self.nrows(), xs, ys)
     }
 
     /// `x ← Aᴴ y` on contiguous slices.
     fn adjoint_slice(&self, ys: &[T], xs: &mut [T]) {
-        let (m, n) = (self.nrows(), self.ncols());
-        let at = self.slice();
-        let block = |b: usize, out: &mut [T]| {
-            for (k, o) in out.iter_mut().enumerate() {
-                let j = b * COL_BLOCK + k;
-                *o = dot_conj(&at[j * m..(j + 1) * m], ys);
-            }
-        };
-        if m * n >= PAR_THRESHOLD {
-            xs.par_chunks_mut(COL_BLOCK)
-                .enumerate()
-                .for_each(|(b, out)| block(b, out));
-        } else {
-            for (b, out) in xs.chunks_mut(COL_BLOCK).enumerate() {
-                block(b, out);
-            }
-        }
+        colmajor_adjoint(self.slice(), self.nrows(), ys, xs)
     }
 
     /// The same matrix acting on `k` columns at once: domain `[n, k]`, range `[m, k]`,
@@ -247,6 +278,13 @@ impl<T: Scalar> LinearOperator<T> for Matrix<T> {
         assert_eq!(x.len(), self.ncols(), "Matrix::adjoint_into: output length");
         let ys = contiguous(&y);
         write_out(x, |xs| self.adjoint_slice(&ys, xs));
+    }
+    /// `c_j = Σ_i w_i |a_ij|²`, one pass over the contiguous columns.
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        super::column_norms::check_weights(&self.range, &w)?;
+        let ws = contiguous(&w);
+        let c = colmajor_weighted_norms_sq(self.slice(), self.nrows(), self.ncols(), &ws);
+        Ok(Array1::from(c).into_dyn())
     }
 }
 

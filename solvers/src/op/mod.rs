@@ -9,7 +9,7 @@
 //! `⟨x, y⟩ = Σ conj(xᵢ) yᵢ`, so the adjoint of a complex operator is its conjugate transpose.
 
 use crate::error::{Error, Result};
-use crate::scalar::{Real, Scalar};
+use crate::scalar::Scalar;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -62,6 +62,60 @@ pub trait LinearOperator<T: Scalar>: Send + Sync {
         let mut x = ArrayD::zeros(IxDyn(self.domain_shape()));
         self.adjoint_into(y, x.view_mut());
         Ok(x)
+    }
+
+    /// Squared column norms `c_j = ‖A e_j‖² = Σ_i |A_ij|²` (shape: the domain; `e_j` the
+    /// basis vector of domain element `j`), e.g. the weights of the CEL0 penalty
+    /// ([`crate::prox::Cel0::from_operator`]) or the diagonal of `AᴴA` for Jacobi scaling.
+    ///
+    /// Exact. Operators with a closed form override it: [`Mask`] and [`Subsample`] (0/1 or
+    /// multiplicities), [`Diagonal`] (`|d_j|²`), [`Matrix`] (`Σ_i |a_ij|²`), [`Conv2d`] (the
+    /// kernel energy that lands inside the output window, by one FFT correlation), [`Scaled`],
+    /// [`Compose`] of a row-selecting operator (mask, diagonal, subsampling) after any of
+    /// these, [`Kronecker`] (outer product of the factors' column norms), [`BlockDiag`],
+    /// [`VStack`] and [`HStack`]. The default probes every basis vector (`n` applications of
+    /// `A`, see [`probe_weighted_column_norms_sq`]) and errs with
+    /// [`Error::InvalidParameter`] when that would exceed [`PROBE_WORK_LIMIT`] instead of
+    /// running for hours.
+    ///
+    /// ```
+    /// use sparseinv_solvers::op::{Boundary, Compose, Conv2d, LinearOperator, Mask};
+    /// use ndarray::{array, Array2};
+    /// // a 3-tap blur of 1×4 images, then a mask that drops the last pixel
+    /// let a = Conv2d::new([1, 4], array![[1.0, 2.0, 1.0]].view(), Boundary::Same).unwrap();
+    /// let m = Mask::new(array![[true, true, true, false]].into_dyn());
+    /// let c = Compose::new(m, a).unwrap().column_norms_sq().unwrap();
+    /// // column 0 reaches outputs 0, 1 (4 + 1); column 3 reaches output 2 only (1)
+    /// let want = array![[5.0, 6.0, 5.0, 1.0]].into_dyn();
+    /// assert!(c.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-12));
+    /// ```
+    fn column_norms_sq(&self) -> Result<ArrayD<T::Real>> {
+        let w = ArrayD::from_elem(IxDyn(self.range_shape()), T::Real::one());
+        self.weighted_column_norms_sq(w.view())
+    }
+
+    /// Weighted squared column norms `c_j = Σ_i w_i |A_ij|²` for non-negative weights `w` of
+    /// the range shape (`w = 1` gives [`column_norms_sq`](Self::column_norms_sq)); this is
+    /// what a composition `D ∘ A` with a row-selecting `D` needs (see
+    /// [`pullback_row_weights`](Self::pullback_row_weights)).
+    ///
+    /// Same closed forms and the same probing default and limit as `column_norms_sq`.
+    /// Errors when `w` has the wrong shape or holds a negative or non-finite weight.
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        probe_weighted_column_norms_sq(self, w, PROBE_WORK_LIMIT)
+    }
+
+    /// For an operator each of whose rows has at most one non-zero entry (a diagonal, a
+    /// mask, a subsampling, and compositions and scalings of these), the pull-back of row
+    /// weights `w` (range shape) to the domain, `v_k = Σ_i w_i |A_ik|²`; `None` for other
+    /// operators (the default).
+    ///
+    /// Then `Σ_i w_i |(A B)_ij|² = Σ_k v_k |B_kj|²`, so the column norms of `A ∘ B` are the
+    /// `v`-weighted column norms of `B`: this is how [`Compose`] gets them in closed form.
+    /// `w` is assumed to have the range shape and non-negative entries (callers check).
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        let _ = w;
+        None
     }
 }
 
@@ -162,6 +216,15 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for Box<A> {
     fn adjoint_into(&self, y: ArrayViewD<T>, x: ArrayViewMutD<T>) {
         (**self).adjoint_into(y, x)
     }
+    fn column_norms_sq(&self) -> Result<ArrayD<T::Real>> {
+        (**self).column_norms_sq()
+    }
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        (**self).weighted_column_norms_sq(w)
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        (**self).pullback_row_weights(w)
+    }
 }
 
 impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for &A {
@@ -176,6 +239,15 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for &A {
     }
     fn adjoint_into(&self, y: ArrayViewD<T>, x: ArrayViewMutD<T>) {
         (**self).adjoint_into(y, x)
+    }
+    fn column_norms_sq(&self) -> Result<ArrayD<T::Real>> {
+        (**self).column_norms_sq()
+    }
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        (**self).weighted_column_norms_sq(w)
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        (**self).pullback_row_weights(w)
     }
 }
 
@@ -192,19 +264,32 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for std::sync::
     fn adjoint_into(&self, y: ArrayViewD<T>, x: ArrayViewMutD<T>) {
         (**self).adjoint_into(y, x)
     }
+    fn column_norms_sq(&self) -> Result<ArrayD<T::Real>> {
+        (**self).column_norms_sq()
+    }
+    fn weighted_column_norms_sq(&self, w: ArrayViewD<T::Real>) -> Result<ArrayD<T::Real>> {
+        (**self).weighted_column_norms_sq(w)
+    }
+    fn pullback_row_weights(&self, w: ArrayViewD<T::Real>) -> Option<ArrayD<T::Real>> {
+        (**self).pullback_row_weights(w)
+    }
 }
 
+mod column_norms;
 pub mod combinators;
 mod diagonal;
 mod downsample;
 mod finite_diff;
 mod mask;
+pub use column_norms::{probe_weighted_column_norms_sq, PROBE_WORK_LIMIT};
 pub use combinators::{Adjoint, BlockDiag, BlockLayout, Compose, HStack, Scaled, Sum, VStack};
 pub use diagonal::Diagonal;
 pub use downsample::{Downsample, DownsampleMode};
 pub use finite_diff::FiniteDiff;
 pub use mask::{Mask, Subsample};
 mod matrix;
+#[cfg(feature = "nalgebra")]
+pub mod nalgebra;
 pub(crate) use matrix::dot_conj;
 pub use matrix::{Matrix, MatrixColumns};
 pub mod kronecker;
@@ -214,7 +299,3 @@ mod overlap_save;
 mod starlet;
 pub use conv2d::{Boundary, Conv2d, Diagonalizable};
 pub use starlet::{starlet_noise_std, Starlet};
-
-/// Keeps `Real` in scope for docs of submodules.
-#[allow(dead_code)]
-fn _real_bound<R: Real>() {}

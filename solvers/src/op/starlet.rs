@@ -3,6 +3,7 @@
 //! (Starck, Fadili & Murtagh, *The undecimated wavelet decomposition and its reconstruction*,
 //! IEEE TIP 16(2), 2007; Starck, Murtagh & Fadili, *Sparse Image and Signal Processing*, 2010).
 
+use crate::boundary::mirror_index;
 use crate::error::{Error, Result};
 use crate::op::{check_shape, LinearOperator};
 use crate::scalar::{real, Real};
@@ -11,20 +12,6 @@ use rayon::prelude::*;
 
 /// The B3-spline filter `[1, 4, 6, 4, 1] / 16`.
 const B3: [f64; 5] = [1.0 / 16.0, 4.0 / 16.0, 6.0 / 16.0, 4.0 / 16.0, 1.0 / 16.0];
-
-/// Whole-sample symmetric ("mirror") index: `d c b | a b c d | c b a`, period `2(n − 1)`.
-fn mirror_index(i: isize, n: usize) -> usize {
-    if n == 1 {
-        return 0;
-    }
-    let p = 2 * (n as isize - 1);
-    let r = i.rem_euclid(p);
-    if r < n as isize {
-        r as usize
-    } else {
-        (p - r) as usize
-    }
-}
 
 /// One dilated B3 smoothing along one axis of length `n`, as a sparse matrix: rows in
 /// `[lo, hi)` are the plain 5-tap stencil, the others (near the borders) are stored.

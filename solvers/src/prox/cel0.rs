@@ -99,31 +99,37 @@ impl<R: Real> Cel0<R> {
         )
     }
 
-    /// CEL0 for a matrix-free operator: `aᵢ = ‖A eᵢ‖₂` for every canonical basis vector `eᵢ`
-    /// of the domain (one application of `A` per element of the domain, so `O(n)` applies:
-    /// practical for small problems; for large ones compute the norms analytically, e.g. a
-    /// convolution with a unit-sum kernel under circular boundaries has every `aᵢ = ‖k‖₂`,
-    /// and pass them to [`Cel0::new`]). The norms have the operator's domain shape.
+    /// CEL0 for the least-squares term `½‖A x − y‖²` of any operator `A`: the column norms
+    /// `aᵢ = ‖A eᵢ‖₂` come from [`LinearOperator::column_norms_sq`] (shape: the domain of
+    /// `A`), so a user with, e.g., a masked convolution `Compose::new(mask, conv)` need not
+    /// derive them. They are exact and in closed form for masks, subsamplings, diagonals,
+    /// matrices, `Conv2d` (every boundary mode), Kronecker products, scalings, stacks and
+    /// compositions of a mask/diagonal after these; other operators are probed with basis
+    /// vectors, which errs above [`crate::op::PROBE_WORK_LIMIT`] rather than run for hours.
+    ///
+    /// ```
+    /// use sparseinv_solvers::op::{Boundary, Compose, Conv2d, Mask};
+    /// use sparseinv_solvers::prox::Cel0;
+    /// use ndarray::{array, Array2};
+    /// // 3×3 box blur (Same: zero outside), then keep the left half of a 4×4 image
+    /// let k = Array2::from_elem((3, 3), 1.0 / 9.0);
+    /// let conv = Conv2d::new([4, 4], k.view(), Boundary::Same).unwrap();
+    /// let mask = Mask::new(Array2::from_shape_fn((4, 4), |(_, j)| j < 2).into_dyn());
+    /// let a = Compose::new(mask, conv).unwrap();
+    /// let p = Cel0::from_operator(0.1, &a).unwrap();
+    /// // pixel (1, 1): all 9 outputs it reaches are inside, 6 of them kept (columns 0, 1)
+    /// assert!((p.col_norms()[[1, 1]] - (6.0f64 / 81.0).sqrt()).abs() < 1e-12);
+    /// ```
     pub fn from_operator<T: Scalar<Real = R>, A: LinearOperator<T> + ?Sized>(
         lambda: R,
         op: &A,
     ) -> Result<Self> {
-        let n = op.domain_size();
-        if n == 0 {
+        if op.domain_size() == 0 {
             return Err(Error::Empty {
                 what: "CEL0 operator domain".into(),
             });
         }
-        let mut e = ArrayD::<T>::zeros(IxDyn(op.domain_shape()));
-        let mut y = ArrayD::<T>::zeros(IxDyn(op.range_shape()));
-        let mut norms = ArrayD::<R>::zeros(IxDyn(op.domain_shape()));
-        for i in 0..n {
-            e.as_slice_mut().expect("standard layout")[i] = T::one();
-            op.apply_into(e.view(), y.view_mut());
-            e.as_slice_mut().expect("standard layout")[i] = T::zero();
-            norms.as_slice_mut().expect("standard layout")[i] = crate::linalg::norm2(y.view());
-        }
-        Self::new(lambda, norms)
+        Self::new(lambda, op.column_norms_sq()?.mapv_into(|v| v.sqrt()))
     }
 
     /// `λ`.

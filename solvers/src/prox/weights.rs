@@ -3,6 +3,7 @@
 //! proximal map to the modulus of every element.
 
 use crate::error::{Error, Result};
+use crate::op::LinearOperator;
 use crate::scalar::{Real, Scalar};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 use num_traits::Zero;
@@ -46,6 +47,28 @@ impl<R: Real> Weights<R> {
             }
         }
         Ok(Weights::PerElement(w))
+    }
+
+    /// Per-element weights `λᵢ = λ ‖A eᵢ‖₂` scaled by the column norms of the operator `A`
+    /// of the data term (shape: its domain), from [`LinearOperator::column_norms_sq`]: the
+    /// weighted l1 `Σᵢ λ ‖aᵢ‖ |xᵢ|` of the column-normalised Lasso, without deriving the norms
+    /// by hand. Errors when `λ` is negative or not finite, or when the norms cannot be
+    /// computed (see `column_norms_sq`).
+    ///
+    /// ```
+    /// use sparseinv_solvers::op::Matrix;
+    /// use sparseinv_solvers::prox::Weights;
+    /// use ndarray::array;
+    /// let a = Matrix::new(array![[3.0, 0.0], [4.0, 1.0]]);
+    /// let w = Weights::scaled_column_norms(0.5, &a).unwrap();
+    /// assert_eq!(w, Weights::PerElement(array![2.5, 0.5].into_dyn()));
+    /// ```
+    pub fn scaled_column_norms<T: Scalar<Real = R>, A: LinearOperator<T> + ?Sized>(
+        lambda: R,
+        op: &A,
+    ) -> Result<Self> {
+        check_weight("lambda", lambda)?;
+        Self::per_element(op.column_norms_sq()?.mapv_into(|v| lambda * v.sqrt()))
     }
 
     /// `Ok` when these weights can be applied to an argument of shape `shape`
