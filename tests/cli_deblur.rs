@@ -1,5 +1,6 @@
-//! End-to-end tests of `sparseinv deblur` (the network parts need ONNX Runtime; they are
-//! skipped with a message when none is found, unless SPARSEINV_REQUIRE_ORT=1).
+//! End-to-end tests of `sparseinv deblur` (the network parts need ONNX Runtime; without one at
+//! build time they are reported as ignored, see models/build.rs and the root build.rs;
+//! SPARSEINV_REQUIRE_ORT=1 makes them run and fail instead).
 #![cfg(all(feature = "onnx", feature = "fits"))]
 
 use ndarray::Array2;

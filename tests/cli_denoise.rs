@@ -1,5 +1,5 @@
-//! End-to-end tests of `sparseinv denoise` (needs ONNX Runtime; skipped with a message when
-//! none is found).
+//! End-to-end tests of `sparseinv denoise` (the model runs need ONNX Runtime; without one at
+//! build time they are reported as ignored, see models/build.rs and the root build.rs).
 #![cfg(feature = "onnx")]
 
 use ndarray::ArrayD;
