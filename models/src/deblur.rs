@@ -24,19 +24,24 @@
 //! 6. map back `x̂ = scale · û + offset`.
 //!
 //! `W_μ` is [`wiener_reflect`]: reflection padding by the PSF size, the circular Wiener filter
-//! `F⁻¹[conj(K) F[v] / (|K|² + μ)]` on the padded grid, crop. `β₀, β_c, ε` live in a JSON
+//! `F⁻¹[conj(K) F[v] / (|K|² + μ)]` on the padded grid, crop — the solvers' one
+//! pad-and-filter implementation [`sparseinv_solvers::deconv::wiener_padded`] with
+//! whole-sample reflection (numpy/PyTorch `"reflect"`, the convention the model was trained
+//! with). `β₀, β_c, ε` live in a JSON
 //! sidecar next to the graphs ([`DeblurParams`]). The training script
 //! `models/train/train_deblur.py` computes the same formulas in `torch.fft`.
 //!
 //! The FFT stages run on the whole image; the graphs too by default (memory about
 //! `4 (C + 16) · H · W` bytes, ≈ 100 MB per megapixel for the shipped model), or in
-//! overlapping blocks ([`LearnedDeblur::set_tiling`]).
+//! overlapping blocks through the shared tiler [`sparseinv_solvers::tiling`]
+//! ([`LearnedDeblur::set_tiling`]).
 
-use crate::denoiser::{Normalization, Tiling};
+use crate::denoiser::{tile_error, Normalization, Tiling};
 use crate::error::{Error, Result};
 use crate::model::{OnnxModel, SessionOptions};
-use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4, Axis};
-use sparseinv_solvers::deconv::{wiener, Balance};
+use ndarray::{s, Array2, Array4, ArrayView2, Axis};
+use sparseinv_solvers::deconv::{pad, wiener_padded, Balance, Extension, Padding};
+use sparseinv_solvers::tiling::{CoreLayout, Tiler};
 use std::path::Path;
 
 /// The fixed (non-graph) parameters of a [`LearnedDeblur`] model, read from its JSON sidecar.
@@ -128,7 +133,8 @@ impl DeblurParams {
 /// Pad `a` by reflection without repeating the edge (numpy's `mode="reflect"`:
 /// `… a₂ a₁ | a₀ a₁ … a_{n−1} | a_{n−2} …`) by `top`, `bottom` rows and `left`, `right`
 /// columns. Each pad must be smaller than the side it reflects (`top, bottom < rows`,
-/// `left, right < cols`), otherwise an error.
+/// `left, right < cols`, numpy's limit for a single reflection), otherwise an error. A
+/// checked wrapper of [`sparseinv_solvers::deconv::pad`] with [`Extension::WholeSample`].
 pub fn reflect_pad(
     a: ArrayView2<f64>,
     top: usize,
@@ -147,24 +153,12 @@ pub fn reflect_pad(
         )
         .into());
     }
-    let idx = |i: isize, n: usize| -> usize {
-        let n = n as isize;
-        let j = if i < 0 {
-            -i
-        } else if i >= n {
-            2 * (n - 1) - i
-        } else {
-            i
-        };
-        j as usize
-    };
-    Ok(Array2::from_shape_fn(
-        (n0 + top + bottom, n1 + left + right),
-        |(i, j)| {
-            a[[
-                idx(i as isize - top as isize, n0),
-                idx(j as isize - left as isize, n1),
-            ]]
+    Ok(pad(
+        a,
+        &Padding {
+            extension: Extension::WholeSample,
+            rows: (top, bottom),
+            cols: (left, right),
         },
     ))
 }
@@ -174,16 +168,23 @@ pub fn reflect_pad(
 ///
 /// `pad` reflects `v` ([`reflect_pad`]) by `kh` rows and `kw` columns on every side
 /// (`kh × kw` the PSF shape), `K` is the transfer function of `psf` on the padded grid with
-/// the PSF centre `(kh/2, kw/2)` at the origin (the circular filter of
-/// [`sparseinv_solvers::deconv::wiener`] with `Balance::Fixed(μ)`), and `crop` keeps the
-/// central `H × W`. The reflection removes the wrap-around jumps of the purely circular
-/// filter at the image borders. Needs `kh < H`, `kw < W`, `μ ≥ 0` and finite inputs.
+/// the PSF centre `(kh/2, kw/2)` at the origin, and `crop` keeps the central `H × W`: this is
+/// [`wiener_padded`] with `Balance::Fixed(μ)` and
+/// `Padding::symmetric(Extension::WholeSample, kh, kw)`. The reflection removes the
+/// wrap-around jumps of the purely circular filter at the image borders. Needs `kh < H`,
+/// `kw < W`, `μ ≥ 0` and finite inputs.
 pub fn wiener_reflect(v: ArrayView2<f64>, psf: ArrayView2<f64>, mu: f64) -> Result<Array2<f64>> {
     let (h, w) = v.dim();
     let (kh, kw) = psf.dim();
-    let p = reflect_pad(v, kh, kh, kw, kw)?;
-    let x = wiener(p.view(), psf, Balance::Fixed(mu))?;
-    Ok(x.slice(s![kh..kh + h, kw..kw + w]).to_owned())
+    if kh >= h || kw >= w {
+        return Err(sparseinv_solvers::Error::param(
+            "padding",
+            format!("reflection by the PSF size ({kh} × {kw}) needs a larger image, got {h} × {w}"),
+        )
+        .into());
+    }
+    let padding = Padding::symmetric(Extension::WholeSample, kh, kw);
+    Ok(wiener_padded(v, psf, Balance::Fixed(mu), &padding)?)
 }
 
 /// A learned non-blind deblurring model: two ONNX graphs (encoder, decoder) and the Wiener
@@ -194,23 +195,6 @@ pub struct LearnedDeblur {
     decoder: OnnxModel,
     params: DeblurParams,
     tiling: Option<Tiling>,
-}
-
-/// Reflect-pad the last two axes of `a` at the bottom/right (numpy `"reflect"`).
-fn reflect_pad_bottom_right(a: ArrayView4<f32>, pb: usize, pr: usize) -> Result<Array4<f32>> {
-    let (n, c, h, w) = a.dim();
-    if pb >= h || pr >= w {
-        return Err(sparseinv_solvers::Error::param(
-            "padding",
-            format!("cannot reflect {h} × {w} by ({pb}, {pr})"),
-        )
-        .into());
-    }
-    let idx = |i: usize, n: usize| if i < n { i } else { 2 * (n - 1) - i };
-    Ok(Array4::from_shape_fn(
-        (n, c, h + pb, w + pr),
-        |(a0, a1, i, j)| a[[a0, a1, idx(i, h), idx(j, w)]],
-    ))
 }
 
 impl LearnedDeblur {
@@ -280,7 +264,10 @@ impl LearnedDeblur {
     /// Tiling of the two graphs (the Wiener stages always run on the whole image). `None`
     /// (the default): each graph runs once on the whole image. `Some(t)`: images larger than
     /// `t.tile` in either axis run in `t.tile`-sized blocks, each extended by `t.overlap`
-    /// pixels of context on every side (within the image), and only the block is kept.
+    /// pixels of context on every side (within the image), and only the block is kept: the
+    /// shared tiler ([`sparseinv_solvers::tiling`]) with cores of `tile`, `halo = overlap`,
+    /// `blend = 0` (no cross-fade: the halo is what makes the seams exact) and windows
+    /// aligned to the sidecar's `multiple`, one block in flight.
     /// Exactly equal to whole-image inference when the overlap covers the networks'
     /// receptive-field radius (≈ 40 pixels for the shipped decoder), nearly so otherwise.
     /// Errors unless `tile ≥ 1` and `overlap ≥ multiple`.
@@ -318,39 +305,35 @@ impl LearnedDeblur {
         multiple: usize,
     ) -> Result<Array4<f32>> {
         let (_, _, h, w) = x.dim();
-        let (tile, margin) = match self.tiling {
+        let (tile, halo) = match self.tiling {
             Some(t) if h > t.tile || w > t.tile => (t.tile, t.overlap),
             _ => (h.max(w), 0),
         };
-        let mut out = Array4::<f32>::zeros((1, cout, h, w));
-        for r0 in (0..h).step_by(tile) {
-            for c0 in (0..w).step_by(tile) {
-                let (r1, c1) = ((r0 + tile).min(h), (c0 + tile).min(w));
-                let (e0, e1) = (r0.saturating_sub(margin), (r1 + margin).min(h));
-                let (f0, f1) = (c0.saturating_sub(margin), (c1 + margin).min(w));
-                let (th, tw) = (e1 - e0, f1 - f0);
-                let (hp, wp) = (
-                    th.div_ceil(multiple) * multiple,
-                    tw.div_ceil(multiple) * multiple,
-                );
-                let part = reflect_pad_bottom_right(
-                    x.slice(s![.., .., e0..e1, f0..f1]),
-                    hp - th,
-                    wp - tw,
-                )?;
-                let y = model.run(&[part.into_dyn().view()])?.swap_remove(0);
-                if y.shape() != [1, cout, hp, wp] {
-                    return Err(Error::Contract(format!(
-                        "the {what} returned shape {:?}, expected {:?}",
-                        y.shape(),
-                        [1, cout, hp, wp]
-                    )));
-                }
-                out.slice_mut(s![.., .., r0..r1, c0..c1])
-                    .assign(&y.slice(s![.., .., r0 - e0..r1 - e0, c0 - f0..c1 - f0]));
+        let tiler = Tiler {
+            tile,
+            halo,
+            blend: 0,
+            multiple,
+            layout: CoreLayout::Uniform,
+            max_in_flight: 1,
+        };
+        let run = |part: ndarray::ArrayViewD<'_, f32>| -> Result<ndarray::ArrayD<f32>> {
+            let (hp, wp) = (part.shape()[2], part.shape()[3]);
+            let y = model.run(&[part])?.swap_remove(0);
+            if y.shape() != [1, cout, hp, wp] {
+                return Err(Error::Contract(format!(
+                    "the {what} returned shape {:?}, expected {:?}",
+                    y.shape(),
+                    [1, cout, hp, wp]
+                )));
             }
-        }
-        Ok(out)
+            Ok(y)
+        };
+        tiler
+            .process(x.into_dyn().view(), run, |_, _| {})
+            .map_err(tile_error)?
+            .into_dimensionality::<ndarray::Ix4>()
+            .map_err(|e| Error::Runtime(e.to_string()))
     }
 
     /// Number of progress steps reported by [`deblur_with_progress`](Self::deblur_with_progress):

@@ -14,18 +14,25 @@
 //! computed once per call from robust percentiles of the whole input (not per tile, so tiles
 //! agree): `offset = P_low(x)`, `scale = P_high(x) − P_low(x)` (1 if that is 0).
 //!
-//! **Tiling.** Images larger than the tile are split into overlapping tiles; each tile's result
-//! is weighted by a separable window that rises as `sin²(π/2 · (i + ½)/overlap)` over the
-//! first `overlap` pixels of a side shared with another tile (and falls symmetrically at the
-//! other end; weight 1 at image borders and inside) and the weighted results are divided by
-//! the summed weights. With an overlap of exactly `overlap` pixels the windows sum to one.
-//! Tiles and small images are padded at the bottom/right by symmetric reflection
-//! (`… x₂ x₁ | x₀ x₁ x₂ … x_{n−1} | x_{n−2} …`) up to the required size and cropped after.
+//! **Tiling.** Images larger than the tile run through the project's one tiler,
+//! [`sparseinv_solvers::tiling`], configured from [`Tiling`]: every network input is at most
+//! `tile × tile` pixels and neighbouring inputs share `overlap` pixels, cross-faded over that
+//! band by the tiler's raised cosine (`blend = ⌊overlap/2⌋`, `halo = overlap mod 2`, cores of
+//! `tile − 2⌈overlap/2⌉` pixels, [`CoreLayout::WidenBorders`] so that border tiles use the full
+//! `tile` too); the weights sum to one at every pixel. (This is the same cross-fade
+//! `sin²(π/2 · (i + ½)/overlap)` as before the shared tiler, and the same tile positions when
+//! the image is covered exactly.) Tiles and small images are padded at the bottom/right by
+//! whole-sample symmetric reflection (`… x₂ x₁ | x₀ x₁ x₂ … x_{n−1} | x_{n−2} …`, the tiler's
+//! alignment for dynamic graphs, [`sparseinv_solvers::tiling::pad_bottom_right`] for fixed
+//! ones) up to the required size and cropped after. Tiles run one at a time (ONNX Runtime
+//! parallelises inside each run).
 
 use crate::error::{Error, Result};
 use crate::model::{OnnxModel, SessionOptions};
 use ndarray::{s, Array3, Array4, ArrayD, ArrayView3, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
 use sparseinv_solvers::denoise::Denoiser;
+use sparseinv_solvers::stats::percentile_sorted;
+use sparseinv_solvers::tiling::{pad_bottom_right, CoreLayout, TileError, Tiler};
 use std::path::Path;
 
 /// How data are mapped to the network's units: `u = (x − offset) / scale`.
@@ -88,8 +95,8 @@ impl Normalization {
                 }
                 let mut v: Vec<f64> = x.iter().map(|&a| a as f64).collect();
                 v.sort_by(|a, b| a.total_cmp(b));
-                let lo = percentile_sorted(&v, low);
-                let hi = percentile_sorted(&v, high);
+                let lo = percentile_sorted(&v, low).unwrap_or(0.0);
+                let hi = percentile_sorted(&v, high).unwrap_or(0.0);
                 let scale = if hi > lo { hi - lo } else { 1.0 };
                 Ok((lo, scale))
             }
@@ -97,29 +104,40 @@ impl Normalization {
     }
 }
 
-/// Percentile `p` ∈ [0, 100] of sorted data, linear interpolation (numpy's default).
-fn percentile_sorted(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let pos = p / 100.0 * (v.len() - 1) as f64;
-    let i = pos.floor() as usize;
-    let f = pos - i as f64;
-    if i + 1 < v.len() {
-        v[i] + f * (v[i + 1] - v[i])
-    } else {
-        v[v.len() - 1]
-    }
-}
-
-/// Tile size and overlap (pixels) for tiled inference on dynamic-size graphs.
+/// Tile size and overlap (pixels) for tiled inference: the user-facing form of a
+/// [`Tiler`] (see [`Tiling::tiler`] for the mapping).
+///
+/// For the [`OnnxDenoiser`]: `tile` is the largest network input side and `overlap` the
+/// number of pixels neighbouring inputs share (`overlap + 1` when odd: the extra pixel is
+/// halo), cross-faded over `2⌊overlap/2⌋` of them. For the
+/// [`LearnedDeblur`](crate::LearnedDeblur): `tile` is the core each run keeps and `overlap`
+/// the context (halo) added on every side, without cross-fade; see
+/// [`LearnedDeblur::set_tiling`](crate::LearnedDeblur::set_tiling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiling {
     /// Tile side; images no larger than this in both axes run in one piece. Default 256.
     pub tile: usize,
-    /// Overlap between neighbouring tiles (< `tile`); default 32. Should exceed the network's
-    /// effective receptive-field radius for seamless results.
+    /// Overlap between neighbouring tiles (`2⌈overlap/2⌉ < tile` for the denoiser); default
+    /// 32. Should exceed the network's effective receptive-field radius for seamless results.
     pub overlap: usize,
+}
+
+impl Tiling {
+    /// The denoiser's tiler for network inputs of at most `tile` pixels per side (`tile`
+    /// overrides [`Tiling::tile`] for graphs of fixed size): `blend = ⌊overlap/2⌋`,
+    /// `halo = overlap mod 2`, cores of `tile − 2⌈overlap/2⌉` pixels with widened border cores
+    /// ([`CoreLayout::WidenBorders`]), windows aligned to `multiple`, one tile in flight.
+    pub fn tiler(&self, tile: usize, multiple: usize) -> Tiler {
+        let ext = self.overlap.div_ceil(2);
+        Tiler {
+            tile: tile.saturating_sub(2 * ext).max(1),
+            halo: self.overlap % 2,
+            blend: self.overlap / 2,
+            multiple,
+            layout: CoreLayout::WidenBorders,
+            max_in_flight: 1,
+        }
+    }
 }
 
 impl Default for Tiling {
@@ -139,8 +157,8 @@ pub struct DenoiserConfig {
     pub noise_map: Option<bool>,
     /// Data normalisation (default: percentiles 0.1 / 99.9).
     pub normalization: Normalization,
-    /// Tiling for large images (ignored when the graph's spatial size is fixed: then tiles
-    /// have that size and this overlap).
+    /// Tiling for large images (when the graph's spatial size is fixed, `tile` is that size
+    /// and the overlap is capped at half of it).
     pub tiling: Tiling,
     /// Spatial sizes fed to a dynamic-size graph are padded up to a multiple of this (e.g. 8
     /// for three 2× downsamplings). Default 8.
@@ -189,11 +207,11 @@ impl OnnxDenoiser {
         if config.multiple == 0 {
             return Err(p("multiple", "must be at least 1".into()));
         }
-        if config.tiling.tile == 0 || config.tiling.overlap >= config.tiling.tile {
+        if 2 * config.tiling.overlap.div_ceil(2) >= config.tiling.tile {
             return Err(p(
                 "tiling",
                 format!(
-                    "need tile >= 1 and overlap < tile, got tile {} overlap {}",
+                    "need 2⌈overlap/2⌉ < tile, got tile {} overlap {}",
                     config.tiling.tile, config.tiling.overlap
                 ),
             ));
@@ -274,8 +292,30 @@ impl OnnxDenoiser {
 
     /// Number of network runs (tiles) needed for one image of `h × w` pixels.
     pub fn tiles_for(&self, h: usize, w: usize) -> usize {
-        let (th, tw, ov) = self.tile_geometry(h, w);
-        tile_starts(h, th, ov).len() * tile_starts(w, tw, ov).len()
+        self.tiler().plan((h, w)).len()
+    }
+
+    /// The tiler used for each image (see the [module documentation](self)).
+    pub fn tiler(&self) -> Tiler {
+        match self.fixed_hw {
+            Some((fh, fw)) => {
+                // the inputs must fit the fixed size; the overlap is capped at half of it
+                let t = fh.min(fw);
+                let mut ov = self.config.tiling.overlap.min(t / 2);
+                if 2 * ov.div_ceil(2) >= t {
+                    ov = 0;
+                }
+                Tiling {
+                    tile: t,
+                    overlap: ov,
+                }
+                .tiler(t, 1)
+            }
+            None => self
+                .config
+                .tiling
+                .tiler(self.config.tiling.tile, self.config.multiple),
+        }
     }
 
     /// `D(x, σ)` on float32 data, calling `progress(done, total)` after each network run.
@@ -357,17 +397,6 @@ impl OnnxDenoiser {
             .map_err(|e| Error::Runtime(e.to_string()))
     }
 
-    /// Tile height, width and overlap for an `h × w` image.
-    fn tile_geometry(&self, h: usize, w: usize) -> (usize, usize, usize) {
-        match self.fixed_hw {
-            Some((th, tw)) => (th, tw, self.config.tiling.overlap.min(th.min(tw) - 1)),
-            None => {
-                let t = self.config.tiling.tile;
-                (t.min(h), t.min(w), self.config.tiling.overlap)
-            }
-        }
-    }
-
     /// Denoise one normalised image `[C, H, W]`.
     fn process(
         &self,
@@ -375,131 +404,53 @@ impl OnnxDenoiser {
         sigma_u: f32,
         tick: &mut dyn FnMut(usize),
     ) -> Result<Array3<f32>> {
-        let (c, h, w) = u.dim();
-        let (th, tw, ov) = self.tile_geometry(h, w);
-        let (ph, pw) = match self.fixed_hw {
-            Some(hw) => hw,
-            None => (
-                round_up(th, self.config.multiple),
-                round_up(tw, self.config.multiple),
-            ),
-        };
-        let rows = tile_starts(h, th, ov);
-        let cols = tile_starts(w, tw, ov);
-        let single = rows.len() == 1 && cols.len() == 1;
-        let mut acc = Array3::<f32>::zeros((c, h, w));
-        let mut wsum = ndarray::Array2::<f32>::zeros((h, w));
+        let c = u.dim().0;
         let cin = c + self.noise_map as usize;
-        for &r0 in &rows {
-            for &c0 in &cols {
-                let eh = th.min(h - r0);
-                let ew = tw.min(w - c0);
-                // Reflect-padded network input.
-                let mut inp = Array4::<f32>::zeros((1, cin, ph, pw));
-                for ch in 0..c {
-                    for i in 0..ph {
-                        let si = r0 + reflect(i, eh);
-                        for j in 0..pw {
-                            inp[[0, ch, i, j]] = u[[ch, si, c0 + reflect(j, ew)]];
-                        }
-                    }
-                }
-                if self.noise_map {
-                    inp.slice_mut(s![0, c, .., ..]).fill(sigma_u);
-                }
-                let res = self.model.run(&[inp.view().into_dyn()])?;
-                let o = &res[0];
-                if o.shape() != [1, c, ph, pw] {
-                    return Err(Error::Contract(format!(
-                        "output `{}` has shape {:?} for an input of shape {:?}; a denoiser must \
-                         return [1, {c}, {ph}, {pw}]",
-                        self.model.outputs()[0].name,
-                        o.shape(),
-                        inp.shape()
-                    )));
-                }
-                let wr = window(eh, ov, r0 > 0, r0 + eh < h);
-                let wc = window(ew, ov, c0 > 0, c0 + ew < w);
-                for i in 0..eh {
-                    for j in 0..ew {
-                        let wt = if single { 1.0 } else { wr[i] * wc[j] };
-                        wsum[[r0 + i, c0 + j]] += wt;
-                        for ch in 0..c {
-                            acc[[ch, r0 + i, c0 + j]] += wt * o[[0, ch, i, j]];
-                        }
-                    }
-                }
-                tick(1);
+        let run = |win: ArrayViewD<'_, f32>| -> Result<ArrayD<f32>> {
+            let (wh, ww) = (win.shape()[1], win.shape()[2]);
+            // dynamic graphs: the tiler has aligned the window; fixed: pad to the fixed size
+            let (ph, pw) = self.fixed_hw.unwrap_or((wh, ww));
+            let padded;
+            let win = if (ph, pw) != (wh, ww) {
+                padded = pad_bottom_right(win, (ph, pw));
+                padded.view()
+            } else {
+                win
+            };
+            let mut inp = Array4::<f32>::zeros((1, cin, ph, pw));
+            inp.slice_mut(s![0, ..c, .., ..]).assign(&win);
+            if self.noise_map {
+                inp.slice_mut(s![0, c, .., ..]).fill(sigma_u);
             }
-        }
-        for ch in 0..c {
-            let mut a = acc.index_axis_mut(Axis(0), ch);
-            a /= &wsum;
-        }
-        Ok(acc)
-    }
-}
-
-fn round_up(n: usize, m: usize) -> usize {
-    n.div_ceil(m).max(1) * m
-}
-
-/// Symmetric reflection of index `i` into `0..n` (`n − 1` is the mirror, not repeated).
-fn reflect(i: usize, n: usize) -> usize {
-    if n <= 1 {
-        return 0;
-    }
-    let p = 2 * (n - 1);
-    let j = i % p;
-    if j < n {
-        j
-    } else {
-        p - j
-    }
-}
-
-/// Start offsets of tiles of size `t` with overlap `ov` covering `0..n` (the last tile ends
-/// at `n`).
-fn tile_starts(n: usize, t: usize, ov: usize) -> Vec<usize> {
-    if t >= n {
-        return vec![0];
-    }
-    let step = (t - ov).max(1);
-    let mut v = Vec::new();
-    let mut s0 = 0;
-    while s0 + t < n {
-        v.push(s0);
-        s0 += step;
-    }
-    v.push(n - t);
-    v
-}
-
-/// 1-d blending window of length `len`: `sin²` ramps over `ov` pixels at the sides that meet
-/// another tile.
-fn window(len: usize, ov: usize, ramp_in: bool, ramp_out: bool) -> Vec<f32> {
-    (0..len)
-        .map(|i| {
-            let mut wt = 1.0f64;
-            if ov > 0 {
-                let ramp = |k: usize| {
-                    if k < ov {
-                        let a = std::f64::consts::FRAC_PI_2 * (k as f64 + 0.5) / ov as f64;
-                        a.sin().powi(2)
-                    } else {
-                        1.0
-                    }
-                };
-                if ramp_in {
-                    wt *= ramp(i);
-                }
-                if ramp_out {
-                    wt *= ramp(len - 1 - i);
-                }
+            let mut res = self.model.run(&[inp.view().into_dyn()])?;
+            let o = res.swap_remove(0);
+            if o.shape() != [1, c, ph, pw] {
+                return Err(Error::Contract(format!(
+                    "output `{}` has shape {:?} for an input of shape {:?}; a denoiser must \
+                     return [1, {c}, {ph}, {pw}]",
+                    self.model.outputs()[0].name,
+                    o.shape(),
+                    inp.shape()
+                )));
             }
-            wt as f32
-        })
-        .collect()
+            Ok(o.slice(s![0, .., ..wh, ..ww]).to_owned().into_dyn())
+        };
+        let out = self
+            .tiler()
+            .process(u.into_dyn(), run, |_, _| tick(1))
+            .map_err(tile_error)?;
+        out.into_dimensionality::<ndarray::Ix3>()
+            .map_err(|e| Error::Runtime(e.to_string()))
+    }
+}
+
+/// The models' error for a tiler error (the tile function's own errors pass through).
+pub(crate) fn tile_error(e: TileError<Error>) -> Error {
+    match e {
+        TileError::Process(e) => e,
+        TileError::Params(m) => sparseinv_solvers::Error::param("tiling", m).into(),
+        other => Error::Runtime(other.to_string()),
+    }
 }
 
 impl Denoiser<f32> for OnnxDenoiser {
@@ -537,35 +488,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reflect_and_tiles() {
-        let r: Vec<usize> = (0..8).map(|i| reflect(i, 4)).collect();
-        assert_eq!(r, vec![0, 1, 2, 3, 2, 1, 0, 1]);
-        assert_eq!(reflect(5, 1), 0);
-        assert_eq!(tile_starts(10, 16, 4), vec![0]);
-        assert_eq!(tile_starts(40, 16, 4), vec![0, 12, 24]);
-        assert_eq!(tile_starts(30, 16, 4), vec![0, 12, 14]);
-        for s in [tile_starts(100, 16, 4), tile_starts(17, 16, 0)] {
-            assert_eq!(s[0], 0);
+    fn tiling_maps_onto_overlapping_cross_faded_windows() {
+        // windows of 16 sharing 4 pixels: [0,16), [12,28), [24,40) on 40 rows
+        let t = Tiling {
+            tile: 16,
+            overlap: 4,
         }
-    }
-
-    #[test]
-    fn windows_partition_unity_on_exact_overlap() {
-        // Tiles of 16 with overlap 4 at starts 0 and 12: the weights of the shared 4 pixels sum to 1.
-        let a = window(16, 4, false, true);
-        let b = window(16, 4, true, false);
+        .tiler(16, 8);
+        let wins: Vec<(usize, usize)> = t.plan((40, 1)).iter().map(|t| t.win_y).collect();
+        assert_eq!(wins, vec![(0, 16), (12, 28), (24, 40)]);
+        // the tiler's raised cosine over the shared band is sin²(π/2 (k + ½)/overlap)
         for k in 0..4 {
-            assert!((a[12 + k] + b[k] - 1.0).abs() < 1e-6);
+            let w = sparseinv_solvers::tiling::blend_weight(12 + k, (14, 26), 40, t.blend);
+            let a = std::f64::consts::FRAC_PI_2 * (k as f64 + 0.5) / 4.0;
+            assert!((w - a.sin().powi(2)).abs() < 1e-12, "{k}: {w}");
         }
-        assert!(a[..12].iter().all(|&v| v == 1.0));
+        // odd overlap: one pixel of halo, windows still at most `tile`
+        let t = Tiling {
+            tile: 16,
+            overlap: 5,
+        }
+        .tiler(16, 1);
+        assert_eq!((t.blend, t.halo), (2, 1));
+        assert!(t
+            .plan((100, 37))
+            .iter()
+            .all(|t| t.win_y.1 - t.win_y.0 <= 16 && t.win_x.1 - t.win_x.0 <= 16));
     }
 
     #[test]
     fn percentiles_match_numpy_definition() {
-        // numpy.percentile([0..=10], 25) = 2.5, 90 → 9.0
-        let v: Vec<f64> = (0..=10).map(|i| i as f64).collect();
-        assert!((percentile_sorted(&v, 25.0) - 2.5).abs() < 1e-12);
-        assert!((percentile_sorted(&v, 90.0) - 9.0).abs() < 1e-12);
+        // numpy.percentile([0..=10], 10) = 1.0, 90 → 9.0
         let x: Vec<f32> = (0..=10).map(|i| i as f32).rev().collect();
         let (o, s) = Normalization::Percentiles {
             low: 10.0,

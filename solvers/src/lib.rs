@@ -34,6 +34,7 @@ pub mod selfcal;
 pub mod starlet_denoise;
 pub mod stats;
 pub mod testing;
+pub mod tiling;
 
 pub use error::{Error, Result};
 pub use scalar::{Real, Scalar, C32, C64};

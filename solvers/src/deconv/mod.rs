@@ -5,7 +5,9 @@
 //!   `x̂ = F⁻¹[ conj(H) Y / (|H|² + μ |L|²) ]`, computed with real FFTs on the shared plan
 //!   cache through [`Conv2d::apply_fourier_filter_indexed_into`](crate::op::Conv2d::apply_fourier_filter_indexed_into);
 //!   [`wiener_bounded`] / [`tikhonov_bounded`] extend the image by reflection or zeros first
-//!   (no periodic sky), and [`fill_masked_median`] fills masked pixels for them;
+//!   (no periodic sky), [`wiener_padded`] / [`tikhonov_padded`] with an explicit [`Padding`]
+//!   (half- or whole-sample reflection or zeros, any widths), and [`fill_masked_median`] fills
+//!   masked pixels for them; all generic over `f32`/`f64`;
 //! - [`RichardsonLucy`] / [`richardson_lucy`]: the multiplicative Poisson maximum-likelihood
 //!   iteration with zero (`Same`) boundary, masks, positivity and Biggs–Andrews acceleration;
 //! - [`starlet_sparse`]: `min ½‖M⊙(Ax − y)‖² + Σ_j λ_j ‖W_j x‖₁` s.t. `x ≥ 0`, analysis
@@ -13,7 +15,8 @@
 //! - [`refit_active`]: re-fit the amplitudes of the significant starlet coefficients of an
 //!   estimate to the data (debiasing the ℓ1 shrinkage).
 //!
-//! All functions work on `f64` images `[rows, cols]`; the PSF is used as given (it should
+//! Images are `[rows, cols]` arrays of `f32` or `f64` (the starlet-sparse solver and the
+//! refit are `f64` only); the PSF is used as given (it should
 //! sum to 1 for flux to be preserved). The PSF centre is the element `(h/2, w/2)` as in
 //! [`Conv2d`](crate::op::Conv2d).
 
@@ -24,8 +27,9 @@ mod wiener;
 pub use rl::{richardson_lucy, RichardsonLucy, RlParams};
 pub use sparse::{refit_active, starlet_sparse, StarletSparseParams, StarletSparseResult};
 pub use wiener::{
-    estimate_noise_sigma, fill_masked_median, tikhonov, tikhonov_bounded, wiener, wiener_balance,
-    wiener_bounded, Balance, Regulariser,
+    estimate_noise_sigma, fill_masked_median, pad, tikhonov, tikhonov_bounded, tikhonov_padded,
+    wiener, wiener_balance, wiener_bounded, wiener_padded, Balance, Extension, Padding,
+    Regulariser,
 };
 
 use crate::error::{check_finite, Error, Result};
@@ -89,21 +93,10 @@ pub(crate) fn mask_weights<R: Real>(m: Option<&Array2<bool>>, dim: (usize, usize
     }
 }
 
-/// Median of a slice (NaN-free), by selection; the slice is reordered.
+/// [`crate::stats::median_mut`] with 0 for an empty slice. Only a forwarding shim for
+/// `sparse.rs` (owned by the starlet/Condat–Vũ work); call `stats::median_mut` directly.
 pub(crate) fn median_mut(v: &mut [f64]) -> f64 {
-    let n = v.len();
-    if n == 0 {
-        return 0.0;
-    }
-    let mid = n / 2;
-    let (_, m, _) = v.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
-    let hi = *m;
-    if n % 2 == 1 {
-        hi
-    } else {
-        let lo = v[..mid].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        0.5 * (lo + hi)
-    }
+    crate::stats::median_mut(v).unwrap_or(0.0)
 }
 
 #[cfg(test)]
