@@ -46,7 +46,13 @@ fn main() {
         let mut last = None;
         for _ in 0..reps {
             let t = Instant::now();
-            let r = sbl(phi.view(), y.view().insert_axis(Axis(1)), &p, &mut NoObserver).expect("sbl");
+            let r = sbl(
+                phi.view(),
+                y.view().insert_axis(Axis(1)),
+                &p,
+                &mut NoObserver,
+            )
+            .expect("sbl");
             best = best.min(t.elapsed().as_secs_f64());
             last = Some(r);
         }

@@ -5,8 +5,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use ndarray::{Array1, Array2, Ix1, Ix2};
 use num_complex::Complex64;
-use sparseinv_solvers::op::{Kronecker, LinearOperator};
 use sparseinv_solvers::iter::{NoObserver, StopCriteria};
+use sparseinv_solvers::op::{Kronecker, LinearOperator};
 use sparseinv_solvers::sbl::{kron_omp, ksbl, KsblMethod, KsblParams, NoiseModel, OmpParams};
 use sparseinv_solvers::testing::randn;
 

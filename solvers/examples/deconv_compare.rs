@@ -27,7 +27,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "wiener auto balance".into(),
         wiener(y.view(), k.view(), Balance::Auto)?,
     ));
-    let (rl, _) = richardson_lucy(y.view(), k.view(), None, &RlParams::default(), &mut NoObserver)?;
+    let (rl, _) = richardson_lucy(
+        y.view(),
+        k.view(),
+        None,
+        &RlParams::default(),
+        &mut NoObserver,
+    )?;
     out.push(("richardson_lucy 30 it".into(), rl));
     let acc = RlParams {
         accelerate: true,

@@ -38,16 +38,27 @@ pub trait DenseScalar: Scalar + faer::traits::ComplexField {
     /// Eigendecomposition of a Hermitian `a = U diag(λ) Uᴴ`, eigenvalues ascending.
     fn eigh(a: ArrayView2<Self>) -> Result<(Array1<<Self as Scalar>::Real>, Array2<Self>)>;
     /// Thin SVD `a = U diag(s) Vᴴ`, singular values descending. Returns `(U, s, V)`.
-    fn svd(a: ArrayView2<Self>) -> Result<(Array2<Self>, Array1<<Self as Scalar>::Real>, Array2<Self>)>;
+    fn svd(
+        a: ArrayView2<Self>,
+    ) -> Result<(Array2<Self>, Array1<<Self as Scalar>::Real>, Array2<Self>)>;
     /// `a bᴴ` by faer's parallel matrix product (`a`: `m × k`, `b`: `n × k`).
     fn mul_adjoint(a: ArrayView2<Self>, b: ArrayView2<Self>) -> Array2<Self>;
     /// [`DenseScalar::eigh`] for a real symmetric matrix of the underlying real type.
-    fn real_eigh(a: ArrayView2<<Self as Scalar>::Real>) -> Result<(Array1<<Self as Scalar>::Real>, Array2<<Self as Scalar>::Real>)>;
+    fn real_eigh(
+        a: ArrayView2<<Self as Scalar>::Real>,
+    ) -> Result<(
+        Array1<<Self as Scalar>::Real>,
+        Array2<<Self as Scalar>::Real>,
+    )>;
     /// [`DenseScalar::svd`] for a real matrix of the underlying real type.
     #[allow(clippy::type_complexity)]
     fn real_svd(
         a: ArrayView2<<Self as Scalar>::Real>,
-    ) -> Result<(Array2<<Self as Scalar>::Real>, Array1<<Self as Scalar>::Real>, Array2<<Self as Scalar>::Real>)>;
+    ) -> Result<(
+        Array2<<Self as Scalar>::Real>,
+        Array1<<Self as Scalar>::Real>,
+        Array2<<Self as Scalar>::Real>,
+    )>;
 }
 
 macro_rules! impl_dense {

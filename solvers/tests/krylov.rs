@@ -143,10 +143,24 @@ fn lsqr_consistent_system_and_warm_start() {
     let xs = randn::<f64>(&[30], 12);
     let op = Dense::new(a);
     let b = op.apply(xs.view()).unwrap();
-    let (s, _) = lsqr(&op, b.view(), None, &KrylovParams::default(), &mut NoObserver).unwrap();
+    let (s, _) = lsqr(
+        &op,
+        b.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
     assert!(rel_err(&s.x, xs.as_slice().unwrap()) < 1e-8);
     assert!(s.residual_norm < 1e-8);
-    let (s, s_rep) = lsqr(&op, b.view(), Some(xs.view()), &KrylovParams::default(), &mut NoObserver).unwrap();
+    let (s, s_rep) = lsqr(
+        &op,
+        b.view(),
+        Some(xs.view()),
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
     assert_eq!(s_rep.iterations, 1);
     assert!(rel_err(&s.x, xs.as_slice().unwrap()) < 1e-15);
 }
@@ -162,7 +176,14 @@ fn lsqr_underdetermined_gives_minimum_norm_solution() {
     let y = ArrayD::from_shape_vec(IxDyn(&[10]), y).unwrap();
     let yv = y.into_dimensionality::<Ix1>().unwrap();
     let xref: Vec<C64> = at.dot(&yv).to_vec();
-    let (s, _s_rep) = lsqr(&Dense::new(a), b.view(), None, &KrylovParams::default(), &mut NoObserver).unwrap();
+    let (s, _s_rep) = lsqr(
+        &Dense::new(a),
+        b.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
     assert!(rel_err(&s.x, &xref) < 1e-9);
 }
 
@@ -192,7 +213,14 @@ fn cg_solves_hpd_system() {
     let reference = dense_lstsq(&h, &rhs, 0.0);
     let op = Normal(Dense::new(a), [20]);
     assert_adjoint(&op, 1e-12);
-    let (s, _s_rep) = cg(&op, rhs.view(), None, &KrylovParams::default(), &mut NoObserver).unwrap();
+    let (s, _s_rep) = cg(
+        &op,
+        rhs.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
     assert!(rel_err(&s.x, &reference) < 1e-9);
     assert!(s.measure < 1e-9);
 }
@@ -201,16 +229,34 @@ fn cg_solves_hpd_system() {
 fn cg_rejects_indefinite_and_bad_input_errors() {
     let op = sparseinv_solvers::op::Diagonal::new(ndarray::array![1.0, -1.0].into_dyn());
     let b = ndarray::array![1.0, 1.0].into_dyn();
-    let r = cg(&op, b.view(), None, &KrylovParams::default(), &mut NoObserver);
+    let r = cg(
+        &op,
+        b.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    );
     assert!(matches!(r, Err(Error::Numerical(_))), "{r:?}");
     let bad = ndarray::array![1.0, f64::NAN].into_dyn();
     assert!(matches!(
-        lsqr(&op, bad.view(), None, &KrylovParams::default(), &mut NoObserver),
+        lsqr(
+            &op,
+            bad.view(),
+            None,
+            &KrylovParams::default(),
+            &mut NoObserver
+        ),
         Err(Error::NonFinite { .. })
     ));
     let short = ndarray::array![1.0].into_dyn();
     assert!(matches!(
-        cgls(&op, short.view(), None, &KrylovParams::default(), &mut NoObserver),
+        cgls(
+            &op,
+            short.view(),
+            None,
+            &KrylovParams::default(),
+            &mut NoObserver
+        ),
         Err(Error::ShapeMismatch { .. })
     ));
     let p = KrylovParams {
@@ -220,7 +266,14 @@ fn cg_rejects_indefinite_and_bad_input_errors() {
     assert!(lsqr(&op, b.view(), None, &p, &mut NoObserver).is_err());
     // zero right-hand side: x = 0 immediately
     let z = ndarray::array![0.0, 0.0].into_dyn();
-    let (s, _s_rep) = lsqr(&op, z.view(), None, &KrylovParams::default(), &mut NoObserver).unwrap();
+    let (s, _s_rep) = lsqr(
+        &op,
+        z.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
     assert!(s.x.iter().all(|&v| v == 0.0));
 }
 
@@ -244,21 +297,21 @@ fn observers_read_the_iterate_and_interrupt() {
     let runs: Vec<(&str, Run)> = vec![
         (
             "lsqr",
-            Box::new(|o| {
+            Box::new(|o: &mut dyn Observer<f64>| {
                 let (s, r) = lsqr(&op, b.view(), None, &KrylovParams::default(), o).unwrap();
                 (s.x, r)
             }),
         ),
         (
             "cgls",
-            Box::new(|o| {
+            Box::new(|o: &mut dyn Observer<f64>| {
                 let (s, r) = cgls(&op, b.view(), None, &KrylovParams::default(), o).unwrap();
                 (s.x, r)
             }),
         ),
         (
             "cg",
-            Box::new(|o| {
+            Box::new(|o: &mut dyn Observer<f64>| {
                 let (s, r) = cg(&ata, atb.view(), None, &KrylovParams::default(), o).unwrap();
                 (s.x, r)
             }),
@@ -268,7 +321,12 @@ fn observers_read_the_iterate_and_interrupt() {
         let mut errs = Vec::new();
         let mut last = None;
         let mut log = |i: &IterInfo<f64>| {
-            let x = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap().to_owned();
+            let x = i
+                .iterate
+                .as_ref()
+                .and_then(|v| v.as_f64())
+                .unwrap()
+                .to_owned();
             errs.push(rel_err(&x, &xsl));
             last = Some(x);
             Control::Continue
@@ -276,11 +334,23 @@ fn observers_read_the_iterate_and_interrupt() {
         let (x, rep) = run(&mut log);
         assert_eq!(rep.stop_reason, StopReason::Residual, "{name}");
         assert_eq!(errs.len(), rep.iterations, "{name}");
-        assert!(errs[0] > 1e-2 && *errs.last().unwrap() < 1e-7, "{name}: {errs:?}");
-        assert_eq!(last.unwrap(), x, "{name}: last observed iterate is the result");
+        assert!(
+            errs[0] > 1e-2 && *errs.last().unwrap() < 1e-7,
+            "{name}: {errs:?}"
+        );
+        assert_eq!(
+            last.unwrap(),
+            x,
+            "{name}: last observed iterate is the result"
+        );
         // interrupt once the error is below 1e-3: fewer iterations, error as observed
         let mut stop_at = |i: &IterInfo<f64>| {
-            let x = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap().to_owned();
+            let x = i
+                .iterate
+                .as_ref()
+                .and_then(|v| v.as_f64())
+                .unwrap()
+                .to_owned();
             if rel_err(&x, &xsl) < 1e-3 {
                 Control::Stop
             } else {
@@ -293,6 +363,9 @@ fn observers_read_the_iterate_and_interrupt() {
         let e = rel_err(&x, &xsl);
         // the same deterministic iterations as the full run, cut where the observer stopped
         let seen = errs[rep2.iterations - 1];
-        assert!(e < 1e-3 && (e - seen).abs() <= 1e-12 * seen, "{name}: {e} vs {seen}");
+        assert!(
+            e < 1e-3 && (e - seen).abs() <= 1e-12 * seen,
+            "{name}: {e} vs {seen}"
+        );
     }
 }

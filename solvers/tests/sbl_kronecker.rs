@@ -5,9 +5,9 @@
 
 use ndarray::{Array1, Array2, Axis, Ix1, Ix2};
 use num_complex::Complex64;
+use sparseinv_solvers::iter::{NoObserver, StopCriteria};
 use sparseinv_solvers::op::{Kronecker, LinearOperator};
 use sparseinv_solvers::sbl::kronecker::{outer, rank_one};
-use sparseinv_solvers::iter::{NoObserver, StopCriteria};
 use sparseinv_solvers::sbl::{
     kron_omp, ksbl, sbl, Blocks, DenseScalar, KsblMethod, KsblParams, NoiseModel, OmpParams,
     SblParams,
@@ -94,15 +94,18 @@ fn structured_estep_case<T: DenseScalar + sparseinv_solvers::Scalar<Real = f64>>
             prune: 0.0,
             ..Default::default()
         };
-        let (rs, rs_rep) = sbl(explicit.view(), y.view().insert_axis(Axis(1)), &sp, &mut NoObserver).unwrap();
+        let (rs, rs_rep) = sbl(
+            explicit.view(),
+            y.view().insert_axis(Axis(1)),
+            &sp,
+            &mut NoObserver,
+        )
+        .unwrap();
         for n in 0..60 {
             assert!((rk.mean[n] - rs.mean[[n, 0]]).modulus() < 1e-10, "mean {n}");
             assert!((rk.variance[n] - rs.variance[n]).abs() < 1e-10, "var {n}");
         }
-        let (ok, os) = (
-            rk_rep.objective_history[0],
-            rs_rep.objective_history[0],
-        );
+        let (ok, os) = (rk_rep.objective_history[0], rs_rep.objective_history[0]);
         assert!((ok - os).abs() < 1e-9 * os.abs().max(1.0), "{ok} vs {os}");
         assert!((rk.noise_var - rs.noise_var).abs() < 1e-12 * rs.noise_var.max(1.0));
     }
@@ -365,14 +368,26 @@ fn ksbl_bad_input_is_an_error() {
     ));
     let mut g = f.clone();
     g[1][[0, 0]] = f64::INFINITY;
-    assert!(ksbl(&g, Array1::<f64>::ones(6).view(), &KsblParams::default(), &mut NoObserver).is_err());
+    assert!(ksbl(
+        &g,
+        Array1::<f64>::ones(6).view(),
+        &KsblParams::default(),
+        &mut NoObserver
+    )
+    .is_err());
     let p = KsblParams::<f64> {
         blocks: Some(vec![Blocks::uniform(4, 2).unwrap()]),
         ..Default::default()
     };
     assert!(ksbl(&f, Array1::<f64>::ones(6).view(), &p, &mut NoObserver).is_err());
     assert!(kron_omp(&f, Array1::<f64>::ones(5).view(), &OmpParams::default()).is_err());
-    assert!(ksbl::<f64>(&[], Array1::<f64>::ones(1).view(), &KsblParams::default(), &mut NoObserver).is_err());
+    assert!(ksbl::<f64>(
+        &[],
+        Array1::<f64>::ones(1).view(),
+        &KsblParams::default(),
+        &mut NoObserver
+    )
+    .is_err());
 }
 
 /// The KSBL observer sees the flat posterior mean after every iteration: its NMSE against a
@@ -413,7 +428,10 @@ fn ksbl_observer_logs_nmse_and_interrupts() {
         let (r, rep) = ksbl(&f, y.view(), &p, &mut obs).unwrap();
         assert_eq!(rep.stop_reason, StopReason::Interrupted, "{method:?}");
         assert_eq!(rep.iterations, nmse.len());
-        assert!(nmse[0] > 1e-2 && *nmse.last().unwrap() < 1e-6, "{method:?}: {nmse:?}");
+        assert!(
+            nmse[0] > 1e-2 && *nmse.last().unwrap() < 1e-6,
+            "{method:?}: {nmse:?}"
+        );
         assert_eq!(last.unwrap(), r.mean.into_dyn());
     }
 }

@@ -6,7 +6,7 @@ use ndarray::{Array1, Array2, Array3};
 use sparseinv_solvers::iter::NoObserver;
 use sparseinv_solvers::selfcal::{
     alternating_least_squares, scale_invariant_error, solve, synthetic, AlsParams, Backend,
-    DenseScalar, Constraint, Errors, InstanceSpec, Method, Model, Params, Problem,
+    Constraint, DenseScalar, Errors, InstanceSpec, Method, Model, Params, Problem,
 };
 use sparseinv_solvers::testing::assert_adjoint;
 use sparseinv_solvers::{Error, C64};
@@ -39,7 +39,8 @@ fn exact_recovery<T: DenseScalar>(tol: f64) {
             let inst = synthetic::<T>(&spec, 42).unwrap();
             for method in [Method::Lsq, Method::Spectral] {
                 for backend in [Backend::Dense, Backend::MatrixFree] {
-                    let (sol, _sol_rep) = solve(&inst.problem, &params(method, backend), &mut NoObserver).unwrap();
+                    let (sol, _sol_rep) =
+                        solve(&inst.problem, &params(method, backend), &mut NoObserver).unwrap();
                     let e = Errors::measure(&sol, &inst.s, &inst.x);
                     assert!(
                         e.joint < tol && e.s < tol && e.x < tol,
@@ -148,7 +149,12 @@ fn noisy_error_bounded_and_decreasing_with_snr() {
             spec.snr_db = Some(snr);
             let inst = synthetic::<C64>(&spec, 7).unwrap();
             for method in [Method::Lsq, Method::Spectral] {
-                let (sol, _sol_rep) = solve(&inst.problem, &params(method, Backend::Auto), &mut NoObserver).unwrap();
+                let (sol, _sol_rep) = solve(
+                    &inst.problem,
+                    &params(method, Backend::Auto),
+                    &mut NoObserver,
+                )
+                .unwrap();
                 let e = Errors::measure(&sol, &inst.s, &inst.x).joint;
                 // graceful degradation: error within a modest factor of the noise level
                 let noise = 10f64.powf(-snr / 20.0);
@@ -167,7 +173,12 @@ fn matrix_free_spectral_matches_dense_svd_with_noise() {
     let mut spec = InstanceSpec::new(Model::Snapshots, 24, 6, 4);
     spec.snr_db = Some(30.0);
     let inst = synthetic::<f64>(&spec, 11).unwrap();
-    let (a, _a_rep) = solve(&inst.problem, &params(Method::Spectral, Backend::Dense), &mut NoObserver).unwrap();
+    let (a, _a_rep) = solve(
+        &inst.problem,
+        &params(Method::Spectral, Backend::Dense),
+        &mut NoObserver,
+    )
+    .unwrap();
     let (b, _b_rep) = solve(
         &inst.problem,
         &params(Method::Spectral, Backend::MatrixFree),
@@ -186,7 +197,8 @@ fn matrix_free_spectral_matches_dense_svd_with_noise() {
 fn als_baseline_runs_and_fits_easy_case() {
     // real positive gains near 1, well oversampled: ALS from d = 1 converges here
     let inst = synthetic::<f64>(&InstanceSpec::new(Model::Repeated, 20, 4, 6), 2).unwrap();
-    let (sol, _sol_rep) = alternating_least_squares(&inst.problem, &AlsParams::default(), &mut NoObserver).unwrap();
+    let (sol, _sol_rep) =
+        alternating_least_squares(&inst.problem, &AlsParams::default(), &mut NoObserver).unwrap();
     let e = Errors::measure(&sol, &inst.s, &inst.x);
     assert!(e.joint < 1e-6, "{e:?}");
 }
@@ -274,15 +286,15 @@ fn observers_read_the_iterate_and_interrupt() {
     let inst = synthetic::<f64>(&InstanceSpec::new(Model::Snapshots, 24, 6, 4), 5).unwrap();
     let zt: Vec<f64> = inst.s.iter().chain(inst.x.iter()).copied().collect();
     let zt = Array1::from(zt);
-    let err = |i: &IterInfo<f64>| {
+    fn z_err(i: &IterInfo<f64>, zt: &Array1<f64>) -> f64 {
         let z = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
         let z = z.into_dimensionality::<ndarray::Ix1>().unwrap();
         scale_invariant_error(z, zt.view())
-    };
+    }
     // LSQ, matrix-free: the LSQR error falls; stop once it is below 1e-6
     let mut errs = Vec::new();
     let mut obs = |i: &IterInfo<f64>| {
-        errs.push(err(i));
+        errs.push(z_err(i, &zt));
         if *errs.last().unwrap() < 1e-6 {
             Control::Stop
         } else {
@@ -308,7 +320,7 @@ fn observers_read_the_iterate_and_interrupt() {
     let mut obs = |i: &IterInfo<f64>| {
         let v = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
         assert!((v.iter().map(|a| a * a).sum::<f64>() - 1.0).abs() < 1e-12);
-        errs.push(err(i));
+        errs.push(z_err(i, &zt));
         if i.iter == 2 {
             Control::Stop
         } else {
@@ -317,7 +329,10 @@ fn observers_read_the_iterate_and_interrupt() {
     };
     let (sol, rep) = solve(&inst.problem, &p, &mut obs).unwrap();
     assert_eq!(rep.stop_reason, StopReason::Interrupted);
-    assert_eq!((rep.iterations, sol.outer_iterations, errs.len()), (2, 2, 2));
+    assert_eq!(
+        (rep.iterations, sol.outer_iterations, errs.len()),
+        (2, 2, 2)
+    );
     assert!(errs.iter().all(|&e| e < 1e-8), "{errs:?}");
     // ALS: the observer sees (d, x); the misfit history is non-increasing; stop after 3 sweeps
     let mut seen = Vec::new();
@@ -331,8 +346,12 @@ fn observers_read_the_iterate_and_interrupt() {
             Control::Continue
         }
     };
-    let (_, rep) = alternating_least_squares(&inst.problem, &AlsParams::default(), &mut obs).unwrap();
-    assert_eq!((rep.stop_reason, rep.iterations, seen.len()), (StopReason::Interrupted, 3, 3));
+    let (_, rep) =
+        alternating_least_squares(&inst.problem, &AlsParams::default(), &mut obs).unwrap();
+    assert_eq!(
+        (rep.stop_reason, rep.iterations, seen.len()),
+        (StopReason::Interrupted, 3, 3)
+    );
     let h = &rep.objective_history;
     assert!(h.windows(2).all(|w| w[1] <= w[0] * (1.0 + 1e-12)), "{h:?}");
     assert!(seen[0] != seen[2]);

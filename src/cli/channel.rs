@@ -13,8 +13,8 @@ use num_complex::Complex64;
 use sparseinv::io::npy::{read_npy, write_npy, NpyArray};
 use sparseinv::solvers::iter::{Control, IterInfo, Report, StopCriteria};
 use sparseinv::solvers::sbl::{
-    self, check_full_rank,
-    Blocks, DenseScalar, KsblMethod, KsblParams, NoiseModel, OmpParams, SblParams,
+    self, check_full_rank, Blocks, DenseScalar, KsblMethod, KsblParams, NoiseModel, OmpParams,
+    SblParams,
 };
 use std::path::PathBuf;
 use std::time::Instant;

@@ -101,8 +101,17 @@ fn rl_matches_direct_implementation() {
             init: Some(0.5),
             ..RlParams::default()
         };
-        let (xr, rep) =
-            richardson_lucy(y.view(), k.view(), Some(mask.view()), &RlParams { stop: RlParams::iterations(4), ..p.clone() }, &mut NoObserver).unwrap();
+        let (xr, rep) = richardson_lucy(
+            y.view(),
+            k.view(),
+            Some(mask.view()),
+            &RlParams {
+                stop: RlParams::iterations(4),
+                ..p.clone()
+            },
+            &mut NoObserver,
+        )
+        .unwrap();
         assert_eq!(rep.iterations, 4);
         let xd = direct_rl(&y, &k, &mf, 0.5, 4, normalize);
         let err = (&xr - &xd).iter().fold(0.0f64, |m, d| m.max(d.abs()))
@@ -133,7 +142,11 @@ fn rl_observer_sees_every_iterate_and_interrupts() {
         let err = (&it - &xd.view().into_dyn())
             .iter()
             .fold(0.0f64, |m, d| m.max(d.abs()));
-        assert!(err < 1e-9 * xd.iter().fold(0.0f64, |m, v| m.max(*v)), "iter {}", i.iter);
+        assert!(
+            err < 1e-9 * xd.iter().fold(0.0f64, |m, v| m.max(*v)),
+            "iter {}",
+            i.iter
+        );
         nmse.push((&it - &x.view().into_dyn()).mapv(|d| d * d).sum() / xn2);
         if i.iter == 6 {
             Control::Stop
@@ -160,7 +173,16 @@ fn rl_conserves_flux_and_ignores_masked_garbage() {
     let y = blur(&x, &k, Boundary::Same);
     let mut mask = Array2::from_elem(y.dim(), true);
     mask[[12, 3]] = false;
-    let (xr, _) = richardson_lucy(y.view(), k.view(), Some(mask.view()), &RlParams { stop: RlParams::iterations(15), ..RlParams::default() }, &mut NoObserver)
+    let (xr, _) = richardson_lucy(
+        y.view(),
+        k.view(),
+        Some(mask.view()),
+        &RlParams {
+            stop: RlParams::iterations(15),
+            ..RlParams::default()
+        },
+        &mut NoObserver,
+    )
     .unwrap();
     // Σ M A x = Σ M y for the EM iteration
     let ax = blur(&xr, &k, Boundary::Same);
@@ -171,15 +193,42 @@ fn rl_conserves_flux_and_ignores_masked_garbage() {
     // garbage in the masked pixel changes nothing
     let mut yg = y.clone();
     yg[[12, 3]] = f64::NAN;
-    let (xg, _) = richardson_lucy(yg.view(), k.view(), Some(mask.view()), &RlParams { stop: RlParams::iterations(15), ..RlParams::default() }, &mut NoObserver)
+    let (xg, _) = richardson_lucy(
+        yg.view(),
+        k.view(),
+        Some(mask.view()),
+        &RlParams {
+            stop: RlParams::iterations(15),
+            ..RlParams::default()
+        },
+        &mut NoObserver,
+    )
     .unwrap();
     assert!((&xg - &xr).iter().all(|d| d.abs() < 1e-12));
     yg[[12, 3]] = 1e6;
-    let (xg, _) = richardson_lucy(yg.view(), k.view(), Some(mask.view()), &RlParams { stop: RlParams::iterations(15), ..RlParams::default() }, &mut NoObserver)
+    let (xg, _) = richardson_lucy(
+        yg.view(),
+        k.view(),
+        Some(mask.view()),
+        &RlParams {
+            stop: RlParams::iterations(15),
+            ..RlParams::default()
+        },
+        &mut NoObserver,
+    )
     .unwrap();
     assert!((&xg - &xr).iter().all(|d| d.abs() < 1e-12));
     // without the mask the NaN is rejected
-    assert!(richardson_lucy(yg.mapv(|_| f64::NAN).view(), k.view(), None, &RlParams { stop: RlParams::iterations(2), ..RlParams::default() }, &mut NoObserver)
+    assert!(richardson_lucy(
+        yg.mapv(|_| f64::NAN).view(),
+        k.view(),
+        None,
+        &RlParams {
+            stop: RlParams::iterations(2),
+            ..RlParams::default()
+        },
+        &mut NoObserver
+    )
     .is_err());
 }
 
@@ -331,7 +380,17 @@ fn rl_matches_scikit_image() {
         positivity: false,
         ..RlParams::default()
     };
-    let (x, _) = richardson_lucy(y.view(), k.view(), None, &RlParams { stop: RlParams::iterations(10), ..p.clone() }, &mut NoObserver).unwrap();
+    let (x, _) = richardson_lucy(
+        y.view(),
+        k.view(),
+        None,
+        &RlParams {
+            stop: RlParams::iterations(10),
+            ..p.clone()
+        },
+        &mut NoObserver,
+    )
+    .unwrap();
     let rel = (&x - &r).iter().map(|d| d * d).sum::<f64>().sqrt()
         / r.iter().map(|d| d * d).sum::<f64>().sqrt();
     let maxrel = (&x - &r)
@@ -484,11 +543,29 @@ fn rl_single_precision_matches_double() {
             accelerate,
             ..RlParams::default()
         };
-        let (x64, r64) = richardson_lucy(y.view(), k.view(), Some(mask.view()), &RlParams { stop: RlParams::iterations(20), ..p.clone() }, &mut NoObserver)
+        let (x64, r64) = richardson_lucy(
+            y.view(),
+            k.view(),
+            Some(mask.view()),
+            &RlParams {
+                stop: RlParams::iterations(20),
+                ..p.clone()
+            },
+            &mut NoObserver,
+        )
         .unwrap();
         let (y32, k32) = (y.mapv(|v| v as f32), k.mapv(|v| v as f32));
-        let (x32, r32) =
-            richardson_lucy(y32.view(), k32.view(), Some(mask.view()), &RlParams { stop: RlParams::iterations(20), ..p.clone() }, &mut NoObserver).unwrap();
+        let (x32, r32) = richardson_lucy(
+            y32.view(),
+            k32.view(),
+            Some(mask.view()),
+            &RlParams {
+                stop: RlParams::iterations(20),
+                ..p.clone()
+            },
+            &mut NoObserver,
+        )
+        .unwrap();
         assert_eq!((r64.iterations, r32.iterations), (20, 20));
         let scale = x64.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let err = x32

@@ -5,9 +5,9 @@
 //! the identity). The E-step is that of classic SBL; the EM M-step averages the per-atom update
 //! over the block, `γ_b ← (1/d_b) Σ_{n∈b} (|μₙ|² + Σₙₙ)`, and pruning removes whole blocks.
 
-use crate::dense::DenseScalar;
 use super::em::{Sbl, SblResult};
 use super::SblParams;
+use crate::dense::DenseScalar;
 use crate::error::{Error, Result};
 use crate::iter::{run, Observer, Report};
 use crate::scalar::Scalar;

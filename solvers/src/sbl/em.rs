@@ -2,8 +2,8 @@
 //! vectors), real or complex, with learned or fixed noise and pruning. See the [module
 //! docs](super) for the model and the updates.
 
-use crate::dense::{adjoint, DenseScalar};
 use super::{check_measurements, NoiseModel, SblParams, Update};
+use crate::dense::{adjoint, DenseScalar};
 use crate::error::{Error, Result};
 use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo};
 use crate::scalar::{real, Scalar};
@@ -67,7 +67,11 @@ pub(crate) fn estep<T: DenseScalar>(
             sy[[i, i]] += T::from_real(sigma2);
         }
         let l = T::cholesky_lower(sy.view())?;
-        let logdet = l.diag().iter().map(|v| two * v.re().ln()).sum::<<T as Scalar>::Real>();
+        let logdet = l
+            .diag()
+            .iter()
+            .map(|v| two * v.re().ln())
+            .sum::<<T as Scalar>::Real>();
         let mut w = phi_a.to_owned();
         T::solve_lower_in_place(l.view(), &mut w);
         let mut z = y.to_owned();
@@ -97,7 +101,10 @@ pub(crate) fn estep<T: DenseScalar>(
         }
         let l = T::cholesky_lower(b.view())?;
         let logdet = real::<<T as Scalar>::Real>(m as f64) * sigma2.ln()
-            + l.diag().iter().map(|v| two * v.re().ln()).sum::<<T as Scalar>::Real>();
+            + l.diag()
+                .iter()
+                .map(|v| two * v.re().ln())
+                .sum::<<T as Scalar>::Real>();
         let mut c = adjoint(pd.view()).dot(&y);
         c.mapv_inplace(|v| v.scale(<T as Scalar>::Real::one() / sigma2));
         T::solve_lower_in_place(l.view(), &mut c);
@@ -157,7 +164,11 @@ pub struct Sbl<T: DenseScalar> {
 impl<T: DenseScalar> Sbl<T> {
     /// Set up SBL for the dictionary `phi` (`M × N`) and measurements `y` (`M × L`, `L ≥ 1`
     /// snapshots sharing one support). Checks shapes, finiteness, and that `y` is not all zero.
-    pub fn new(phi: ArrayView2<T>, y: ArrayView2<T>, params: &SblParams<<T as Scalar>::Real>) -> Result<Self> {
+    pub fn new(
+        phi: ArrayView2<T>,
+        y: ArrayView2<T>,
+        params: &SblParams<<T as Scalar>::Real>,
+    ) -> Result<Self> {
         Self::with_groups(phi, y, None, params)
     }
 
@@ -276,7 +287,13 @@ impl<T: DenseScalar> IterativeSolver for Sbl<T> {
         // M-step
         let k = self.active.len();
         let musq: Vec<<T as Scalar>::Real> = (0..k)
-            .map(|i| e.mu.row(i).iter().map(|v| v.abs2()).sum::<<T as Scalar>::Real>() / lr)
+            .map(|i| {
+                e.mu.row(i)
+                    .iter()
+                    .map(|v| v.abs2())
+                    .sum::<<T as Scalar>::Real>()
+                    / lr
+            })
             .collect();
         // gᵢ = 1 − Σᵢᵢ/γᵢ ∈ [0, 1]
         let g: Vec<<T as Scalar>::Real> = (0..k)

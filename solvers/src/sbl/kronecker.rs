@@ -48,8 +48,8 @@
 #![allow(clippy::type_complexity)]
 
 use super::block::Blocks;
-use crate::dense::{adjoint, DenseScalar};
 use super::{check_measurements, validate_common, NoiseModel};
+use crate::dense::{adjoint, DenseScalar};
 use crate::error::{Error, Result};
 use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo, StopCriteria};
 use crate::op::kronecker::kron_apply;
@@ -317,7 +317,8 @@ impl<T: DenseScalar> Ksbl<T> {
             .adjoint(y.into_dyn())?
             .into_dimensionality::<ndarray::Ix1>()
             .expect("flat");
-        let mut gammas: Vec<Array1<<T as Scalar>::Real>> = dims.iter().map(|&n| Array1::ones(n)).collect();
+        let mut gammas: Vec<Array1<<T as Scalar>::Real>> =
+            dims.iter().map(|&n| Array1::ones(n)).collect();
         gammas[0].fill(ynorm2 / phinorm2);
         let power = ynorm2 / real::<<T as Scalar>::Real>(m as f64);
         let (sigma2, learn_noise) = match params.noise {
@@ -346,7 +347,11 @@ impl<T: DenseScalar> Ksbl<T> {
         let mode_support = self
             .gammas
             .iter()
-            .map(|g| (0..g.len()).filter(|&j| g[j] > <T as Scalar>::Real::zero()).collect())
+            .map(|g| {
+                (0..g.len())
+                    .filter(|&j| g[j] > <T as Scalar>::Real::zero())
+                    .collect()
+            })
             .collect();
         KsblResult {
             mean: self.mean,
@@ -508,7 +513,11 @@ impl<T: DenseScalar> IterativeSolver for Ksbl<T> {
             y_resid += (yv.conj() * r).re();
         }
         let m: <T as Scalar>::Real = real(self.y.len() as f64);
-        let logdet = m * s2.ln() + lam.iter().map(|&l| (one + l / s2).ln()).sum::<<T as Scalar>::Real>();
+        let logdet = m * s2.ln()
+            + lam
+                .iter()
+                .map(|&l| (one + l / s2).ln())
+                .sum::<<T as Scalar>::Real>();
         let objective = logdet + y_resid / s2;
         let trace: <T as Scalar>::Real = lam.iter().map(|&l| l / (l + s2)).sum();
         let a = ndarray::Zip::from(&mu)

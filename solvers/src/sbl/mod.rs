@@ -33,8 +33,8 @@ pub mod em;
 pub mod kronecker;
 pub mod omp;
 
-pub use block::{block_sbl, Blocks};
 pub use crate::dense::DenseScalar;
+pub use block::{block_sbl, Blocks};
 pub use em::{sbl, Sbl, SblResult};
 pub use kronecker::{ksbl, Ksbl, KsblMethod, KsblParams, KsblResult};
 pub use omp::{kron_omp, omp, KronOmpResult, OmpParams, OmpResult};
@@ -170,8 +170,13 @@ pub fn numerical_rank<T: DenseScalar>(phi: ndarray::ArrayView2<T>) -> Result<usi
         return Ok(0);
     }
     let (_, s, _) = T::svd(phi)?;
-    let smax = s.iter().copied().fold(<T as Scalar>::Real::zero(), Float::max);
-    let tol = smax * <T as Scalar>::Real::eps() * crate::scalar::real(phi.nrows().max(phi.ncols()) as f64);
+    let smax = s
+        .iter()
+        .copied()
+        .fold(<T as Scalar>::Real::zero(), Float::max);
+    let tol = smax
+        * <T as Scalar>::Real::eps()
+        * crate::scalar::real(phi.nrows().max(phi.ncols()) as f64);
     Ok(s.iter().filter(|&&v| v > tol).count())
 }
 

@@ -124,93 +124,93 @@ impl<T: DenseScalar> IterativeSolver for Als<'_, T> {
                 if model == Model::Snapshots { 0 } else { l },
             )
         };
-    // x-step
-    match model {
-        Model::Repeated => {
-            let mm = Mat::<T>::from_fn(p * m, n, |r, j| d[r % m] * a[[r / m, r % m, j]]);
-            let rhs = Mat::<T>::from_fn(p * m, 1, |r, _| y[[r / m, r % m]]);
-            let sol = mm.qr().solve_lstsq(&rhs);
-            for j in 0..n {
-                x[[0, j]] = sol[(j, 0)];
-            }
-        }
-        Model::Snapshots => {
-            let mm = Mat::<T>::from_fn(m, n, |i, j| d[i] * a[[0, i, j]]);
-            let rhs = Mat::<T>::from_fn(m, p, |i, l| y[[l, i]]);
-            let sol = mm.qr().solve_lstsq(&rhs);
-            for l in 0..p {
-                for j in 0..n {
-                    x[[l, j]] = sol[(j, l)];
-                }
-            }
-        }
-        Model::Diverse => {
-            for l in 0..p {
-                let al = amat(l);
-                let mm = Mat::<T>::from_fn(m, n, |i, j| {
-                    (0..m).map(|t| d[(i + m - t) % m] * al[[t, j]]).sum()
-                });
-                let rhs = Mat::<T>::from_fn(m, 1, |i, _| y[[l, i]]);
+        // x-step
+        match model {
+            Model::Repeated => {
+                let mm = Mat::<T>::from_fn(p * m, n, |r, j| d[r % m] * a[[r / m, r % m, j]]);
+                let rhs = Mat::<T>::from_fn(p * m, 1, |r, _| y[[r / m, r % m]]);
                 let sol = mm.qr().solve_lstsq(&rhs);
                 for j in 0..n {
-                    x[[l, j]] = sol[(j, 0)];
+                    x[[0, j]] = sol[(j, 0)];
+                }
+            }
+            Model::Snapshots => {
+                let mm = Mat::<T>::from_fn(m, n, |i, j| d[i] * a[[0, i, j]]);
+                let rhs = Mat::<T>::from_fn(m, p, |i, l| y[[l, i]]);
+                let sol = mm.qr().solve_lstsq(&rhs);
+                for l in 0..p {
+                    for j in 0..n {
+                        x[[l, j]] = sol[(j, l)];
+                    }
+                }
+            }
+            Model::Diverse => {
+                for l in 0..p {
+                    let al = amat(l);
+                    let mm = Mat::<T>::from_fn(m, n, |i, j| {
+                        (0..m).map(|t| d[(i + m - t) % m] * al[[t, j]]).sum()
+                    });
+                    let rhs = Mat::<T>::from_fn(m, 1, |i, _| y[[l, i]]);
+                    let sol = mm.qr().solve_lstsq(&rhs);
+                    for j in 0..n {
+                        x[[l, j]] = sol[(j, 0)];
+                    }
                 }
             }
         }
-    }
-    // calibration step
-    let u: Vec<Array1<T>> = (0..p)
-        .map(|l| amat(l).dot(&x.row(if xr == 1 { 0 } else { l })))
-        .collect();
-    let mut misfit = 0.0;
-    match model {
-        Model::Diverse => {
-            let uh: Vec<_> = u.iter().map(|v| circ.dft(v.as_slice().unwrap())).collect();
-            let mut fh = Vec::with_capacity(m);
-            for kf in 0..m {
-                let mut num = num_complex::Complex::<<T as Scalar>::Real>::zero();
-                let mut den = <T as Scalar>::Real::zero();
-                for l in 0..p {
-                    num += uh[l][kf].conj() * yh[l][kf];
-                    den += uh[l][kf].norm_sqr();
-                }
-                fh.push(if den > <T as Scalar>::Real::zero() {
-                    num / den
-                } else {
-                    num
-                });
-            }
-            for l in 0..p {
+        // calibration step
+        let u: Vec<Array1<T>> = (0..p)
+            .map(|l| amat(l).dot(&x.row(if xr == 1 { 0 } else { l })))
+            .collect();
+        let mut misfit = 0.0;
+        match model {
+            Model::Diverse => {
+                let uh: Vec<_> = u.iter().map(|v| circ.dft(v.as_slice().unwrap())).collect();
+                let mut fh = Vec::with_capacity(m);
                 for kf in 0..m {
-                    misfit += (yh[l][kf] - fh[kf] * uh[l][kf])
-                        .norm_sqr()
-                        .to_f64_lossless();
+                    let mut num = num_complex::Complex::<<T as Scalar>::Real>::zero();
+                    let mut den = <T as Scalar>::Real::zero();
+                    for l in 0..p {
+                        num += uh[l][kf].conj() * yh[l][kf];
+                        den += uh[l][kf].norm_sqr();
+                    }
+                    fh.push(if den > <T as Scalar>::Real::zero() {
+                        num / den
+                    } else {
+                        num
+                    });
+                }
+                for l in 0..p {
+                    for kf in 0..m {
+                        misfit += (yh[l][kf] - fh[kf] * uh[l][kf])
+                            .norm_sqr()
+                            .to_f64_lossless();
+                    }
+                }
+                misfit /= m as f64;
+                let mut out = vec![T::zero(); m];
+                circ.idft_into(fh, &mut out);
+                *d = Array1::from(out);
+            }
+            _ => {
+                for i in 0..m {
+                    let mut num = T::zero();
+                    let mut den = <T as Scalar>::Real::zero();
+                    for l in 0..p {
+                        num += u[l][i].conj() * y[[l, i]];
+                        den += u[l][i].abs2();
+                    }
+                    d[i] = if den > <T as Scalar>::Real::zero() {
+                        num * T::from_real(<T as Scalar>::Real::one() / den)
+                    } else {
+                        T::one()
+                    };
+                    for l in 0..p {
+                        misfit += (y[[l, i]] - d[i] * u[l][i]).abs2().to_f64_lossless();
+                    }
                 }
             }
-            misfit /= m as f64;
-            let mut out = vec![T::zero(); m];
-            circ.idft_into(fh, &mut out);
-            *d = Array1::from(out);
         }
-        _ => {
-            for i in 0..m {
-                let mut num = T::zero();
-                let mut den = <T as Scalar>::Real::zero();
-                for l in 0..p {
-                    num += u[l][i].conj() * y[[l, i]];
-                    den += u[l][i].abs2();
-                }
-                d[i] = if den > <T as Scalar>::Real::zero() {
-                    num * T::from_real(<T as Scalar>::Real::one() / den)
-                } else {
-                    T::one()
-                };
-                for l in 0..p {
-                    misfit += (y[[l, i]] - d[i] * u[l][i]).abs2().to_f64_lossless();
-                }
-            }
-        }
-    }
         let last = self.last;
         self.last = misfit;
         let rel = if last.is_finite() && last > 0.0 {

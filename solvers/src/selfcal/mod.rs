@@ -104,10 +104,10 @@ mod solve;
 pub mod synthetic;
 mod system;
 
-pub use als::{alternating_least_squares, Als, AlsParams};
 /// The scalar bound of the self-calibration solvers (`f32`, `f64`, `C32`, `C64`), shared with
 /// [`crate::sbl`]; see [`crate::dense`].
 pub use crate::dense::DenseScalar;
+pub use als::{alternating_least_squares, Als, AlsParams};
 pub use problem::{
     calibration_from_inverse, inverse_from_calibration, scale_invariant_error, Errors, Model,
     Problem,

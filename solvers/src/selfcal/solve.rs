@@ -516,4 +516,3 @@ fn finish_solution<T: DenseScalar>(
         outer_iterations: outer,
     })
 }
-
