@@ -13,6 +13,7 @@
 //! effect of noise.
 
 use ndarray::Array1;
+use sparseinv::solvers::iter::NoObserver;
 use sparseinv::solvers::selfcal::{
     scale_invariant_error, solve, synthetic, Backend, Errors, InstanceSpec, Method, Model, Params,
 };
@@ -44,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ..Default::default()
                 };
                 let t = std::time::Instant::now();
-                let sol = solve(&inst.problem, &params)?;
+                let (sol, _) = solve(&inst.problem, &params, &mut NoObserver)?;
                 let dt = t.elapsed().as_secs_f64();
                 let e = Errors::measure(&sol, &inst.s, &inst.x);
                 let ef = scale_invariant_error(sol.d.view(), inst.d.view());

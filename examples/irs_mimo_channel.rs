@@ -25,6 +25,7 @@ use ndarray::{Array1, Array2, Axis, Ix1, Ix2};
 use num_complex::Complex64;
 use plotters::prelude::*;
 use rand::{Rng, SeedableRng};
+use sparseinv::solvers::iter::{NoObserver, StopCriteria};
 use sparseinv::solvers::op::{Kronecker, LinearOperator};
 use sparseinv::solvers::sbl::{
     kron_omp, ksbl, sbl, KsblMethod, KsblParams, NoiseModel, OmpParams, SblParams,
@@ -125,19 +126,31 @@ fn run_method(method: usize, t: &Trial) -> (f64, f64, f64) {
         1 => {
             let phi = explicit_kron(&t.factors);
             let p = SblParams {
-                max_iters: 150,
+                stop: StopCriteria {
+                    max_iters: 150,
+                    ..StopCriteria::default()
+                },
                 noise: NoiseModel::Fixed(t.sigma2),
                 ..Default::default()
             };
-            sbl(phi.view(), t.y.view().insert_axis(Axis(1)), &p)
-                .unwrap()
-                .mean
-                .column(0)
-                .to_owned()
+            sbl(
+                phi.view(),
+                t.y.view().insert_axis(Axis(1)),
+                &p,
+                &mut NoObserver,
+            )
+            .unwrap()
+            .0
+            .mean
+            .column(0)
+            .to_owned()
         }
         _ => {
             let p = KsblParams {
-                max_iters: 150,
+                stop: StopCriteria {
+                    max_iters: 150,
+                    ..StopCriteria::default()
+                },
                 noise: NoiseModel::Fixed(t.sigma2),
                 method: if method == 2 {
                     KsblMethod::Am
@@ -146,7 +159,10 @@ fn run_method(method: usize, t: &Trial) -> (f64, f64, f64) {
                 },
                 ..Default::default()
             };
-            ksbl(&t.factors, t.y.view(), &p).unwrap().mean
+            ksbl(&t.factors, t.y.view(), &p, &mut NoObserver)
+                .unwrap()
+                .0
+                .mean
         }
     };
     let secs = start.elapsed().as_secs_f64();

@@ -20,6 +20,7 @@
 
 use ndarray::Array2;
 use plotters::prelude::*;
+use sparseinv::solvers::iter::{NoObserver, StopCriteria};
 use sparseinv::solvers::selfcal::{
     alternating_least_squares, solve, synthetic, AlsParams, Errors, InstanceSpec, Method, Model,
     Params,
@@ -70,18 +71,22 @@ fn joint_error(spec: &InstanceSpec, seed: u64, solver: Solver) -> f64 {
                 },
                 ..Default::default()
             };
-            solve(&inst.problem, &params)
+            solve(&inst.problem, &params, &mut NoObserver)
         }
         Solver::Als => alternating_least_squares(
             &inst.problem,
             &AlsParams {
-                max_iters: 100,
-                tol: 1e-10,
+                stop: StopCriteria {
+                    max_iters: 100,
+                    rel_tol: 1e-10,
+                    ..AlsParams::default_stop()
+                },
             },
+            &mut NoObserver,
         ),
     };
     match sol {
-        Ok(s) => Errors::measure(&s, &inst.s, &inst.x).joint,
+        Ok((s, _)) => Errors::measure(&s, &inst.s, &inst.x).joint,
         Err(_) => f64::INFINITY,
     }
 }

@@ -7,6 +7,7 @@
 
 use ndarray::{Array1, Array2, Axis};
 use ndarray_npy::{read_npy, write_npy};
+use sparseinv_solvers::iter::{NoObserver, StopCriteria};
 use sparseinv_solvers::sbl::{sbl, SblParams, Update};
 use std::time::Instant;
 
@@ -33,8 +34,11 @@ fn main() {
     for (name, update) in [("mackay", Update::MacKay), ("em", Update::Em)] {
         let p = SblParams {
             update,
-            max_iters: 300,
-            tol: env_or("PEER_TOL", 1e-6),
+            stop: StopCriteria {
+                max_iters: 300,
+                rel_tol: env_or("PEER_TOL", 1e-6),
+                ..StopCriteria::default()
+            },
             prune: env_or("PEER_PRUNE", 1e-4),
             ..Default::default()
         };
@@ -42,11 +46,17 @@ fn main() {
         let mut last = None;
         for _ in 0..reps {
             let t = Instant::now();
-            let r = sbl(phi.view(), y.view().insert_axis(Axis(1)), &p).expect("sbl");
+            let r = sbl(
+                phi.view(),
+                y.view().insert_axis(Axis(1)),
+                &p,
+                &mut NoObserver,
+            )
+            .expect("sbl");
             best = best.min(t.elapsed().as_secs_f64());
             last = Some(r);
         }
-        let r = last.unwrap();
+        let (r, report) = last.unwrap();
         write_npy(
             dir.join(format!("ours_{name}.npy")),
             &r.mean.column(0).to_owned(),
@@ -54,7 +64,7 @@ fn main() {
         .expect("write");
         println!(
             "{{\"update\": \"{name}\", \"best_s\": {best}, \"iterations\": {}, \"support\": {}, \"noise_var\": {}}}",
-            r.report.iterations,
+            report.iterations,
             r.support.len(),
             r.noise_var
         );

@@ -63,9 +63,10 @@ fn main() {
         accelerate: false,
         damping: None,
         positivity: false,
+        stop: RlParams::iterations(iters),
     };
     let (rl_best, rl_med, x_rl) = time(reps, || {
-        richardson_lucy(y.view(), k.view(), None, p.clone(), iters, 0.0, None)
+        richardson_lucy(y.view(), k.view(), None, &p, &mut NoObserver)
             .expect("richardson_lucy")
             .0
     });
@@ -74,7 +75,7 @@ fn main() {
     let y32 = y.mapv(|v| v as f32);
     let k32 = k.mapv(|v| v as f32);
     let (rl32_best, rl32_med, x_rl32) = time(reps, || {
-        richardson_lucy(y32.view(), k32.view(), None, p.clone(), iters, 0.0, None)
+        richardson_lucy(y32.view(), k32.view(), None, &p, &mut NoObserver)
             .expect("richardson_lucy f32")
             .0
             .mapv(f64::from)

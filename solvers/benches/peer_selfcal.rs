@@ -8,6 +8,7 @@
 
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::read_npy;
+use sparseinv_solvers::iter::{NoObserver, StopCriteria};
 use sparseinv_solvers::krylov::KrylovParams;
 use sparseinv_solvers::selfcal::{solve, Backend, Errors, Method, Model, Params, Problem};
 use std::path::PathBuf;
@@ -41,18 +42,20 @@ fn main() {
             method,
             backend: Backend::MatrixFree,
             krylov: KrylovParams {
-                tol,
-                max_iters: 20_000,
+                stop: KrylovParams::stop_with(20_000, tol),
                 damp: 0.0,
             },
-            spectral_tol: 1e-10,
+            stop: StopCriteria {
+                residual_tol: Some(1e-10),
+                ..Params::<f64>::default_stop()
+            },
             ..Default::default()
         };
         let mut best = f64::INFINITY;
         let mut last = None;
         for _ in 0..REPEATS {
             let t = Instant::now();
-            let sol = solve(&problem, &params).expect("solve");
+            let (sol, _) = solve(&problem, &params, &mut NoObserver).expect("solve");
             best = best.min(t.elapsed().as_secs_f64());
             last = Some(sol);
         }

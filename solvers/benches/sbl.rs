@@ -5,6 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use ndarray::{Array1, Array2, Ix1, Ix2};
 use num_complex::Complex64;
+use sparseinv_solvers::iter::{NoObserver, StopCriteria};
 use sparseinv_solvers::op::{Kronecker, LinearOperator};
 use sparseinv_solvers::sbl::{kron_omp, ksbl, KsblMethod, KsblParams, NoiseModel, OmpParams};
 use sparseinv_solvers::testing::randn;
@@ -50,11 +51,14 @@ fn bench(c: &mut Criterion) {
             let p = KsblParams {
                 method,
                 noise: NoiseModel::Fixed(s2),
-                max_iters: 150,
+                stop: StopCriteria {
+                    max_iters: 150,
+                    ..StopCriteria::default()
+                },
                 ..Default::default()
             };
             c.bench_function(&format!("ksbl_{name}_trial_3375_m1_{m1}"), |b| {
-                b.iter(|| ksbl(&f, y.view(), &p).unwrap())
+                b.iter(|| ksbl(&f, y.view(), &p, &mut NoObserver).unwrap())
             });
         }
         let p = OmpParams {

@@ -9,6 +9,7 @@ use sparseinv_solvers::deconv::{
     refit_active, richardson_lucy, starlet_sparse, tikhonov, wiener, Balance, Regulariser,
     RlParams, StarletSparseParams,
 };
+use sparseinv_solvers::iter::NoObserver;
 use sparseinv_solvers::op::Boundary;
 use std::path::Path;
 
@@ -26,13 +27,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "wiener auto balance".into(),
         wiener(y.view(), k.view(), Balance::Auto)?,
     ));
-    let (rl, _) = richardson_lucy(y.view(), k.view(), None, RlParams::default(), 30, 0.0, None)?;
+    let (rl, _) = richardson_lucy(
+        y.view(),
+        k.view(),
+        None,
+        &RlParams::default(),
+        &mut NoObserver,
+    )?;
     out.push(("richardson_lucy 30 it".into(), rl));
     let acc = RlParams {
         accelerate: true,
         ..RlParams::default()
     };
-    let (rla, _) = richardson_lucy(y.view(), k.view(), None, acc, 30, 0.0, None)?;
+    let (rla, _) = richardson_lucy(y.view(), k.view(), None, &acc, &mut NoObserver)?;
     out.push(("richardson_lucy 30 it accelerated".into(), rla));
     let p = StarletSparseParams {
         scales: 4,

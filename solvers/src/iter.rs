@@ -8,6 +8,24 @@
 //! the step's numbers and, for every solver of this crate, a view of the current iterate
 //! ([`IterInfo::iterate`]), so it can log a quality metric per iteration, checkpoint or stop.
 //!
+//! # Conventions of the solvers' one-call helpers
+//!
+//! - **Stopping rules**: every params struct embeds one [`StopCriteria`] in a field named
+//!   `stop` (no separate `max_iters`/`tol` fields or arguments). Its `Default` keeps the
+//!   solver's documented defaults; params structs whose other fields are `f64` whatever the
+//!   precision (Richardson–Lucy, the Krylov solvers, self-calibration) hold a
+//!   `StopCriteria<f64>` that is converted to the solver's real type.
+//! - **Observer**: the last argument is `observer: &mut dyn Observer<R>`, `R` the real type
+//!   of the run; pass `&mut NoObserver` for none, or a closure
+//!   `&mut |i: &IterInfo<R>| Control::Continue`. It is called after every iteration, sees
+//!   the iterate and can interrupt ([`StopReason::Interrupted`]).
+//! - **Result**: `Result<(T, Report<R>)>`, the solver's output (the estimate, or a result
+//!   struct with its solver-specific extras) beside the run's [`Report`].
+//! - **State machines**: each helper is a thin wrapper over a public [`IterativeSolver`]
+//!   (for example `deconv::RichardsonLucy`, `sbl::Sbl`, `sbl::Ksbl`, `krylov::Lsqr`,
+//!   `selfcal::SpectralIteration`, `selfcal::Als`) driven by [`run`] with `params.stop`,
+//!   for callers that need to step it themselves.
+//!
 //! ```
 //! use sparseinv_solvers::iter::{Control, IterInfo};
 //! use sparseinv_solvers::op::Matrix;

@@ -4,8 +4,10 @@
 //!
 //! All three are [`IterativeSolver`] state machines driven by [`crate::iter::run`], generic
 //! over every [`Scalar`] (real and complex), and work on arrays of the operator's shapes (any
-//! dimension). The one-call helpers [`lsqr`], [`cgls`] and [`cg`] take a `Params` struct with
-//! a tolerance, an iteration budget and an optional Tikhonov damping.
+//! dimension). The one-call helpers [`lsqr`], [`cgls`] and [`cg`] take a [`KrylovParams`]
+//! (the shared [`StopCriteria`] in its field `stop`, and an optional Tikhonov damping) and an
+//! [`Observer`] that sees every iterate; they return the [`KrylovSolution`] beside the run's
+//! [`Report`].
 //!
 //! | solver | solves | residual reported to the driver |
 //! |---|---|---|
@@ -21,18 +23,20 @@
 //! `((κ − 1)/(κ + 1))^k` with `κ` the condition number of `A` (of `Ā` when damped).
 //!
 //! ```
+//! use sparseinv_solvers::iter::{NoObserver, StopReason};
 //! use sparseinv_solvers::krylov::{lsqr, KrylovParams};
 //! use sparseinv_solvers::op::Diagonal;
 //! use ndarray::array;
 //! // diagonal least squares: x = b / d
 //! let a = Diagonal::new(array![1.0, 2.0, 4.0].into_dyn());
 //! let b = array![1.0, 1.0, 1.0].into_dyn();
-//! let sol = lsqr(&a, b.view(), None, &KrylovParams::default()).unwrap();
+//! let (sol, report) = lsqr(&a, b.view(), None, &KrylovParams::default(), &mut NoObserver).unwrap();
 //! assert!((sol.x[2] - 0.25f64).abs() < 1e-10);
+//! assert_eq!(report.stop_reason, StopReason::Residual);
 //! ```
 
 use crate::error::{check_finite, Error, Result};
-use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
+use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo, StopCriteria};
 use crate::linalg::{norm2_sq, vdot};
 use crate::op::{check_shape, LinearOperator};
 use crate::scalar::{real, Real, Scalar};
@@ -41,13 +45,14 @@ use num_traits::{Float, One, Zero};
 
 /// Parameters of the one-call helpers [`lsqr`], [`cgls`] and [`cg`].
 ///
-/// `Default`: `tol = 1e-10`, `max_iters = 1000`, `damp = 0`.
+/// `Default`: at most 1000 iterations, stop when the solver's residual measure (see the
+/// module table) is `≤ 1e-10`, no relative-change test, damping `0`.
 #[derive(Debug, Clone, Copy)]
 pub struct KrylovParams {
-    /// Stop when the residual measure of the solver (see the module table) is `≤ tol`.
-    pub tol: f64,
-    /// Iteration budget (≥ 1).
-    pub max_iters: usize,
+    /// Stopping rules, in `f64` whatever the scalar type (converted to the solver's real
+    /// type). `residual_tol` applies to the residual measure of the module table; the
+    /// default is [`KrylovParams::default_stop`].
+    pub stop: StopCriteria<f64>,
     /// Tikhonov damping `λ ≥ 0` (LSQR and CGLS only; CG ignores it).
     pub damp: f64,
 }
@@ -55,21 +60,42 @@ pub struct KrylovParams {
 impl Default for KrylovParams {
     fn default() -> Self {
         KrylovParams {
-            tol: 1e-10,
-            max_iters: 1000,
+            stop: Self::default_stop(),
             damp: 0.0,
         }
     }
 }
 
 impl KrylovParams {
+    /// The default stopping rules: `max_iters = 1000`, `residual_tol = Some(1e-10)`,
+    /// `rel_tol = 0` (off), no objective target, divergence factor `1e300` (Krylov solvers
+    /// report no objective).
+    pub fn default_stop() -> StopCriteria<f64> {
+        Self::stop_with(1000, 1e-10)
+    }
+
+    /// Stopping rules with budget `max_iters` and residual tolerance `tol`, the rest as in
+    /// [`KrylovParams::default_stop`].
+    pub fn stop_with(max_iters: usize, tol: f64) -> StopCriteria<f64> {
+        StopCriteria {
+            max_iters,
+            rel_tol: 0.0,
+            residual_tol: Some(tol),
+            objective_target: None,
+            divergence_factor: 1e300,
+        }
+    }
+
     /// Check the parameters.
     pub fn validate(&self) -> Result<()> {
-        if !(self.tol.is_finite() && self.tol >= 0.0) {
-            return Err(Error::param("tol", "must be finite and non-negative"));
-        }
-        if self.max_iters == 0 {
-            return Err(Error::param("max_iters", "must be at least 1"));
+        self.stop.validate()?;
+        if let Some(t) = self.stop.residual_tol {
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(Error::param(
+                    "residual_tol",
+                    "must be finite and non-negative",
+                ));
+            }
         }
         if !(self.damp.is_finite() && self.damp >= 0.0) {
             return Err(Error::param("damp", "must be finite and non-negative"));
@@ -78,13 +104,18 @@ impl KrylovParams {
     }
 
     fn criteria<R: Real>(&self) -> StopCriteria<R> {
-        StopCriteria {
-            max_iters: self.max_iters,
-            rel_tol: R::zero(),
-            residual_tol: Some(real(self.tol)),
-            objective_target: None,
-            divergence_factor: real(1e300),
-        }
+        stop_as(&self.stop)
+    }
+}
+
+/// The `f64` stopping rules of a params struct in the solver's real type `R`.
+pub(crate) fn stop_as<R: Real>(s: &StopCriteria<f64>) -> StopCriteria<R> {
+    StopCriteria {
+        max_iters: s.max_iters,
+        rel_tol: real(s.rel_tol),
+        residual_tol: s.residual_tol.map(real),
+        objective_target: s.objective_target.map(real),
+        divergence_factor: real(s.divergence_factor),
     }
 }
 
@@ -97,8 +128,6 @@ pub struct KrylovSolution<T: Scalar> {
     pub residual_norm: T::Real,
     /// The last value of the solver's convergence measure (see the module table).
     pub measure: T::Real,
-    /// Iterations, stop reason, relative-change history and time.
-    pub report: Report<T::Real>,
 }
 
 fn validate_rhs<T: Scalar, A: LinearOperator<T> + ?Sized>(
@@ -569,7 +598,6 @@ fn finish<T: Scalar, A: LinearOperator<T> + ?Sized>(
     a: &A,
     b: &ArrayViewD<T>,
     x: ArrayD<T>,
-    report: Report<T::Real>,
     measure: T::Real,
 ) -> Result<KrylovSolution<T>> {
     let mut ax = ArrayD::zeros(IxDyn(a.range_shape()));
@@ -587,69 +615,67 @@ fn finish<T: Scalar, A: LinearOperator<T> + ?Sized>(
         x,
         residual_norm: r2.sqrt(),
         measure,
-        report,
     })
 }
 
-/// Solve `min ‖A x − b‖² + damp²‖x‖²` with [`Lsqr`]; see [`lsqr_observed`] for an observer.
+/// Solve `min ‖A x − b‖² + damp²‖x‖²` with [`Lsqr`] from `x0` (zero if `None`).
+///
+/// `observer` is called after every iteration and sees the iterate
+/// ([`IterInfo::iterate`](crate::iter::IterInfo::iterate)); pass
+/// [`&mut NoObserver`](crate::iter::NoObserver) for none. Returns the solution and the run's
+/// [`Report`] (iterations, stop reason, relative-change history, time).
 pub fn lsqr<T: Scalar, A: LinearOperator<T> + ?Sized>(
     a: &A,
     b: ArrayViewD<T>,
     x0: Option<ArrayViewD<T>>,
     p: &KrylovParams,
-) -> Result<KrylovSolution<T>> {
-    lsqr_observed(a, b, x0, p, &mut NoObserver)
-}
-
-/// [`lsqr`] with an [`Observer`] called after every iteration.
-pub fn lsqr_observed<T: Scalar, A: LinearOperator<T> + ?Sized>(
-    a: &A,
-    b: ArrayViewD<T>,
-    x0: Option<ArrayViewD<T>>,
-    p: &KrylovParams,
     observer: &mut dyn Observer<T::Real>,
-) -> Result<KrylovSolution<T>> {
+) -> Result<(KrylovSolution<T>, Report<T::Real>)> {
     p.validate()?;
     let mut s = Lsqr::new(a, b.view(), x0, p.damp)?;
     let rep = run(&mut s, &p.criteria(), observer)?;
     let m = s.measure;
-    finish(a, &b, s.into_x(), rep, m)
+    Ok((finish(a, &b, s.into_x(), m)?, rep))
 }
 
-/// Solve `min ‖A x − b‖² + damp²‖x‖²` with [`Cgls`].
+/// Solve `min ‖A x − b‖² + damp²‖x‖²` with [`Cgls`] from `x0` (zero if `None`); observer
+/// and return value as for [`lsqr`].
 pub fn cgls<T: Scalar, A: LinearOperator<T> + ?Sized>(
     a: &A,
     b: ArrayViewD<T>,
     x0: Option<ArrayViewD<T>>,
     p: &KrylovParams,
-) -> Result<KrylovSolution<T>> {
+    observer: &mut dyn Observer<T::Real>,
+) -> Result<(KrylovSolution<T>, Report<T::Real>)> {
     p.validate()?;
     let mut s = Cgls::new(a, b.view(), x0, p.damp)?;
-    let rep = run(&mut s, &p.criteria(), &mut NoObserver)?;
+    let rep = run(&mut s, &p.criteria(), observer)?;
     let m = if s.gamma == T::Real::zero() {
         T::Real::zero()
     } else {
         s.measure
     };
-    finish(a, &b, s.into_x(), rep, m)
+    Ok((finish(a, &b, s.into_x(), m)?, rep))
 }
 
-/// Solve `A x = b` for Hermitian positive definite `A` with [`Cg`] (`damp` is ignored).
+/// Solve `A x = b` for Hermitian positive definite `A` with [`Cg`] from `x0` (zero if
+/// `None`; `damp` is ignored); observer and return value as for [`lsqr`].
 pub fn cg<T: Scalar, A: LinearOperator<T> + ?Sized>(
     a: &A,
     b: ArrayViewD<T>,
     x0: Option<ArrayViewD<T>>,
     p: &KrylovParams,
-) -> Result<KrylovSolution<T>> {
+    observer: &mut dyn Observer<T::Real>,
+) -> Result<(KrylovSolution<T>, Report<T::Real>)> {
     p.validate()?;
     let mut s = Cg::new(a, b.view(), x0)?;
-    let rep = run(&mut s, &p.criteria(), &mut NoObserver)?;
+    let rep = run(&mut s, &p.criteria(), observer)?;
     let bn = nrm(&b.to_owned());
-    let mut sol = finish(a, &b, s.into_x(), rep, T::Real::zero())?;
+    let mut sol = finish(a, &b, s.into_x(), T::Real::zero())?;
     sol.measure = if bn > T::Real::zero() {
         sol.residual_norm / bn
     } else {
         T::Real::zero()
     };
-    Ok(sol)
+    Ok((sol, rep))
 }

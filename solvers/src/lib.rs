@@ -17,6 +17,7 @@ pub(crate) mod alloc;
 pub mod boundary;
 pub mod deconv;
 pub mod denoise;
+pub mod dense;
 pub mod error;
 pub mod fft;
 pub mod iter;

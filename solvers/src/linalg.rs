@@ -1,7 +1,7 @@
 //! Small vector kernels on arrays of any shape: inner products and norms with the
 //! conjugating convention `⟨x, y⟩ = Σ conj(xᵢ) yᵢ`.
 
-use crate::scalar::{Real, Scalar};
+use crate::scalar::Scalar;
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
 use num_traits::{Float, Zero};
 
@@ -43,7 +43,3 @@ pub fn norm2<T: Scalar>(x: ArrayViewD<T>) -> T::Real {
 pub fn axpy<T: Scalar>(a: T, x: ArrayViewD<T>, y: ArrayViewMutD<T>) {
     Zip::from(y).and(&x).for_each(|y, &x| *y += a * x);
 }
-
-/// Keeps the `Real` import meaningful for generic bounds.
-#[allow(dead_code)]
-fn _bound<R: Real>() {}

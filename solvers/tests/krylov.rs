@@ -4,7 +4,7 @@
 use faer::linalg::solvers::SolveLstsq;
 use faer::Mat;
 use ndarray::{Array2, ArrayD, ArrayViewD, ArrayViewMutD, Ix1, IxDyn};
-use sparseinv_solvers::iter::StopReason;
+use sparseinv_solvers::iter::{NoObserver, StopReason};
 use sparseinv_solvers::krylov::{cg, cgls, lsqr, KrylovParams};
 use sparseinv_solvers::op::LinearOperator;
 use sparseinv_solvers::testing::{assert_adjoint, randn};
@@ -100,15 +100,14 @@ fn check_ls<T: Scalar + faer::traits::ComplexField>(tol: f64, solve_tol: f64) {
         let reference = dense_lstsq(&a, &b, damp);
         let op = Dense::new(a);
         let p = KrylovParams {
-            tol: solve_tol,
-            max_iters: 200,
+            stop: KrylovParams::stop_with(200, solve_tol),
             damp,
         };
-        let s = lsqr(&op, b.view(), None, &p).unwrap();
-        assert_eq!(s.report.stop_reason, StopReason::Residual);
+        let (s, s_rep) = lsqr(&op, b.view(), None, &p, &mut NoObserver).unwrap();
+        assert_eq!(s_rep.stop_reason, StopReason::Residual);
         let e = rel_err(&s.x, &reference);
         assert!(e < tol, "LSQR damp {damp}: rel err {e:e}");
-        let s = cgls(&op, b.view(), None, &p).unwrap();
+        let (s, _) = cgls(&op, b.view(), None, &p, &mut NoObserver).unwrap();
         let e = rel_err(&s.x, &reference);
         assert!(e < tol, "CGLS damp {damp}: rel err {e:e}");
     }
@@ -144,11 +143,25 @@ fn lsqr_consistent_system_and_warm_start() {
     let xs = randn::<f64>(&[30], 12);
     let op = Dense::new(a);
     let b = op.apply(xs.view()).unwrap();
-    let s = lsqr(&op, b.view(), None, &KrylovParams::default()).unwrap();
+    let (s, _) = lsqr(
+        &op,
+        b.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
     assert!(rel_err(&s.x, xs.as_slice().unwrap()) < 1e-8);
     assert!(s.residual_norm < 1e-8);
-    let s = lsqr(&op, b.view(), Some(xs.view()), &KrylovParams::default()).unwrap();
-    assert_eq!(s.report.iterations, 1);
+    let (s, s_rep) = lsqr(
+        &op,
+        b.view(),
+        Some(xs.view()),
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
+    assert_eq!(s_rep.iterations, 1);
     assert!(rel_err(&s.x, xs.as_slice().unwrap()) < 1e-15);
 }
 
@@ -163,7 +176,14 @@ fn lsqr_underdetermined_gives_minimum_norm_solution() {
     let y = ArrayD::from_shape_vec(IxDyn(&[10]), y).unwrap();
     let yv = y.into_dimensionality::<Ix1>().unwrap();
     let xref: Vec<C64> = at.dot(&yv).to_vec();
-    let s = lsqr(&Dense::new(a), b.view(), None, &KrylovParams::default()).unwrap();
+    let (s, _s_rep) = lsqr(
+        &Dense::new(a),
+        b.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
     assert!(rel_err(&s.x, &xref) < 1e-9);
 }
 
@@ -193,7 +213,14 @@ fn cg_solves_hpd_system() {
     let reference = dense_lstsq(&h, &rhs, 0.0);
     let op = Normal(Dense::new(a), [20]);
     assert_adjoint(&op, 1e-12);
-    let s = cg(&op, rhs.view(), None, &KrylovParams::default()).unwrap();
+    let (s, _s_rep) = cg(
+        &op,
+        rhs.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
     assert!(rel_err(&s.x, &reference) < 1e-9);
     assert!(s.measure < 1e-9);
 }
@@ -202,25 +229,143 @@ fn cg_solves_hpd_system() {
 fn cg_rejects_indefinite_and_bad_input_errors() {
     let op = sparseinv_solvers::op::Diagonal::new(ndarray::array![1.0, -1.0].into_dyn());
     let b = ndarray::array![1.0, 1.0].into_dyn();
-    let r = cg(&op, b.view(), None, &KrylovParams::default());
+    let r = cg(
+        &op,
+        b.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    );
     assert!(matches!(r, Err(Error::Numerical(_))), "{r:?}");
     let bad = ndarray::array![1.0, f64::NAN].into_dyn();
     assert!(matches!(
-        lsqr(&op, bad.view(), None, &KrylovParams::default()),
+        lsqr(
+            &op,
+            bad.view(),
+            None,
+            &KrylovParams::default(),
+            &mut NoObserver
+        ),
         Err(Error::NonFinite { .. })
     ));
     let short = ndarray::array![1.0].into_dyn();
     assert!(matches!(
-        cgls(&op, short.view(), None, &KrylovParams::default()),
+        cgls(
+            &op,
+            short.view(),
+            None,
+            &KrylovParams::default(),
+            &mut NoObserver
+        ),
         Err(Error::ShapeMismatch { .. })
     ));
     let p = KrylovParams {
-        max_iters: 0,
+        stop: KrylovParams::stop_with(0, 1e-10),
         ..Default::default()
     };
-    assert!(lsqr(&op, b.view(), None, &p).is_err());
+    assert!(lsqr(&op, b.view(), None, &p, &mut NoObserver).is_err());
     // zero right-hand side: x = 0 immediately
     let z = ndarray::array![0.0, 0.0].into_dyn();
-    let s = lsqr(&op, z.view(), None, &KrylovParams::default()).unwrap();
+    let (s, _s_rep) = lsqr(
+        &op,
+        z.view(),
+        None,
+        &KrylovParams::default(),
+        &mut NoObserver,
+    )
+    .unwrap();
     assert!(s.x.iter().all(|&v| v == 0.0));
+}
+
+/// Every Krylov helper shows its observer the current iterate: the logged error against the
+/// known solution `x*` of a consistent system falls to the accuracy of the solve, the last
+/// observed iterate is the returned one, and the observer can stop the run.
+#[test]
+fn observers_read_the_iterate_and_interrupt() {
+    use sparseinv_solvers::iter::{Control, IterInfo, Observer};
+    // consistent least squares for LSQR/CGLS; AᴴA x = Aᴴb (HPD) for CG
+    let (a, _) = random_problem::<f64>(40, 30, 31);
+    let xs = randn::<f64>(&[30], 32);
+    let op = Dense::new(a.clone());
+    let b = op.apply(xs.view()).unwrap();
+    let ata = Dense::new(a.t().dot(&a));
+    let atb = ata.apply(xs.view()).unwrap();
+    let xsl = xs.as_slice().unwrap().to_vec();
+    type Run<'a> = Box<
+        dyn Fn(&mut dyn Observer<f64>) -> (ArrayD<f64>, sparseinv_solvers::iter::Report<f64>) + 'a,
+    >;
+    let runs: Vec<(&str, Run)> = vec![
+        (
+            "lsqr",
+            Box::new(|o: &mut dyn Observer<f64>| {
+                let (s, r) = lsqr(&op, b.view(), None, &KrylovParams::default(), o).unwrap();
+                (s.x, r)
+            }),
+        ),
+        (
+            "cgls",
+            Box::new(|o: &mut dyn Observer<f64>| {
+                let (s, r) = cgls(&op, b.view(), None, &KrylovParams::default(), o).unwrap();
+                (s.x, r)
+            }),
+        ),
+        (
+            "cg",
+            Box::new(|o: &mut dyn Observer<f64>| {
+                let (s, r) = cg(&ata, atb.view(), None, &KrylovParams::default(), o).unwrap();
+                (s.x, r)
+            }),
+        ),
+    ];
+    for (name, run) in &runs {
+        let mut errs = Vec::new();
+        let mut last = None;
+        let mut log = |i: &IterInfo<f64>| {
+            let x = i
+                .iterate
+                .as_ref()
+                .and_then(|v| v.as_f64())
+                .unwrap()
+                .to_owned();
+            errs.push(rel_err(&x, &xsl));
+            last = Some(x);
+            Control::Continue
+        };
+        let (x, rep) = run(&mut log);
+        assert_eq!(rep.stop_reason, StopReason::Residual, "{name}");
+        assert_eq!(errs.len(), rep.iterations, "{name}");
+        assert!(
+            errs[0] > 1e-2 && *errs.last().unwrap() < 1e-7,
+            "{name}: {errs:?}"
+        );
+        assert_eq!(
+            last.unwrap(),
+            x,
+            "{name}: last observed iterate is the result"
+        );
+        // interrupt once the error is below 1e-3: fewer iterations, error as observed
+        let mut stop_at = |i: &IterInfo<f64>| {
+            let x = i
+                .iterate
+                .as_ref()
+                .and_then(|v| v.as_f64())
+                .unwrap()
+                .to_owned();
+            if rel_err(&x, &xsl) < 1e-3 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        };
+        let (x, rep2) = run(&mut stop_at);
+        assert_eq!(rep2.stop_reason, StopReason::Interrupted, "{name}");
+        assert!(rep2.iterations < rep.iterations, "{name}");
+        let e = rel_err(&x, &xsl);
+        // the same deterministic iterations as the full run, cut where the observer stopped
+        let seen = errs[rep2.iterations - 1];
+        assert!(
+            e < 1e-3 && (e - seen).abs() <= 1e-12 * seen,
+            "{name}: {e} vs {seen}"
+        );
+    }
 }

@@ -5,6 +5,7 @@
 use ndarray::{Array1, Array2, Axis, Ix1, Ix2};
 use ndarray_npy::read_npy;
 use num_complex::Complex64;
+use sparseinv_solvers::iter::{NoObserver, StopCriteria};
 use sparseinv_solvers::sbl::{
     block_sbl, check_full_rank, omp, sbl, Blocks, NoiseModel, OmpParams, SblParams, Update,
 };
@@ -85,14 +86,23 @@ fn ard_case(name: &str, update: Update) {
         _ => NoiseModel::Fixed(nv),
     };
     let p = SblParams {
-        max_iters: 5000,
-        tol: 1e-10,
+        stop: StopCriteria {
+            max_iters: 5000,
+            rel_tol: 1e-10,
+            ..StopCriteria::default()
+        },
         noise,
         prune: 0.0,
         update,
         gamma_init: Some(1.0),
     };
-    let r = sbl(phi.view(), y.view().insert_axis(Axis(1)), &p).unwrap();
+    let (r, _r_rep) = sbl(
+        phi.view(),
+        y.view().insert_axis(Axis(1)),
+        &p,
+        &mut NoObserver,
+    )
+    .unwrap();
     let ours: Vec<usize> = (0..phi.ncols())
         .filter(|&n| r.mean[[n, 0]].abs() >= 0.05)
         .collect();
@@ -181,7 +191,10 @@ fn inv<T: Scalar>(a: &Array2<T>) -> Array2<T> {
 /// One EM iteration from uniform γ with fixed noise gives exactly the posterior
 /// Σ = (ΦᴴΦ/σ² + Γ⁻¹)⁻¹, μ = ΣΦᴴy/σ², in both the measurement-space (N ≥ M) and the
 /// coefficient-space (N < M) branch, real and complex.
-fn estep_case<T: sparseinv_solvers::sbl::DenseScalar<Real = f64>>(m: usize, n: usize) {
+fn estep_case<T: sparseinv_solvers::sbl::DenseScalar + sparseinv_solvers::Scalar<Real = f64>>(
+    m: usize,
+    n: usize,
+) {
     let phi = randn::<T>(&[m, n], 11)
         .into_dimensionality::<Ix2>()
         .unwrap();
@@ -190,12 +203,15 @@ fn estep_case<T: sparseinv_solvers::sbl::DenseScalar<Real = f64>>(m: usize, n: u
         .unwrap();
     let (g, s2) = (0.7, 0.3);
     let p = SblParams {
-        max_iters: 1,
+        stop: StopCriteria {
+            max_iters: 1,
+            ..StopCriteria::default()
+        },
         noise: NoiseModel::Fixed(s2),
         gamma_init: Some(g),
         ..Default::default()
     };
-    let r = sbl(phi.view(), y.view(), &p).unwrap();
+    let (r, r_rep) = sbl(phi.view(), y.view(), &p, &mut NoObserver).unwrap();
     let phih = phi.t().mapv(|v| v.conj());
     let mut prec = phih.dot(&phi).mapv(|v| v.scale(1.0 / s2));
     for i in 0..n {
@@ -223,7 +239,7 @@ fn estep_case<T: sparseinv_solvers::sbl::DenseScalar<Real = f64>>(m: usize, n: u
         .sum();
     // log det by the LU of the elimination: use eigen-free product of pivots via inv of scaled
     let ld = logdet(&sy);
-    let obj = r.report.objective_history[0];
+    let obj = r_rep.objective_history[0];
     assert!(
         (obj - (2.0 * ld + quad)).abs() < 1e-8 * obj.abs().max(1.0),
         "{obj} vs {}",
@@ -281,12 +297,21 @@ fn em_objective_never_increases_and_noise_is_learned() {
     let e = randn::<f64>(&[m], 4).into_dimensionality::<Ix1>().unwrap() * noise;
     let y = phi.dot(&x) + &e;
     let p = SblParams {
-        max_iters: 300,
+        stop: StopCriteria {
+            max_iters: 300,
+            ..StopCriteria::default()
+        },
         prune: 0.0,
         ..Default::default()
     };
-    let r = sbl(phi.view(), y.view().insert_axis(Axis(1)), &p).unwrap();
-    let h = &r.report.objective_history;
+    let (r, r_rep) = sbl(
+        phi.view(),
+        y.view().insert_axis(Axis(1)),
+        &p,
+        &mut NoObserver,
+    )
+    .unwrap();
+    let h = &r_rep.objective_history;
     for w in h.windows(2) {
         assert!(
             w[1] <= w[0] + 1e-9 * w[0].abs().max(1.0),
@@ -322,10 +347,13 @@ fn complex_mmv_recovers_shared_support() {
     let y = phi.dot(&x);
     let p = SblParams {
         noise: NoiseModel::Fixed(1e-8),
-        max_iters: 1000,
+        stop: StopCriteria {
+            max_iters: 1000,
+            ..StopCriteria::default()
+        },
         ..Default::default()
     };
-    let r = sbl(phi.view(), y.view(), &p).unwrap();
+    let (r, _r_rep) = sbl(phi.view(), y.view(), &p, &mut NoObserver).unwrap();
     let err = (&r.mean - &x)
         .iter()
         .map(|v| v.norm_sqr())
@@ -354,11 +382,21 @@ fn block_sbl_recovers_blocks_and_ties_hyperparameters() {
     }
     let y = phi.dot(&x) + randn::<f64>(&[m], 9).into_dimensionality::<Ix1>().unwrap() * 0.01;
     let p = SblParams {
-        max_iters: 2000,
+        stop: StopCriteria {
+            max_iters: 2000,
+            ..StopCriteria::default()
+        },
         noise: NoiseModel::Fixed(1e-4),
         ..Default::default()
     };
-    let r = block_sbl(phi.view(), y.view().insert_axis(Axis(1)), &blocks, &p).unwrap();
+    let (r, _r_rep) = block_sbl(
+        phi.view(),
+        y.view().insert_axis(Axis(1)),
+        &blocks,
+        &p,
+        &mut NoObserver,
+    )
+    .unwrap();
     for b in 0..n / bs {
         let g = &r.gamma.as_slice().unwrap()[b * bs..(b + 1) * bs];
         assert!(g.iter().all(|&v| v == g[0]), "block {b} not tied: {g:?}");
@@ -372,7 +410,13 @@ fn block_sbl_recovers_blocks_and_ties_hyperparameters() {
         (&r.mean.column(0) - &x).mapv(|v| v * v).sum().sqrt() / x.mapv(|v| v * v).sum().sqrt();
     assert!(err < 0.02, "{err}");
     // 30 measurements of 12 active out of 80 atoms: classic SBL with the same budget is worse
-    let rc = sbl(phi.view(), y.view().insert_axis(Axis(1)), &p).unwrap();
+    let (rc, _rc_rep) = sbl(
+        phi.view(),
+        y.view().insert_axis(Axis(1)),
+        &p,
+        &mut NoObserver,
+    )
+    .unwrap();
     let errc =
         (&rc.mean.column(0) - &x).mapv(|v| v * v).sum().sqrt() / x.mapv(|v| v * v).sum().sqrt();
     assert!(err <= errc + 1e-9, "block {err} vs classic {errc}");
@@ -407,31 +451,43 @@ fn bad_input_is_an_error() {
     let phi = rand_mat(5, 8, 1);
     let y = Array2::<f64>::ones((6, 1));
     assert!(matches!(
-        sbl(phi.view(), y.view(), &SblParams::default()),
+        sbl(phi.view(), y.view(), &SblParams::default(), &mut NoObserver),
         Err(Error::ShapeMismatch { .. })
     ));
     let mut yn = Array2::<f64>::ones((5, 1));
     yn[[2, 0]] = f64::NAN;
     assert!(matches!(
-        sbl(phi.view(), yn.view(), &SblParams::default()),
+        sbl(
+            phi.view(),
+            yn.view(),
+            &SblParams::default(),
+            &mut NoObserver
+        ),
         Err(Error::NonFinite { .. })
     ));
     let z = Array2::<f64>::zeros((5, 1));
-    let e = sbl(phi.view(), z.view(), &SblParams::default()).unwrap_err();
+    let e = sbl(phi.view(), z.view(), &SblParams::default(), &mut NoObserver).unwrap_err();
     assert!(e.to_string().contains("all zero"), "{e}");
     let mut pinf = phi.clone();
     pinf[[0, 0]] = f64::INFINITY;
     assert!(sbl(
         pinf.view(),
         Array2::<f64>::ones((5, 1)).view(),
-        &SblParams::default()
+        &SblParams::default(),
+        &mut NoObserver
     )
     .is_err());
     let bad = SblParams::<f64> {
         noise: NoiseModel::Fixed(-1.0),
         ..Default::default()
     };
-    assert!(sbl(phi.view(), Array2::<f64>::ones((5, 1)).view(), &bad).is_err());
+    assert!(sbl(
+        phi.view(),
+        Array2::<f64>::ones((5, 1)).view(),
+        &bad,
+        &mut NoObserver
+    )
+    .is_err());
     // rank deficiency: a repeated row
     let mut rd = phi.clone();
     let r0 = rd.row(0).to_owned();
@@ -444,7 +500,69 @@ fn bad_input_is_an_error() {
         phi.view(),
         Array2::<f64>::ones((5, 1)).view(),
         &Blocks::uniform(4, 2).unwrap(),
-        &SblParams::default()
+        &SblParams::default(),
+        &mut NoObserver
     )
     .is_err());
+}
+
+/// The observer of classic and block SBL sees the posterior mean after every iteration: its
+/// NMSE against the known sparse truth is logged, falls, and the observer stops the run once
+/// it is small; the returned mean is the last one observed.
+#[test]
+fn sbl_observer_logs_nmse_and_interrupts() {
+    use sparseinv_solvers::iter::{Control, IterInfo, StopReason};
+    let (m, n) = (20usize, 40usize);
+    let phi = randn::<f64>(&[m, n], 71)
+        .into_dimensionality::<Ix2>()
+        .unwrap();
+    let mut x = Array1::<f64>::zeros(n);
+    x[4] = 1.5;
+    x[5] = -1.0;
+    x[22] = 2.0;
+    let y = phi.dot(&x).insert_axis(Axis(1));
+    let xn2 = x.mapv(|v| v * v).sum();
+    let p = SblParams {
+        noise: NoiseModel::Fixed(1e-8),
+        ..Default::default()
+    };
+    let mut nmse = Vec::new();
+    let mut last = None;
+    let mut obs = |i: &IterInfo<f64>| {
+        let mu = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
+        assert_eq!(mu.shape(), &[n, 1]);
+        let mu = mu.into_dimensionality::<Ix2>().unwrap();
+        let e = (&mu.column(0) - &x.view()).mapv(|v| v * v).sum() / xn2;
+        nmse.push(e);
+        last = Some(mu.to_owned());
+        if e < 1e-6 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    let (r, rep) = sbl(phi.view(), y.view(), &p, &mut obs).unwrap();
+    assert_eq!(rep.stop_reason, StopReason::Interrupted);
+    assert_eq!(rep.iterations, nmse.len());
+    assert!(nmse[0] > 1e-2 && *nmse.last().unwrap() < 1e-6, "{nmse:?}");
+    assert_eq!(last.unwrap(), r.mean);
+    // block SBL (blocks of 2: the truth is block-sparse) under the same kind of observer
+    let blocks = Blocks::uniform(n, 2).unwrap();
+    let mut seen = 0;
+    let mut obs = |i: &IterInfo<f64>| {
+        let mu = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
+        let mu = mu.into_dimensionality::<Ix2>().unwrap();
+        seen = i.iter;
+        let e = (&mu.column(0) - &x.view()).mapv(|v| v * v).sum() / xn2;
+        if e < 1e-6 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    let (rb, repb) = block_sbl(phi.view(), y.view(), &blocks, &p, &mut obs).unwrap();
+    assert_eq!(repb.stop_reason, StopReason::Interrupted);
+    assert_eq!(repb.iterations, seen);
+    let eb = (&rb.mean.column(0) - &x).mapv(|v| v * v).sum() / xn2;
+    assert!(eb < 1e-6, "{eb}");
 }

@@ -5,6 +5,7 @@
 
 use ndarray::{Array1, Array2, Axis, Ix1, Ix2};
 use num_complex::Complex64;
+use sparseinv_solvers::iter::{NoObserver, StopCriteria};
 use sparseinv_solvers::op::{Kronecker, LinearOperator};
 use sparseinv_solvers::sbl::kronecker::{outer, rank_one};
 use sparseinv_solvers::sbl::{
@@ -67,7 +68,7 @@ fn sig_support(gammas: &[Array1<f64>]) -> Vec<Vec<usize>> {
 
 /// One KSBL iteration from the uniform start equals one classic SBL iteration on the formed
 /// `Φ₁ ⊗ Φ₂ ⊗ Φ₃`: same posterior mean, variances, objective and learned noise.
-fn structured_estep_case<T: DenseScalar<Real = f64>>() {
+fn structured_estep_case<T: DenseScalar + sparseinv_solvers::Scalar<Real = f64>>() {
     let f = [mat::<T>(4, 5, 1), mat::<T>(3, 4, 2), mat::<T>(2, 3, 3)];
     let explicit = brute_kron(&brute_kron(&f[0], &f[1]), &f[2]);
     let y = randn::<T>(&[24], 4).into_dimensionality::<Ix1>().unwrap();
@@ -76,26 +77,35 @@ fn structured_estep_case<T: DenseScalar<Real = f64>>() {
         NoiseModel::Learn { init: Some(0.3) },
     ] {
         let kp = KsblParams {
-            max_iters: 1,
+            stop: StopCriteria {
+                max_iters: 1,
+                ..StopCriteria::default()
+            },
             noise,
             ..Default::default()
         };
-        let rk = ksbl(&f, y.view(), &kp).unwrap();
+        let (rk, rk_rep) = ksbl(&f, y.view(), &kp, &mut NoObserver).unwrap();
         let sp = SblParams {
-            max_iters: 1,
+            stop: StopCriteria {
+                max_iters: 1,
+                ..StopCriteria::default()
+            },
             noise,
             prune: 0.0,
             ..Default::default()
         };
-        let rs = sbl(explicit.view(), y.view().insert_axis(Axis(1)), &sp).unwrap();
+        let (rs, rs_rep) = sbl(
+            explicit.view(),
+            y.view().insert_axis(Axis(1)),
+            &sp,
+            &mut NoObserver,
+        )
+        .unwrap();
         for n in 0..60 {
             assert!((rk.mean[n] - rs.mean[[n, 0]]).modulus() < 1e-10, "mean {n}");
             assert!((rk.variance[n] - rs.variance[n]).abs() < 1e-10, "var {n}");
         }
-        let (ok, os) = (
-            rk.report.objective_history[0],
-            rs.report.objective_history[0],
-        );
+        let (ok, os) = (rk_rep.objective_history[0], rs_rep.objective_history[0]);
         assert!((ok - os).abs() < 1e-9 * os.abs().max(1.0), "{ok} vs {os}");
         assert!((rk.noise_var - rs.noise_var).abs() < 1e-12 * rs.noise_var.max(1.0));
     }
@@ -180,12 +190,15 @@ fn ksbl_am_is_monotone_and_both_methods_recover_noisy_truth() {
     for method in [KsblMethod::Am, KsblMethod::Svd] {
         let p = KsblParams {
             method,
-            max_iters: 300,
+            stop: StopCriteria {
+                max_iters: 300,
+                ..StopCriteria::default()
+            },
             ..Default::default()
         };
-        let r = ksbl(&f, y.view(), &p).unwrap();
+        let (r, r_rep) = ksbl(&f, y.view(), &p, &mut NoObserver).unwrap();
         if method == KsblMethod::Am {
-            for w in r.report.objective_history.windows(2) {
+            for w in r_rep.objective_history.windows(2) {
                 assert!(
                     w[1] <= w[0] + 1e-8 * w[0].abs().max(1.0),
                     "AM objective rose {} -> {}",
@@ -230,11 +243,14 @@ fn ksbl_recovers_noiseless_truth_beyond_explicit_memory() {
         let p = KsblParams {
             method,
             noise: NoiseModel::Fixed(1e-10 * power),
-            max_iters: 100,
-            tol: 1e-8,
+            stop: StopCriteria {
+                max_iters: 100,
+                rel_tol: 1e-8,
+                ..StopCriteria::default()
+            },
             ..Default::default()
         };
-        let r = ksbl(&f, y.view(), &p).unwrap();
+        let (r, _r_rep) = ksbl(&f, y.view(), &p, &mut NoObserver).unwrap();
         assert_eq!(
             r.mode_support, supp,
             "{method:?} prunes to the true support"
@@ -262,11 +278,14 @@ fn complex_and_block_ksbl_and_kron_omp_recover() {
         let p = KsblParams {
             method,
             noise: NoiseModel::Fixed(1e-9),
-            max_iters: 300,
-            tol: 1e-9,
+            stop: StopCriteria {
+                max_iters: 300,
+                rel_tol: 1e-9,
+                ..StopCriteria::default()
+            },
             ..Default::default()
         };
-        let r = ksbl(&f, y.view(), &p).unwrap();
+        let (r, _r_rep) = ksbl(&f, y.view(), &p, &mut NoObserver).unwrap();
         assert_eq!(sig_support(&r.gammas), supp, "{method:?}");
         let err = (&r.mean - &x)
             .iter()
@@ -308,12 +327,15 @@ fn complex_and_block_ksbl_and_kron_omp_recover() {
         let p = KsblParams {
             method,
             noise: NoiseModel::Fixed(1e-9),
-            max_iters: 300,
-            tol: 1e-9,
+            stop: StopCriteria {
+                max_iters: 300,
+                rel_tol: 1e-9,
+                ..StopCriteria::default()
+            },
             blocks: Some(blocks.clone()),
             ..Default::default()
         };
-        let r = ksbl(&f, y.view(), &p).unwrap();
+        let (r, _r_rep) = ksbl(&f, y.view(), &p, &mut NoObserver).unwrap();
         assert_eq!(sig_support(&r.gammas), supp, "block {method:?}");
         for g in &r.gammas {
             for b in 0..g.len() / 2 {
@@ -330,28 +352,86 @@ fn ksbl_bad_input_is_an_error() {
     let f = [mat::<f64>(3, 4, 1), mat::<f64>(2, 5, 2)];
     let y = Array1::<f64>::ones(7);
     assert!(matches!(
-        ksbl(&f, y.view(), &KsblParams::default()),
+        ksbl(&f, y.view(), &KsblParams::default(), &mut NoObserver),
         Err(Error::ShapeMismatch { .. })
     ));
     let z = Array1::<f64>::zeros(6);
-    assert!(ksbl(&f, z.view(), &KsblParams::default())
+    assert!(ksbl(&f, z.view(), &KsblParams::default(), &mut NoObserver)
         .unwrap_err()
         .to_string()
         .contains("all zero"));
     let mut yn = Array1::<f64>::ones(6);
     yn[0] = f64::NAN;
     assert!(matches!(
-        ksbl(&f, yn.view(), &KsblParams::default()),
+        ksbl(&f, yn.view(), &KsblParams::default(), &mut NoObserver),
         Err(Error::NonFinite { .. })
     ));
     let mut g = f.clone();
     g[1][[0, 0]] = f64::INFINITY;
-    assert!(ksbl(&g, Array1::<f64>::ones(6).view(), &KsblParams::default()).is_err());
+    assert!(ksbl(
+        &g,
+        Array1::<f64>::ones(6).view(),
+        &KsblParams::default(),
+        &mut NoObserver
+    )
+    .is_err());
     let p = KsblParams::<f64> {
         blocks: Some(vec![Blocks::uniform(4, 2).unwrap()]),
         ..Default::default()
     };
-    assert!(ksbl(&f, Array1::<f64>::ones(6).view(), &p).is_err());
+    assert!(ksbl(&f, Array1::<f64>::ones(6).view(), &p, &mut NoObserver).is_err());
     assert!(kron_omp(&f, Array1::<f64>::ones(5).view(), &OmpParams::default()).is_err());
-    assert!(ksbl::<f64>(&[], Array1::<f64>::ones(1).view(), &KsblParams::default()).is_err());
+    assert!(ksbl::<f64>(
+        &[],
+        Array1::<f64>::ones(1).view(),
+        &KsblParams::default(),
+        &mut NoObserver
+    )
+    .is_err());
+}
+
+/// The KSBL observer sees the flat posterior mean after every iteration: its NMSE against a
+/// Kronecker-sparse truth is logged and the observer stops the run once it is small.
+#[test]
+fn ksbl_observer_logs_nmse_and_interrupts() {
+    use sparseinv_solvers::iter::{Control, IterInfo, StopReason};
+    let dims = [12usize, 10];
+    let f = vec![mat::<f64>(8, 12, 81), mat::<f64>(7, 10, 82)];
+    let supp = vec![vec![3, 9], vec![1]];
+    let x = kron_sparse::<f64>(&dims, &supp, 83);
+    let y = Kronecker::new(f.clone())
+        .unwrap()
+        .apply(x.view().into_dyn())
+        .unwrap()
+        .into_dimensionality::<Ix1>()
+        .unwrap();
+    let xn2 = x.mapv(|v| v * v).sum();
+    for method in [KsblMethod::Am, KsblMethod::Svd] {
+        let p = KsblParams {
+            method,
+            noise: NoiseModel::Fixed(1e-10),
+            ..Default::default()
+        };
+        let mut nmse = Vec::new();
+        let mut last = None;
+        let mut obs = |i: &IterInfo<f64>| {
+            let mu = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
+            let e = (&mu - &x.view().into_dyn()).mapv(|v| v * v).sum() / xn2;
+            nmse.push(e);
+            last = Some(mu.to_owned());
+            if e < 1e-6 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        };
+        let (r, rep) = ksbl(&f, y.view(), &p, &mut obs).unwrap();
+        assert_eq!(rep.stop_reason, StopReason::Interrupted, "{method:?}");
+        assert_eq!(rep.iterations, nmse.len());
+        assert!(
+            nmse[0] > 1e-2 && *nmse.last().unwrap() < 1e-6,
+            "{method:?}: {nmse:?}"
+        );
+        assert_eq!(last.unwrap(), r.mean.into_dyn());
+    }
 }

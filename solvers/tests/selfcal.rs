@@ -3,9 +3,10 @@
 //! adjoint of the stacked operator, dense vs matrix-free agreement, error paths.
 
 use ndarray::{Array1, Array2, Array3};
+use sparseinv_solvers::iter::NoObserver;
 use sparseinv_solvers::selfcal::{
     alternating_least_squares, scale_invariant_error, solve, synthetic, AlsParams, Backend,
-    CalScalar, Constraint, Errors, InstanceSpec, Method, Model, Params, Problem,
+    Constraint, DenseScalar, Errors, InstanceSpec, Method, Model, Params, Problem,
 };
 use sparseinv_solvers::testing::assert_adjoint;
 use sparseinv_solvers::{Error, C64};
@@ -29,7 +30,7 @@ fn params<T>(method: Method, backend: Backend) -> Params<T> {
     }
 }
 
-fn exact_recovery<T: CalScalar>(tol: f64) {
+fn exact_recovery<T: DenseScalar>(tol: f64) {
     for model in MODELS {
         let (m, n, p) = sizes(model);
         for k in [None, Some(5)] {
@@ -38,7 +39,8 @@ fn exact_recovery<T: CalScalar>(tol: f64) {
             let inst = synthetic::<T>(&spec, 42).unwrap();
             for method in [Method::Lsq, Method::Spectral] {
                 for backend in [Backend::Dense, Backend::MatrixFree] {
-                    let sol = solve(&inst.problem, &params(method, backend)).unwrap();
+                    let (sol, _sol_rep) =
+                        solve(&inst.problem, &params(method, backend), &mut NoObserver).unwrap();
                     let e = Errors::measure(&sol, &inst.s, &inst.x);
                     assert!(
                         e.joint < tol && e.s < tol && e.x < tol,
@@ -119,7 +121,7 @@ fn lsq_satisfies_constraint_and_data() {
         constraint: Constraint::First,
         ..Default::default()
     };
-    let sol = solve(&inst.problem, &p).unwrap();
+    let (sol, _sol_rep) = solve(&inst.problem, &p, &mut NoObserver).unwrap();
     assert!((sol.h[0] - C64::new(1.0, 0.0)).norm() < 1e-10);
     assert!(sol.sigma < 1e-10);
     // exact: s = s_true / s_true[0]
@@ -132,7 +134,7 @@ fn lsq_satisfies_constraint_and_data() {
         constraint: Constraint::Vector(w.clone(), C64::new(2.0, 0.0)),
         ..Default::default()
     };
-    let sol = solve(&inst.problem, &p).unwrap();
+    let (sol, _sol_rep) = solve(&inst.problem, &p, &mut NoObserver).unwrap();
     let wh: C64 = w.iter().zip(&sol.h).map(|(a, b)| a.conj() * b).sum();
     assert!((wh - C64::new(2.0, 0.0)).norm() < 1e-10);
 }
@@ -147,7 +149,12 @@ fn noisy_error_bounded_and_decreasing_with_snr() {
             spec.snr_db = Some(snr);
             let inst = synthetic::<C64>(&spec, 7).unwrap();
             for method in [Method::Lsq, Method::Spectral] {
-                let sol = solve(&inst.problem, &params(method, Backend::Auto)).unwrap();
+                let (sol, _sol_rep) = solve(
+                    &inst.problem,
+                    &params(method, Backend::Auto),
+                    &mut NoObserver,
+                )
+                .unwrap();
                 let e = Errors::measure(&sol, &inst.s, &inst.x).joint;
                 // graceful degradation: error within a modest factor of the noise level
                 let noise = 10f64.powf(-snr / 20.0);
@@ -166,10 +173,16 @@ fn matrix_free_spectral_matches_dense_svd_with_noise() {
     let mut spec = InstanceSpec::new(Model::Snapshots, 24, 6, 4);
     spec.snr_db = Some(30.0);
     let inst = synthetic::<f64>(&spec, 11).unwrap();
-    let a = solve(&inst.problem, &params(Method::Spectral, Backend::Dense)).unwrap();
-    let b = solve(
+    let (a, _a_rep) = solve(
+        &inst.problem,
+        &params(Method::Spectral, Backend::Dense),
+        &mut NoObserver,
+    )
+    .unwrap();
+    let (b, _b_rep) = solve(
         &inst.problem,
         &params(Method::Spectral, Backend::MatrixFree),
+        &mut NoObserver,
     )
     .unwrap();
     let za: Vec<f64> = a.s.iter().chain(a.x.iter()).copied().collect();
@@ -184,7 +197,8 @@ fn matrix_free_spectral_matches_dense_svd_with_noise() {
 fn als_baseline_runs_and_fits_easy_case() {
     // real positive gains near 1, well oversampled: ALS from d = 1 converges here
     let inst = synthetic::<f64>(&InstanceSpec::new(Model::Repeated, 20, 4, 6), 2).unwrap();
-    let sol = alternating_least_squares(&inst.problem, &AlsParams::default()).unwrap();
+    let (sol, _sol_rep) =
+        alternating_least_squares(&inst.problem, &AlsParams::default(), &mut NoObserver).unwrap();
     let e = Errors::measure(&sol, &inst.s, &inst.x);
     assert!(e.joint < 1e-6, "{e:?}");
 }
@@ -258,6 +272,87 @@ fn bad_input_is_rejected() {
         constraint: Constraint::Vector(Array1::zeros(5), 1.0),
         ..Default::default()
     };
-    assert!(solve(&inst.problem, &p).is_err());
+    assert!(solve(&inst.problem, &p, &mut NoObserver).is_err());
     assert!("nope".parse::<Model>().is_err());
+}
+
+/// The observer of every self-calibration solver sees its iterate: the LSQR iterate
+/// `z = (h, x)` of matrix-free LSQ, the unit vector `v` of every outer step of the spectral
+/// method, and the stacked `(d, x)` of ALS. Their errors up to scale against the truth are
+/// logged per iteration and the observer interrupts.
+#[test]
+fn observers_read_the_iterate_and_interrupt() {
+    use sparseinv_solvers::iter::{Control, IterInfo, StopReason};
+    let inst = synthetic::<f64>(&InstanceSpec::new(Model::Snapshots, 24, 6, 4), 5).unwrap();
+    let zt: Vec<f64> = inst.s.iter().chain(inst.x.iter()).copied().collect();
+    let zt = Array1::from(zt);
+    fn z_err(i: &IterInfo<f64>, zt: &Array1<f64>) -> f64 {
+        let z = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
+        let z = z.into_dimensionality::<ndarray::Ix1>().unwrap();
+        scale_invariant_error(z, zt.view())
+    }
+    // LSQ, matrix-free: the LSQR error falls; stop once it is below 1e-6
+    let mut errs = Vec::new();
+    let mut obs = |i: &IterInfo<f64>| {
+        errs.push(z_err(i, &zt));
+        if *errs.last().unwrap() < 1e-6 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    let (sol, rep) = solve(
+        &inst.problem,
+        &params(Method::Lsq, Backend::MatrixFree),
+        &mut obs,
+    )
+    .unwrap();
+    assert_eq!(rep.stop_reason, StopReason::Interrupted);
+    assert_eq!((rep.iterations, sol.iterations), (errs.len(), errs.len()));
+    assert!(errs[0] > 1e-2 && *errs.last().unwrap() < 1e-6, "{errs:?}");
+    let e = Errors::measure(&sol, &inst.s, &inst.x).joint;
+    assert!((e - errs.last().unwrap()).abs() < 1e-9, "{e} vs {errs:?}");
+    // spectral, matrix-free, noiseless: one outer step reaches the null vector; with the
+    // residual test off the observer stops the iteration
+    let mut p = params::<f64>(Method::Spectral, Backend::MatrixFree);
+    p.stop.residual_tol = None;
+    let mut errs = Vec::new();
+    let mut obs = |i: &IterInfo<f64>| {
+        let v = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
+        assert!((v.iter().map(|a| a * a).sum::<f64>() - 1.0).abs() < 1e-12);
+        errs.push(z_err(i, &zt));
+        if i.iter == 2 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    let (sol, rep) = solve(&inst.problem, &p, &mut obs).unwrap();
+    assert_eq!(rep.stop_reason, StopReason::Interrupted);
+    assert_eq!(
+        (rep.iterations, sol.outer_iterations, errs.len()),
+        (2, 2, 2)
+    );
+    assert!(errs.iter().all(|&e| e < 1e-8), "{errs:?}");
+    // ALS: the observer sees (d, x); the misfit history is non-increasing; stop after 3 sweeps
+    let mut seen = Vec::new();
+    let mut obs = |i: &IterInfo<f64>| {
+        let z = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
+        assert_eq!(z.len(), 24 + 4 * 6);
+        seen.push(z.to_owned());
+        if i.iter == 3 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    let (_, rep) =
+        alternating_least_squares(&inst.problem, &AlsParams::default(), &mut obs).unwrap();
+    assert_eq!(
+        (rep.stop_reason, rep.iterations, seen.len()),
+        (StopReason::Interrupted, 3, 3)
+    );
+    let h = &rep.objective_history;
+    assert!(h.windows(2).all(|w| w[1] <= w[0] * (1.0 + 1e-12)), "{h:?}");
+    assert!(seen[0] != seen[2]);
 }

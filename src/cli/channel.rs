@@ -11,10 +11,10 @@ use clap::Args;
 use ndarray::{Array1, Array2, ArrayD, Axis, Ix2};
 use num_complex::Complex64;
 use sparseinv::io::npy::{read_npy, write_npy, NpyArray};
-use sparseinv::solvers::iter::{Control, IterInfo, Report};
+use sparseinv::solvers::iter::{Control, IterInfo, Report, StopCriteria};
 use sparseinv::solvers::sbl::{
-    self, block::block_sbl_observed, check_full_rank, em::sbl_observed, kronecker::ksbl_observed,
-    Blocks, DenseScalar, KsblMethod, KsblParams, NoiseModel, OmpParams, SblParams,
+    self, check_full_rank, Blocks, DenseScalar, KsblMethod, KsblParams, NoiseModel, OmpParams,
+    SblParams,
 };
 use std::path::PathBuf;
 use std::time::Instant;
@@ -104,7 +104,7 @@ fn parse_blocks(spec: &str, n: usize) -> Result<Blocks> {
     Ok(b)
 }
 
-fn solve<T: DenseScalar<Real = f64>>(
+fn solve<T: DenseScalar + sparseinv::solvers::Scalar<Real = f64>>(
     args: &ChannelArgs,
     method: &str,
     dicts: Vec<Array2<T>>,
@@ -125,8 +125,11 @@ fn solve<T: DenseScalar<Real = f64>>(
     let out = match method {
         "sbl" | "bsbl" => {
             let mut p = SblParams {
-                max_iters,
-                tol: args.tol,
+                stop: StopCriteria {
+                    max_iters,
+                    rel_tol: args.tol,
+                    ..StopCriteria::default()
+                },
                 noise,
                 ..Default::default()
             };
@@ -139,11 +142,12 @@ fn solve<T: DenseScalar<Real = f64>>(
                     bail!("bsbl needs exactly one --blocks");
                 }
                 let b = parse_blocks(&args.blocks[0], phi.ncols())?;
-                block_sbl_observed(phi.view(), y.view(), &b, &p, &mut obs)?
+                sbl::block_sbl(phi.view(), y.view(), &b, &p, &mut obs)?
             } else {
-                sbl_observed(phi.view(), y.view(), &p, &mut obs)?
+                sbl::sbl(phi.view(), y.view(), &p, &mut obs)?
             };
-            let (iterations, stop, objective) = finish(&r.report);
+            let (r, report) = r;
+            let (iterations, stop, objective) = finish(&report);
             let x = if y.ncols() == 1 {
                 r.mean.column(0).to_owned().into_dyn()
             } else {
@@ -179,8 +183,11 @@ fn solve<T: DenseScalar<Real = f64>>(
                 )
             };
             let mut p = KsblParams {
-                max_iters,
-                tol: args.tol,
+                stop: StopCriteria {
+                    max_iters,
+                    rel_tol: args.tol,
+                    ..StopCriteria::default()
+                },
                 noise,
                 method: if method == "ksbl-am" {
                     KsblMethod::Am
@@ -193,8 +200,8 @@ fn solve<T: DenseScalar<Real = f64>>(
             if let Some(pr) = args.prune {
                 p.prune = pr;
             }
-            let r = ksbl_observed(&dicts, y.column(0), &p, &mut obs)?;
-            let (iterations, stop, objective) = finish(&r.report);
+            let (r, report) = sbl::ksbl(&dicts, y.column(0), &p, &mut obs)?;
+            let (iterations, stop, objective) = finish(&report);
             let support_size = r.support().len();
             Outcome {
                 x: r.mean.into_dyn(),

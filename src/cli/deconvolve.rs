@@ -232,6 +232,7 @@ impl Solve<'_> {
             accelerate: self.accelerate,
             init: Some(self.rl_init),
             eps: self.rl_background,
+            stop: RlParams::iterations(self.iters),
             ..RlParams::default()
         };
         let y = win.mapv(|v| real::<R>(v - self.rl_offset));
@@ -242,15 +243,7 @@ impl Solve<'_> {
             }
             Control::Continue
         };
-        let (x, _) = richardson_lucy(
-            y.view(),
-            k.view(),
-            Some(valid),
-            p,
-            self.iters,
-            0.0,
-            Some(&mut obs),
-        )?;
+        let (x, _) = richardson_lucy(y.view(), k.view(), Some(valid), &p, &mut obs)?;
         let add = self.rl_offset + self.rl_background;
         Ok(x.mapv(|v| v.to_f64_lossless() + add))
     }

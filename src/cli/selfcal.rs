@@ -16,8 +16,9 @@ use ndarray::{ArrayD, Ix2, Ix3};
 use num_complex::Complex64;
 use serde_json::json;
 use sparseinv::io::npy::{read_npy, write_npy, NpyArray};
+use sparseinv::solvers::iter::NoObserver;
 use sparseinv::solvers::selfcal::{
-    solve, Backend, CalScalar, Constraint, Method, Model, Params, Problem, Solution,
+    solve, Backend, Constraint, DenseScalar, Method, Model, Params, Problem, Solution,
 };
 use std::path::PathBuf;
 
@@ -155,7 +156,7 @@ struct Outcome {
     unknowns: usize,
 }
 
-fn run_typed<T: CalScalar>(
+fn run_typed<T: DenseScalar>(
     model: Model,
     y: ArrayD<T>,
     a: ArrayD<T>,
@@ -174,7 +175,7 @@ fn run_typed<T: CalScalar>(
     let problem = Problem::new(model, y, a, b)?;
     let dims = problem.dims();
     let unknowns = problem.operator().n_calibration() + problem.operator().n_signal();
-    let sol: Solution<T> = solve(&problem, params)?;
+    let (sol, _): (Solution<T>, _) = solve(&problem, params, &mut NoObserver)?;
     let x = if model == Model::Repeated {
         sol.x.row(0).to_owned().into_dyn()
     } else {
@@ -230,8 +231,7 @@ pub fn run(args: SelfcalArgs) -> anyhow::Result<()> {
         BackendArg::MatrixFree => Backend::MatrixFree,
     };
     let krylov = sparseinv::solvers::krylov::KrylovParams {
-        tol: args.tol,
-        max_iters: args.max_iters,
+        stop: sparseinv::solvers::krylov::KrylovParams::stop_with(args.max_iters, args.tol),
         damp: 0.0,
     };
     let start = std::time::Instant::now();

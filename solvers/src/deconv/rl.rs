@@ -2,7 +2,7 @@
 
 use super::{check_inputs, mask_weights, masked_data};
 use crate::error::{Error, Result};
-use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
+use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo, StopCriteria};
 use crate::op::{Boundary, Conv2d, LinearOperator};
 use crate::scalar::{real, Real};
 use ndarray::{Array2, ArrayView2};
@@ -36,6 +36,10 @@ pub struct RlParams {
     /// Clamp the iterate to `x ≥ 0` after each step (default `true`; the plain iteration keeps
     /// positivity by itself for non-negative data and PSF).
     pub positivity: bool,
+    /// Stopping rules, in `f64` like the other fields (converted to the iteration's
+    /// precision). The relative change is `‖x_{k+1} − x_k‖ / ‖x_{k+1}‖`; RL reports no
+    /// objective and no residual. Default [`RlParams::default_stop`]: exactly 30 iterations.
+    pub stop: StopCriteria<f64>,
 }
 
 impl Default for RlParams {
@@ -48,6 +52,26 @@ impl Default for RlParams {
             accelerate: false,
             damping: None,
             positivity: true,
+            stop: Self::default_stop(),
+        }
+    }
+}
+
+impl RlParams {
+    /// The default stopping rules: `max_iters = 30` (the CLI's default), `rel_tol = 0` (no
+    /// early stop: the iteration count is RL's regularisation parameter), the rest as in
+    /// [`StopCriteria::default`].
+    pub fn default_stop() -> StopCriteria<f64> {
+        Self::iterations(30)
+    }
+
+    /// Stopping rules that run exactly `n` iterations (`rel_tol = 0`; an observer can still
+    /// interrupt).
+    pub fn iterations(n: usize) -> StopCriteria<f64> {
+        StopCriteria {
+            max_iters: n,
+            rel_tol: 0.0,
+            ..StopCriteria::default()
         }
     }
 }
@@ -404,28 +428,37 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
     }
 }
 
-/// Run [`RichardsonLucy`] for at most `iters` iterations (relative-change tolerance `tol`,
-/// 0 to always run `iters`), with an optional observer. Returns the estimate and the report.
+/// Run [`RichardsonLucy`] until [`RlParams::stop`] holds or `observer` interrupts; the
+/// observer sees the current estimate after every iteration (pass
+/// [`&mut NoObserver`](crate::iter::NoObserver) for none). Returns the estimate and the run's
+/// [`Report`].
+///
+/// ```
+/// use sparseinv_solvers::deconv::{richardson_lucy, RlParams};
+/// use sparseinv_solvers::iter::NoObserver;
+/// use sparseinv_solvers::op::{Boundary, Conv2d, LinearOperator};
+/// use ndarray::{Array2, Ix2};
+/// // a point source blurred by a 3 × 3 box: RL sharpens it back towards the point
+/// let mut x = Array2::<f64>::from_elem((9, 9), 0.1);
+/// x[[4, 4]] = 10.0;
+/// let k = Array2::<f64>::from_elem((3, 3), 1.0 / 9.0);
+/// let a = Conv2d::new([9, 9], k.view(), Boundary::Same).unwrap();
+/// let y = a.apply(x.view().into_dyn()).unwrap().into_dimensionality::<Ix2>().unwrap();
+/// let p = RlParams { stop: RlParams::iterations(50), ..RlParams::default() };
+/// let (est, report) = richardson_lucy(y.view(), k.view(), None, &p, &mut NoObserver).unwrap();
+/// assert_eq!(report.iterations, 50);
+/// assert!(est[[4, 4]] > 2.0 * y[[4, 4]]);
+/// ```
 pub fn richardson_lucy<R: Real>(
     y: ArrayView2<R>,
     psf: ArrayView2<R>,
     mask: Option<ArrayView2<bool>>,
-    params: RlParams,
-    iters: usize,
-    tol: f64,
-    observer: Option<&mut dyn Observer<R>>,
+    params: &RlParams,
+    observer: &mut dyn Observer<R>,
 ) -> Result<(Array2<R>, Report<R>)> {
-    let mut s = RichardsonLucy::new(y, psf, mask, params)?;
-    let crit = StopCriteria {
-        max_iters: iters,
-        rel_tol: real::<R>(tol),
-        ..StopCriteria::default()
-    };
-    let mut none = NoObserver;
-    let obs: &mut dyn Observer<R> = match observer {
-        Some(o) => o,
-        None => &mut none,
-    };
-    let rep = run(&mut s, &crit, obs)?;
+    let crit = crate::krylov::stop_as::<R>(&params.stop);
+    crit.validate()?;
+    let mut s = RichardsonLucy::new(y, psf, mask, params.clone())?;
+    let rep = run(&mut s, &crit, observer)?;
     Ok((s.into_x(), rep))
 }

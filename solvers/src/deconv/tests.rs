@@ -101,14 +101,66 @@ fn rl_matches_direct_implementation() {
             init: Some(0.5),
             ..RlParams::default()
         };
-        let (xr, rep) =
-            richardson_lucy(y.view(), k.view(), Some(mask.view()), p, 4, 0.0, None).unwrap();
+        let (xr, rep) = richardson_lucy(
+            y.view(),
+            k.view(),
+            Some(mask.view()),
+            &RlParams {
+                stop: RlParams::iterations(4),
+                ..p.clone()
+            },
+            &mut NoObserver,
+        )
+        .unwrap();
         assert_eq!(rep.iterations, 4);
         let xd = direct_rl(&y, &k, &mf, 0.5, 4, normalize);
         let err = (&xr - &xd).iter().fold(0.0f64, |m, d| m.max(d.abs()))
             / xd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         assert!(err < 1e-10, "normalize={normalize}: rel err {err}");
     }
+}
+
+/// The observer of the one-call helper sees the RL iterate after every iteration (checked
+/// against the brute-force iteration), logs its NMSE against the true scene, and interrupts.
+#[test]
+fn rl_observer_sees_every_iterate_and_interrupts() {
+    use crate::iter::{Control, IterInfo, StopReason};
+    let x = scene(13, 17);
+    let k = gauss_psf(5, 1.0);
+    let y = direct_same(x.view(), k.view(), false);
+    let ones = Array2::from_elem(y.dim(), 1.0);
+    let p = RlParams {
+        init: Some(0.5),
+        stop: RlParams::iterations(50),
+        ..RlParams::default()
+    };
+    let xn2 = x.iter().map(|v| v * v).sum::<f64>();
+    let mut nmse = Vec::new();
+    let mut obs = |i: &IterInfo<f64>| {
+        let it = i.iterate.as_ref().and_then(|v| v.as_f64()).unwrap();
+        let xd = direct_rl(&y, &k, &ones, 0.5, i.iter, true);
+        let err = (&it - &xd.view().into_dyn())
+            .iter()
+            .fold(0.0f64, |m, d| m.max(d.abs()));
+        assert!(
+            err < 1e-9 * xd.iter().fold(0.0f64, |m, v| m.max(*v)),
+            "iter {}",
+            i.iter
+        );
+        nmse.push((&it - &x.view().into_dyn()).mapv(|d| d * d).sum() / xn2);
+        if i.iter == 6 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    let (est, rep) = richardson_lucy(y.view(), k.view(), None, &p, &mut obs).unwrap();
+    assert_eq!(rep.stop_reason, StopReason::Interrupted);
+    assert_eq!((rep.iterations, nmse.len()), (6, 6));
+    // from the flat start 0.5 the estimate approaches the (noiseless) truth
+    assert!(nmse[5] < nmse[0], "{nmse:?}");
+    let xd = direct_rl(&y, &k, &ones, 0.5, 6, true);
+    assert!((&est - &xd).iter().all(|d| d.abs() < 1e-9 * 30.0));
 }
 
 #[test]
@@ -125,10 +177,11 @@ fn rl_conserves_flux_and_ignores_masked_garbage() {
         y.view(),
         k.view(),
         Some(mask.view()),
-        RlParams::default(),
-        15,
-        0.0,
-        None,
+        &RlParams {
+            stop: RlParams::iterations(15),
+            ..RlParams::default()
+        },
+        &mut NoObserver,
     )
     .unwrap();
     // Σ M A x = Σ M y for the EM iteration
@@ -144,10 +197,11 @@ fn rl_conserves_flux_and_ignores_masked_garbage() {
         yg.view(),
         k.view(),
         Some(mask.view()),
-        RlParams::default(),
-        15,
-        0.0,
-        None,
+        &RlParams {
+            stop: RlParams::iterations(15),
+            ..RlParams::default()
+        },
+        &mut NoObserver,
     )
     .unwrap();
     assert!((&xg - &xr).iter().all(|d| d.abs() < 1e-12));
@@ -156,10 +210,11 @@ fn rl_conserves_flux_and_ignores_masked_garbage() {
         yg.view(),
         k.view(),
         Some(mask.view()),
-        RlParams::default(),
-        15,
-        0.0,
-        None,
+        &RlParams {
+            stop: RlParams::iterations(15),
+            ..RlParams::default()
+        },
+        &mut NoObserver,
     )
     .unwrap();
     assert!((&xg - &xr).iter().all(|d| d.abs() < 1e-12));
@@ -168,10 +223,11 @@ fn rl_conserves_flux_and_ignores_masked_garbage() {
         yg.mapv(|_| f64::NAN).view(),
         k.view(),
         None,
-        RlParams::default(),
-        2,
-        0.0,
-        None
+        &RlParams {
+            stop: RlParams::iterations(2),
+            ..RlParams::default()
+        },
+        &mut NoObserver
     )
     .is_err());
 }
@@ -324,7 +380,17 @@ fn rl_matches_scikit_image() {
         positivity: false,
         ..RlParams::default()
     };
-    let (x, _) = richardson_lucy(y.view(), k.view(), None, p, 10, 0.0, None).unwrap();
+    let (x, _) = richardson_lucy(
+        y.view(),
+        k.view(),
+        None,
+        &RlParams {
+            stop: RlParams::iterations(10),
+            ..p.clone()
+        },
+        &mut NoObserver,
+    )
+    .unwrap();
     let rel = (&x - &r).iter().map(|d| d * d).sum::<f64>().sqrt()
         / r.iter().map(|d| d * d).sum::<f64>().sqrt();
     let maxrel = (&x - &r)
@@ -481,15 +547,25 @@ fn rl_single_precision_matches_double() {
             y.view(),
             k.view(),
             Some(mask.view()),
-            p.clone(),
-            20,
-            0.0,
-            None,
+            &RlParams {
+                stop: RlParams::iterations(20),
+                ..p.clone()
+            },
+            &mut NoObserver,
         )
         .unwrap();
         let (y32, k32) = (y.mapv(|v| v as f32), k.mapv(|v| v as f32));
-        let (x32, r32) =
-            richardson_lucy(y32.view(), k32.view(), Some(mask.view()), p, 20, 0.0, None).unwrap();
+        let (x32, r32) = richardson_lucy(
+            y32.view(),
+            k32.view(),
+            Some(mask.view()),
+            &RlParams {
+                stop: RlParams::iterations(20),
+                ..p.clone()
+            },
+            &mut NoObserver,
+        )
+        .unwrap();
         assert_eq!((r64.iterations, r32.iterations), (20, 20));
         let scale = x64.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let err = x32

@@ -5,11 +5,12 @@
 //! the identity). The E-step is that of classic SBL; the EM M-step averages the per-atom update
 //! over the block, `γ_b ← (1/d_b) Σ_{n∈b} (|μₙ|² + Σₙₙ)`, and pruning removes whole blocks.
 
-use super::dense::DenseScalar;
 use super::em::{Sbl, SblResult};
 use super::SblParams;
+use crate::dense::DenseScalar;
 use crate::error::{Error, Result};
-use crate::iter::{run, NoObserver, Observer, StopCriteria};
+use crate::iter::{run, Observer, Report};
+use crate::scalar::Scalar;
 use ndarray::ArrayView2;
 
 /// A partition of `0..N` into blocks, stored as the block id of every atom.
@@ -81,24 +82,30 @@ impl Blocks {
 }
 
 /// Block SBL: classic SBL ([`super::sbl`]) with one hyperparameter per block of `blocks`.
-/// `phi` is `M × N`, `y` is `M × L`; `blocks` must cover exactly the `N` atoms.
+/// `phi` is `M × N`, `y` is `M × L`; `blocks` must cover exactly the `N` atoms. Stopping
+/// rules, observer and return value as for [`super::sbl`].
+///
+/// ```
+/// use sparseinv_solvers::iter::NoObserver;
+/// use sparseinv_solvers::sbl::{block_sbl, Blocks, NoiseModel, SblParams};
+/// use ndarray::{array, Array2};
+/// // 4 atoms in two blocks; the data come from the second block only
+/// let phi: Array2<f64> = array![[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0],
+///                               [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
+/// let y = array![[0.0], [0.0], [1.0], [-2.0]];
+/// let p = SblParams { noise: NoiseModel::Fixed(1e-6), ..Default::default() };
+/// let blocks = Blocks::uniform(4, 2).unwrap();
+/// let (r, _report) = block_sbl(phi.view(), y.view(), &blocks, &p, &mut NoObserver).unwrap();
+/// assert!((r.mean[[3, 0]] + 2.0).abs() < 1e-3 && r.mean[[0, 0]].abs() < 1e-3);
+/// assert_eq!(r.gamma[0], r.gamma[1]); // one hyperparameter per block
+/// ```
 pub fn block_sbl<T: DenseScalar>(
     phi: ArrayView2<T>,
     y: ArrayView2<T>,
     blocks: &Blocks,
-    params: &SblParams<T::Real>,
-) -> Result<SblResult<T>> {
-    block_sbl_observed(phi, y, blocks, params, &mut NoObserver)
-}
-
-/// [`block_sbl`] with an [`Observer`].
-pub fn block_sbl_observed<T: DenseScalar>(
-    phi: ArrayView2<T>,
-    y: ArrayView2<T>,
-    blocks: &Blocks,
-    params: &SblParams<T::Real>,
-    observer: &mut dyn Observer<T::Real>,
-) -> Result<SblResult<T>> {
+    params: &SblParams<<T as Scalar>::Real>,
+    observer: &mut dyn Observer<<T as Scalar>::Real>,
+) -> Result<(SblResult<T>, Report<<T as Scalar>::Real>)> {
     if blocks.len() != phi.ncols() {
         return Err(Error::shape(
             "block partition (atoms covered)",
@@ -107,11 +114,6 @@ pub fn block_sbl_observed<T: DenseScalar>(
         ));
     }
     let mut s = Sbl::with_groups(phi, y, Some(blocks.ids().to_vec()), params)?;
-    let crit = StopCriteria {
-        max_iters: params.max_iters,
-        rel_tol: params.tol,
-        ..Default::default()
-    };
-    let report = run(&mut s, &crit, observer)?;
-    Ok(s.into_result(report))
+    let report = run(&mut s, &params.stop, observer)?;
+    Ok((s.into_result(), report))
 }

@@ -48,14 +48,14 @@
 #![allow(clippy::type_complexity)]
 
 use super::block::Blocks;
-use super::dense::{adjoint, DenseScalar};
 use super::{check_measurements, validate_common, NoiseModel};
+use crate::dense::{adjoint, DenseScalar};
 use crate::error::{Error, Result};
-use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
+use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo, StopCriteria};
 use crate::op::kronecker::kron_apply;
 use crate::op::{Kronecker, LinearOperator};
 use crate::scalar::{real, Real, Scalar};
-use ndarray::{Array1, Array2, ArrayD, ArrayView1, Axis, IxDyn};
+use ndarray::{Array1, Array2, ArrayView1, Axis};
 use num_traits::{Float, One, Zero};
 
 /// Which M-step KSBL uses.
@@ -68,14 +68,16 @@ pub enum KsblMethod {
     Svd,
 }
 
-/// Parameters of KSBL. `Default`: 150 iterations (as in the paper), `tol = 1e-6`, learned
-/// noise, SVD M-step, 10 AM sweeps, pruning below `1e-6 · max γᵢ`, no blocks.
+/// Parameters of KSBL. `Default`: at most 150 iterations (as in the paper), relative change
+/// of `γ` `≤ 1e-6`, learned noise, SVD M-step, 10 AM sweeps, pruning below `1e-6 · max γᵢ`,
+/// no blocks.
 #[derive(Debug, Clone)]
 pub struct KsblParams<R> {
-    /// Maximum number of EM iterations (≥ 1).
-    pub max_iters: usize,
-    /// Stop when `‖γ_{k+1} − γ_k‖ / ‖γ_{k+1}‖ ≤ tol` (on the full Kronecker `γ`).
-    pub tol: R,
+    /// Stopping rules of the EM iterations. The relative change is
+    /// `‖γ_{k+1} − γ_k‖ / ‖γ_{k+1}‖` on the full Kronecker `γ`, the objective
+    /// `log|Σ_y| + yᴴΣ_y⁻¹y`, the residual `‖y − Φμ‖`. Default: [`StopCriteria::default`]
+    /// with `max_iters = 150`.
+    pub stop: StopCriteria<R>,
     /// Learned or fixed noise variance.
     pub noise: NoiseModel<R>,
     /// M-step method.
@@ -91,8 +93,11 @@ pub struct KsblParams<R> {
 impl<R: Real> Default for KsblParams<R> {
     fn default() -> Self {
         KsblParams {
-            max_iters: 150,
-            tol: real(1e-6),
+            stop: StopCriteria {
+                max_iters: 150,
+                rel_tol: real(1e-6),
+                ..StopCriteria::default()
+            },
             noise: NoiseModel::Learn { init: None },
             method: KsblMethod::Svd,
             am_sweeps: 10,
@@ -108,20 +113,18 @@ pub struct KsblResult<T: Scalar> {
     /// Posterior mean `μ` (flat, length `N = Π nᵢ`, first mode slowest).
     pub mean: Array1<T>,
     /// Posterior variances `Σₙₙ` (length `N`).
-    pub variance: Array1<T::Real>,
+    pub variance: Array1<<T as Scalar>::Real>,
     /// The factors `γ₁, …, γ_I` (`γ₂ … γ_I` normalised to unit maximum).
-    pub gammas: Vec<Array1<T::Real>>,
+    pub gammas: Vec<Array1<<T as Scalar>::Real>>,
     /// Final noise variance.
-    pub noise_var: T::Real,
+    pub noise_var: <T as Scalar>::Real,
     /// Active atoms of every mode (`γᵢ[j] > 0`), ascending.
     pub mode_support: Vec<Vec<usize>>,
-    /// Iterations, stop reason, objective history, time.
-    pub report: Report<T::Real>,
 }
 
 impl<T: Scalar> KsblResult<T> {
     /// The full hyperparameter vector `γ₁ ⊗ … ⊗ γ_I`.
-    pub fn gamma(&self) -> Array1<T::Real> {
+    pub fn gamma(&self) -> Array1<<T as Scalar>::Real> {
         outer(&self.gammas)
     }
     /// Flat indices of the active atoms (the Cartesian product of the mode supports), ascending.
@@ -175,10 +178,10 @@ fn sum_except<R: Real>(t: &Array1<R>, dims: &[usize], axis: usize) -> Array1<R> 
 /// Best rank-one approximation `s u₁ ⊗ … ⊗ u_I` (unit-norm, non-negative `uᵢ`) of a
 /// non-negative flat tensor of shape `dims`; returns `(s, [u₁, …])`.
 pub fn rank_one<T: DenseScalar>(
-    t: &Array1<T::Real>,
+    t: &Array1<<T as Scalar>::Real>,
     dims: &[usize],
-) -> Result<(T::Real, Vec<Array1<T::Real>>)> {
-    let zero = T::Real::zero();
+) -> Result<(<T as Scalar>::Real, Vec<Array1<<T as Scalar>::Real>>)> {
+    let zero = <T as Scalar>::Real::zero();
     let i_modes = dims.len();
     if i_modes == 1 {
         let s = crate::linalg::norm2(t.view().into_dyn());
@@ -201,7 +204,7 @@ pub fn rank_one<T: DenseScalar>(
         ));
     }
     // truncated HOSVD start: leading eigenvector of every unfolding's Gram matrix
-    let mut us: Vec<Array1<T::Real>> = Vec::with_capacity(i_modes);
+    let mut us: Vec<Array1<<T as Scalar>::Real>> = Vec::with_capacity(i_modes);
     for (i, &n) in dims.iter().enumerate() {
         let pre: usize = dims[..i].iter().product();
         let post: usize = dims[i + 1..].iter().product();
@@ -209,7 +212,7 @@ pub fn rank_one<T: DenseScalar>(
             .view()
             .into_shape_with_order((pre, n, post))
             .expect("contiguous");
-        let mut c = Array2::<T::Real>::zeros((n, n));
+        let mut c = Array2::<<T as Scalar>::Real>::zeros((n, n));
         for p in 0..pre {
             let s = t3.index_axis(Axis(0), p);
             c = c + s.dot(&s.t());
@@ -233,7 +236,7 @@ pub fn rank_one<T: DenseScalar>(
             s = nrm;
             us[i] = ui.mapv(|v| v.abs() / nrm);
         }
-        if (s - s_old).abs() <= real::<T::Real>(1e-12) * s {
+        if (s - s_old).abs() <= real::<<T as Scalar>::Real>(1e-12) * s {
             break;
         }
         s_old = s;
@@ -241,7 +244,8 @@ pub fn rank_one<T: DenseScalar>(
     Ok((s, us))
 }
 
-/// The KSBL state machine; drive it with [`crate::iter::run`] or call [`ksbl`].
+/// The KSBL state machine; drive it with [`crate::iter::run`] (with [`KsblParams::stop`])
+/// and collect the outcome with [`Ksbl::into_result`], or call [`ksbl`].
 #[derive(Debug, Clone)]
 pub struct Ksbl<T: DenseScalar> {
     op: Kronecker<T>,
@@ -249,13 +253,13 @@ pub struct Ksbl<T: DenseScalar> {
     grams: Vec<Array2<T>>,
     phihy: Array1<T>,
     y: Array1<T>,
-    gammas: Vec<Array1<T::Real>>,
-    sigma2: T::Real,
+    gammas: Vec<Array1<<T as Scalar>::Real>>,
+    sigma2: <T as Scalar>::Real,
     learn_noise: bool,
-    params: KsblParams<T::Real>,
+    params: KsblParams<<T as Scalar>::Real>,
     mean: Array1<T>,
-    var: Array1<T::Real>,
-    sigma2_floor: T::Real,
+    var: Array1<<T as Scalar>::Real>,
+    sigma2_floor: <T as Scalar>::Real,
 }
 
 impl<T: DenseScalar> Ksbl<T> {
@@ -264,9 +268,9 @@ impl<T: DenseScalar> Ksbl<T> {
     pub fn new(
         factors: &[Array2<T>],
         y: ArrayView1<T>,
-        params: &KsblParams<T::Real>,
+        params: &KsblParams<<T as Scalar>::Real>,
     ) -> Result<Self> {
-        validate_common(params.max_iters, params.tol, params.prune, &params.noise)?;
+        validate_common(&params.stop, params.prune, &params.noise)?;
         if params.am_sweeps == 0 {
             return Err(Error::param("am_sweeps", "must be at least 1"));
         }
@@ -305,17 +309,18 @@ impl<T: DenseScalar> Ksbl<T> {
             }
         }
         let grams: Vec<Array2<T>> = factors.iter().map(|f| adjoint(f.view()).dot(f)).collect();
-        let phinorm2: T::Real = grams
+        let phinorm2: <T as Scalar>::Real = grams
             .iter()
-            .map(|g| g.diag().iter().map(|v| v.re()).sum::<T::Real>())
-            .fold(T::Real::one(), |a, b| a * b);
+            .map(|g| g.diag().iter().map(|v| v.re()).sum::<<T as Scalar>::Real>())
+            .fold(<T as Scalar>::Real::one(), |a, b| a * b);
         let phihy = op
             .adjoint(y.into_dyn())?
             .into_dimensionality::<ndarray::Ix1>()
             .expect("flat");
-        let mut gammas: Vec<Array1<T::Real>> = dims.iter().map(|&n| Array1::ones(n)).collect();
+        let mut gammas: Vec<Array1<<T as Scalar>::Real>> =
+            dims.iter().map(|&n| Array1::ones(n)).collect();
         gammas[0].fill(ynorm2 / phinorm2);
-        let power = ynorm2 / real::<T::Real>(m as f64);
+        let power = ynorm2 / real::<<T as Scalar>::Real>(m as f64);
         let (sigma2, learn_noise) = match params.noise {
             NoiseModel::Fixed(s) => (s, false),
             NoiseModel::Learn { init } => (init.unwrap_or(power * real(0.1)), true),
@@ -337,12 +342,16 @@ impl<T: DenseScalar> Ksbl<T> {
         })
     }
 
-    /// Package the current state with a run report.
-    pub fn into_result(self, report: Report<T::Real>) -> KsblResult<T> {
+    /// The current posterior, hyperparameter factors, noise variance and mode supports.
+    pub fn into_result(self) -> KsblResult<T> {
         let mode_support = self
             .gammas
             .iter()
-            .map(|g| (0..g.len()).filter(|&j| g[j] > T::Real::zero()).collect())
+            .map(|g| {
+                (0..g.len())
+                    .filter(|&j| g[j] > <T as Scalar>::Real::zero())
+                    .collect()
+            })
             .collect();
         KsblResult {
             mean: self.mean,
@@ -350,17 +359,16 @@ impl<T: DenseScalar> Ksbl<T> {
             gammas: self.gammas,
             noise_var: self.sigma2,
             mode_support,
-            report,
         }
     }
 
-    fn m_step_am(&mut self, a: &Array1<T::Real>) {
-        let zero = T::Real::zero();
+    fn m_step_am(&mut self, a: &Array1<<T as Scalar>::Real>) {
+        let zero = <T as Scalar>::Real::zero();
         let modes = self.dims.len();
         for _ in 0..self.params.am_sweeps {
             for i in 0..modes {
-                let mut w: Vec<Array1<T::Real>> = Vec::with_capacity(modes);
-                let mut p_i = T::Real::one();
+                let mut w: Vec<Array1<<T as Scalar>::Real>> = Vec::with_capacity(modes);
+                let mut p_i = <T as Scalar>::Real::one();
                 for (l, g) in self.gammas.iter().enumerate() {
                     if l == i {
                         w.push(Array1::ones(g.len()));
@@ -385,7 +393,7 @@ impl<T: DenseScalar> Ksbl<T> {
                         for j in 0..gi.len() {
                             if gi[j] > zero {
                                 s[blk.ids()[j]] += num[j];
-                                c[blk.ids()[j]] += T::Real::one();
+                                c[blk.ids()[j]] += <T as Scalar>::Real::one();
                             }
                         }
                         for j in 0..gi.len() {
@@ -400,20 +408,20 @@ impl<T: DenseScalar> Ksbl<T> {
         }
     }
 
-    fn m_step_svd(&mut self, a: &Array1<T::Real>) -> Result<()> {
-        let zero = T::Real::zero();
+    fn m_step_svd(&mut self, a: &Array1<<T as Scalar>::Real>) -> Result<()> {
+        let zero = <T as Scalar>::Real::zero();
         let (t, dims) = match &self.params.blocks {
             None => (a.clone(), self.dims.clone()),
             Some(blocks) => {
                 // block means: apply the averaging matrices S_i (B_i × n_i)
-                let mats: Vec<Array2<T::Real>> = blocks
+                let mats: Vec<Array2<<T as Scalar>::Real>> = blocks
                     .iter()
                     .map(|b| {
                         let mut s = Array2::zeros((b.count(), b.len()));
                         let mut sizes = vec![0usize; b.count()];
                         b.ids().iter().for_each(|&k| sizes[k] += 1);
                         for (j, &k) in b.ids().iter().enumerate() {
-                            s[[k, j]] = real::<T::Real>(1.0 / sizes[k] as f64);
+                            s[[k, j]] = real::<<T as Scalar>::Real>(1.0 / sizes[k] as f64);
                         }
                         s
                     })
@@ -442,14 +450,14 @@ impl<T: DenseScalar> Ksbl<T> {
 }
 
 impl<T: DenseScalar> IterativeSolver for Ksbl<T> {
-    type Real = T::Real;
+    type Real = <T as Scalar>::Real;
 
     fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
         Some(T::iterate_view(self.mean.view().into_dyn()))
     }
-    fn step(&mut self) -> Result<StepInfo<T::Real>> {
-        let zero = T::Real::zero();
-        let one = T::Real::one();
+    fn step(&mut self) -> Result<StepInfo<<T as Scalar>::Real>> {
+        let zero = <T as Scalar>::Real::zero();
+        let one = <T as Scalar>::Real::one();
         let s2 = self.sigma2;
         // E-step through the per-mode eigendecompositions of Dᵢ Gᵢ Dᵢ
         let mut lams = Vec::with_capacity(self.dims.len());
@@ -504,10 +512,14 @@ impl<T: DenseScalar> IterativeSolver for Ksbl<T> {
             resid2 += r.abs2();
             y_resid += (yv.conj() * r).re();
         }
-        let m: T::Real = real(self.y.len() as f64);
-        let logdet = m * s2.ln() + lam.iter().map(|&l| (one + l / s2).ln()).sum::<T::Real>();
+        let m: <T as Scalar>::Real = real(self.y.len() as f64);
+        let logdet = m * s2.ln()
+            + lam
+                .iter()
+                .map(|&l| (one + l / s2).ln())
+                .sum::<<T as Scalar>::Real>();
         let objective = logdet + y_resid / s2;
-        let trace: T::Real = lam.iter().map(|&l| l / (l + s2)).sum();
+        let trace: <T as Scalar>::Real = lam.iter().map(|&l| l / (l + s2)).sum();
         let a = ndarray::Zip::from(&mu)
             .and(&var)
             .map_collect(|m, &v| m.abs2() + v);
@@ -555,7 +567,13 @@ impl<T: DenseScalar> IterativeSolver for Ksbl<T> {
 /// Kronecker-structured SBL for `y = (Φ₁ ⊗ … ⊗ Φ_I) x + n`; `factors` are the `Φᵢ` in order
 /// (first factor's index slowest in `x`). See the [module docs](self) for the algorithm.
 ///
+/// Iterates until [`KsblParams::stop`] holds or `observer` interrupts; the observer sees the
+/// flat posterior mean `μ` after every iteration (pass
+/// [`&mut NoObserver`](crate::iter::NoObserver) for none). Returns the [`KsblResult`] beside
+/// the run's [`Report`].
+///
 /// ```
+/// use sparseinv_solvers::iter::NoObserver;
 /// use sparseinv_solvers::sbl::{ksbl, KsblParams, NoiseModel};
 /// use sparseinv_solvers::op::{Kronecker, LinearOperator};
 /// use sparseinv_solvers::testing::randn;
@@ -567,33 +585,17 @@ impl<T: DenseScalar> IterativeSolver for Ksbl<T> {
 /// x[3 * 12 + 7] = 1.5;
 /// let y = Kronecker::new(vec![f1.clone(), f2.clone()]).unwrap().apply(x.view().into_dyn()).unwrap();
 /// let p = KsblParams { noise: NoiseModel::Fixed(1e-8), ..Default::default() };
-/// let r = ksbl(&[f1, f2], y.view().into_dimensionality().unwrap(), &p).unwrap();
+/// let y = y.view().into_dimensionality().unwrap();
+/// let (r, _report) = ksbl(&[f1, f2], y, &p, &mut NoObserver).unwrap();
 /// assert!((r.mean[3 * 12 + 7] - 1.5).abs() < 1e-3);
 /// ```
 pub fn ksbl<T: DenseScalar>(
     factors: &[Array2<T>],
     y: ArrayView1<T>,
-    params: &KsblParams<T::Real>,
-) -> Result<KsblResult<T>> {
-    ksbl_observed(factors, y, params, &mut NoObserver)
-}
-
-/// [`ksbl`] with an [`Observer`].
-pub fn ksbl_observed<T: DenseScalar>(
-    factors: &[Array2<T>],
-    y: ArrayView1<T>,
-    params: &KsblParams<T::Real>,
-    observer: &mut dyn Observer<T::Real>,
-) -> Result<KsblResult<T>> {
+    params: &KsblParams<<T as Scalar>::Real>,
+    observer: &mut dyn Observer<<T as Scalar>::Real>,
+) -> Result<(KsblResult<T>, Report<<T as Scalar>::Real>)> {
     let mut s = Ksbl::new(factors, y, params)?;
-    let crit = StopCriteria {
-        max_iters: params.max_iters,
-        rel_tol: params.tol,
-        ..Default::default()
-    };
-    let report = run(&mut s, &crit, observer)?;
-    Ok(s.into_result(report))
+    let report = run(&mut s, &params.stop, observer)?;
+    Ok((s.into_result(), report))
 }
-
-#[allow(dead_code)]
-fn _unused(_: ArrayD<f64>, _: IxDyn) {}

@@ -25,21 +25,22 @@
 //!
 //! Modules: [`em`] (classic SBL, real/complex, MMV), [`block`] (block SBL for a known
 //! partition), [`kronecker`] (KSBL of He & Joseph with the AM and SVD M-steps and the block
-//! extension), [`omp`](mod@omp) (OMP and Kronecker OMP), [`dense`] (faer-backed decompositions).
+//! extension), [`omp`](mod@omp) (OMP and Kronecker OMP). The dense decompositions come from
+//! [`crate::dense`] ([`DenseScalar`], shared with [`crate::selfcal`]).
 
 pub mod block;
-pub mod dense;
 pub mod em;
 pub mod kronecker;
 pub mod omp;
 
+pub use crate::dense::DenseScalar;
 pub use block::{block_sbl, Blocks};
-pub use dense::DenseScalar;
 pub use em::{sbl, Sbl, SblResult};
 pub use kronecker::{ksbl, Ksbl, KsblMethod, KsblParams, KsblResult};
 pub use omp::{kron_omp, omp, KronOmpResult, OmpParams, OmpResult};
 
 use crate::error::{Error, Result};
+use crate::iter::StopCriteria;
 use crate::scalar::{Real, Scalar};
 use num_traits::{Float, Zero};
 
@@ -65,14 +66,16 @@ pub enum Update {
     MacKay,
 }
 
-/// Parameters of classic and block SBL. `Default`: 500 iterations, `tol = 1e-6`, learned noise,
-/// EM update, pruning below `1e-8 · max γ`.
+/// Parameters of classic and block SBL. `Default`: at most 500 iterations, relative change of
+/// `γ` `≤ 1e-6` (i.e. [`StopCriteria::default`]), learned noise, EM update, pruning below
+/// `1e-8 · max γ`.
 #[derive(Debug, Clone, Copy)]
 pub struct SblParams<R> {
-    /// Maximum number of EM iterations (≥ 1).
-    pub max_iters: usize,
-    /// Stop when `‖γ_{k+1} − γ_k‖ / ‖γ_{k+1}‖ ≤ tol`.
-    pub tol: R,
+    /// Stopping rules. The relative change is `‖γ_{k+1} − γ_k‖ / ‖γ_{k+1}‖`, the objective
+    /// `log|Σ_y| + yᴴΣ_y⁻¹y` (it may be negative; divergence is only declared for a positive
+    /// first value), the residual `‖Y − Φμ‖_F`. Default [`StopCriteria::default`]: 500
+    /// iterations, `rel_tol = 1e-6`.
+    pub stop: StopCriteria<R>,
     /// Learned or fixed noise variance.
     pub noise: NoiseModel<R>,
     /// Hyperparameters below `prune · max(γ)` are set to zero and their atoms removed from the
@@ -87,8 +90,7 @@ pub struct SblParams<R> {
 impl<R: Real> Default for SblParams<R> {
     fn default() -> Self {
         SblParams {
-            max_iters: 500,
-            tol: crate::scalar::real(1e-6),
+            stop: StopCriteria::default(),
             noise: NoiseModel::Learn { init: None },
             prune: crate::scalar::real(1e-8),
             update: Update::Em,
@@ -100,7 +102,7 @@ impl<R: Real> Default for SblParams<R> {
 impl<R: Real> SblParams<R> {
     /// Check the parameters.
     pub fn validate(&self) -> Result<()> {
-        validate_common(self.max_iters, self.tol, self.prune, &self.noise)?;
+        validate_common(&self.stop, self.prune, &self.noise)?;
         if let Some(g) = self.gamma_init {
             if !(g > R::zero() && g.is_finite()) {
                 return Err(Error::param("gamma_init", "must be positive and finite"));
@@ -111,17 +113,11 @@ impl<R: Real> SblParams<R> {
 }
 
 pub(crate) fn validate_common<R: Real>(
-    max_iters: usize,
-    tol: R,
+    stop: &StopCriteria<R>,
     prune: R,
     noise: &NoiseModel<R>,
 ) -> Result<()> {
-    if max_iters == 0 {
-        return Err(Error::param("max_iters", "must be at least 1"));
-    }
-    if !(tol >= R::zero() && tol.is_finite()) {
-        return Err(Error::param("tol", "must be finite and non-negative"));
-    }
+    stop.validate()?;
     if !(prune >= R::zero() && prune < R::one()) {
         return Err(Error::param("prune", "must be in [0, 1)"));
     }
@@ -144,12 +140,12 @@ pub(crate) fn validate_common<R: Real>(
 }
 
 /// Check that the measurements are usable: finite and not all zero.
-pub(crate) fn check_measurements<'a, T: Scalar, I>(what: &str, y: I) -> Result<T::Real>
+pub(crate) fn check_measurements<'a, T: Scalar, I>(what: &str, y: I) -> Result<<T as Scalar>::Real>
 where
     I: IntoIterator<Item = &'a T> + Clone,
 {
     crate::error::check_finite(what, y.clone())?;
-    let mut e = T::Real::zero();
+    let mut e = <T as Scalar>::Real::zero();
     let mut n = 0usize;
     for v in y {
         e += v.abs2();
@@ -158,7 +154,7 @@ where
     if n == 0 {
         return Err(Error::Empty { what: what.into() });
     }
-    if e == T::Real::zero() {
+    if e == <T as Scalar>::Real::zero() {
         return Err(Error::param(
             what,
             "is all zero: the SBL estimate would be x = 0 with no information to learn from",
@@ -174,8 +170,13 @@ pub fn numerical_rank<T: DenseScalar>(phi: ndarray::ArrayView2<T>) -> Result<usi
         return Ok(0);
     }
     let (_, s, _) = T::svd(phi)?;
-    let smax = s.iter().copied().fold(T::Real::zero(), Float::max);
-    let tol = smax * T::Real::eps() * crate::scalar::real(phi.nrows().max(phi.ncols()) as f64);
+    let smax = s
+        .iter()
+        .copied()
+        .fold(<T as Scalar>::Real::zero(), Float::max);
+    let tol = smax
+        * <T as Scalar>::Real::eps()
+        * crate::scalar::real(phi.nrows().max(phi.ncols()) as f64);
     Ok(s.iter().filter(|&&v| v > tol).count())
 }
 

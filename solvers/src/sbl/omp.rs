@@ -14,7 +14,7 @@
 //! new atom can be added.
 
 use super::check_measurements;
-use super::dense::{adjoint, DenseScalar};
+use crate::dense::{adjoint, DenseScalar};
 use crate::error::{Error, Result};
 use crate::op::kronecker::kron_apply;
 use crate::op::{Kronecker, LinearOperator};
@@ -24,6 +24,13 @@ use num_traits::{Float, Zero};
 
 /// Stopping rules of [`omp`] and [`kron_omp`]. `Default`: no residual target, budgets
 /// unlimited (bounded by the dictionary size).
+///
+/// OMP is a greedy method with a finite number of steps (at most one atom, or one new mode
+/// index, per step), not an iterative solver: it has no [`StopCriteria`] and no observer.
+/// `max_atoms` is a budget on the size of the support (the sparsity of the estimate), not an
+/// iteration criterion.
+///
+/// [`StopCriteria`]: crate::iter::StopCriteria
 #[derive(Debug, Clone, Default)]
 pub struct OmpParams<R> {
     /// Stop when the squared residual norm `‖y − Φx‖²` is at most this (e.g. `M σ²` for
@@ -42,7 +49,7 @@ pub struct OmpResult<T: Scalar> {
     /// Selected atoms, in the order chosen.
     pub support: Vec<usize>,
     /// Final squared residual norm.
-    pub residual2: T::Real,
+    pub residual2: <T as Scalar>::Real,
 }
 
 /// The result of [`kron_omp`].
@@ -53,7 +60,7 @@ pub struct KronOmpResult<T: Scalar> {
     /// Selected atoms of every mode, ascending.
     pub mode_support: Vec<Vec<usize>>,
     /// Final squared residual norm.
-    pub residual2: T::Real,
+    pub residual2: <T as Scalar>::Real,
     /// Number of greedy steps.
     pub iterations: usize,
 }
@@ -73,7 +80,7 @@ fn lstsq<T: DenseScalar>(a: ArrayView2<T>, b: ArrayView2<T>) -> Result<Array2<T>
 pub fn omp<T: DenseScalar>(
     phi: ArrayView2<T>,
     y: ArrayView1<T>,
-    params: &OmpParams<T::Real>,
+    params: &OmpParams<<T as Scalar>::Real>,
 ) -> Result<OmpResult<T>> {
     let (m, n) = phi.dim();
     if m == 0 || n == 0 {
@@ -86,7 +93,7 @@ pub fn omp<T: DenseScalar>(
     }
     crate::error::check_finite("dictionary", phi.iter())?;
     check_measurements::<T, _>("measurements y", y.iter())?;
-    let norms: Vec<T::Real> = phi
+    let norms: Vec<<T as Scalar>::Real> = phi
         .axis_iter(Axis(1))
         .map(|c| crate::linalg::norm2(c.into_dyn()))
         .collect();
@@ -95,13 +102,13 @@ pub fn omp<T: DenseScalar>(
     let mut support: Vec<usize> = Vec::new();
     let mut r = y.to_owned();
     let mut coef = Array2::<T>::zeros((0, 1));
-    let mut r2: T::Real = r.iter().map(|v| v.abs2()).sum();
+    let mut r2: <T as Scalar>::Real = r.iter().map(|v| v.abs2()).sum();
     while r2 > params.residual_tol && support.len() < budget {
         let corr = adjoint(phi).dot(&r);
         let mut best = None;
-        let mut bv = T::Real::zero();
+        let mut bv = <T as Scalar>::Real::zero();
         for (j, c) in corr.iter().enumerate() {
-            if norms[j] > T::Real::zero() && !support.contains(&j) {
+            if norms[j] > <T as Scalar>::Real::zero() && !support.contains(&j) {
                 let v = c.modulus() / norms[j];
                 if v > bv {
                     bv = v;
@@ -131,7 +138,7 @@ pub fn omp<T: DenseScalar>(
 pub fn kron_omp<T: DenseScalar>(
     factors: &[Array2<T>],
     y: ArrayView1<T>,
-    params: &OmpParams<T::Real>,
+    params: &OmpParams<<T as Scalar>::Real>,
 ) -> Result<KronOmpResult<T>> {
     for (i, f) in factors.iter().enumerate() {
         crate::error::check_finite(&format!("dictionary {}", i + 1), f.iter())?;
@@ -147,16 +154,16 @@ pub fn kron_omp<T: DenseScalar>(
     check_measurements::<T, _>("measurements y", y.iter())?;
     let dims = op.domain_dims();
     let rdims = op.range_dims();
-    let colnorms: Vec<Array1<T::Real>> = factors
+    let colnorms: Vec<Array1<<T as Scalar>::Real>> = factors
         .iter()
         .map(|f| {
             f.axis_iter(Axis(1))
                 .map(|c| {
                     let v = crate::linalg::norm2(c.into_dyn());
-                    if v > T::Real::zero() {
+                    if v > <T as Scalar>::Real::zero() {
                         v.recip()
                     } else {
-                        T::Real::zero()
+                        <T as Scalar>::Real::zero()
                     }
                 })
                 .collect()
@@ -172,13 +179,13 @@ pub fn kron_omp<T: DenseScalar>(
         })
         .collect();
     let mut r = y.to_owned();
-    let mut r2: T::Real = r.iter().map(|v| v.abs2()).sum();
+    let mut r2: <T as Scalar>::Real = r.iter().map(|v| v.abs2()).sum();
     let mut xs = Array1::<T>::zeros(0);
     let mut iterations = 0;
     while r2 > params.residual_tol {
         let corr = op.adjoint(r.view().into_dyn())?;
         let mut best = None;
-        let mut bv = T::Real::zero();
+        let mut bv = <T as Scalar>::Real::zero();
         for (k, c) in corr.iter().enumerate() {
             let v = c.modulus() * inv_norm[k];
             if v > bv {

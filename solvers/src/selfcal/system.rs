@@ -1,13 +1,14 @@
 //! The stacked homogeneous linear system `A₀ z = 0` of the three self-calibration models,
 //! as a matrix-free [`LinearOperator`] and as a dense matrix.
 
-use super::{CalScalar, Model};
+use super::Model;
+use crate::dense::DenseScalar;
 use crate::op::LinearOperator;
 use crate::scalar::Scalar;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
-use ndarray::{Array1, Array2, Array3, ArrayViewD, ArrayViewMutD, Axis};
+use ndarray::{Array2, Array3, ArrayViewD, ArrayViewMutD, Axis};
 use num_complex::Complex;
-use rustfft::{Fft, FftPlanner};
+use rustfft::Fft;
 use std::sync::Arc;
 
 /// Circular convolution helper: `y ⊛ g` and its adjoint (correlation) by FFT, length `m`.
@@ -18,22 +19,22 @@ pub(crate) struct Circ<R: crate::Real> {
 }
 
 impl<R: crate::Real> Circ<R> {
+    /// Plans from the process-wide cache of [`crate::fft`] (built once per length).
     pub(crate) fn new(m: usize) -> Self {
-        let mut pl = FftPlanner::new();
         Circ {
-            fwd: pl.plan_fft_forward(m),
-            inv: pl.plan_fft_inverse(m),
+            fwd: crate::fft::complex_plan(m, false),
+            inv: crate::fft::complex_plan(m, true),
             m,
         }
     }
     /// Unnormalised DFT `X_k = Σ_j x_j e^{-2πijk/m}` of a scalar slice.
-    pub(crate) fn dft<T: CalScalar + Scalar<Real = R>>(&self, x: &[T]) -> Vec<Complex<R>> {
+    pub(crate) fn dft<T: DenseScalar + Scalar<Real = R>>(&self, x: &[T]) -> Vec<Complex<R>> {
         let mut b: Vec<Complex<R>> = x.iter().map(|v| Complex::new(v.re(), v.im())).collect();
         self.fwd.process(&mut b);
         b
     }
     /// Inverse DFT with the `1/m` factor, written into `out` (imaginary part dropped for real `T`).
-    pub(crate) fn idft_into<T: CalScalar + Scalar<Real = R>>(
+    pub(crate) fn idft_into<T: DenseScalar + Scalar<Real = R>>(
         &self,
         mut b: Vec<Complex<R>>,
         out: &mut [T],
@@ -56,7 +57,7 @@ enum CalKind<R: crate::Real> {
 /// `A₀ : z = (h, x) ↦ [cal_l(B h) − A_l x_{(l)}]_{l=1..p}` with `cal_l` the diagonal
 /// multiplication by `y_l` (models `repeated`, `snapshots`) or the circular convolution with
 /// `y_l` (model `diverse`, time domain). Domain `[k + n_x]`, range `[p·m]`.
-pub struct SystemOperator<T: CalScalar> {
+pub struct SystemOperator<T: DenseScalar> {
     pub(crate) model: Model,
     /// `y`, shape `[p, m]`.
     pub(crate) y: Array2<T>,
@@ -73,7 +74,7 @@ pub struct SystemOperator<T: CalScalar> {
     ran: [usize; 1],
 }
 
-impl<T: CalScalar> SystemOperator<T> {
+impl<T: DenseScalar> SystemOperator<T> {
     /// Build from validated parts (see [`super::Problem`]).
     pub(crate) fn new(model: Model, y: Array2<T>, a: Array3<T>, b: Option<Array2<T>>) -> Self {
         let (p, m) = y.dim();
@@ -180,12 +181,12 @@ impl<T: CalScalar> SystemOperator<T> {
     }
 }
 
-pub(crate) fn mref<T: CalScalar>(s: &[T], rows: usize, cols: usize) -> MatRef<'_, T> {
+pub(crate) fn mref<T: DenseScalar>(s: &[T], rows: usize, cols: usize) -> MatRef<'_, T> {
     MatRef::from_row_major_slice(s, rows, cols)
 }
 
 /// `out ← M v` (or `Mᴴ v` when `adj`), with `M` row-major.
-pub(crate) fn gemv<T: CalScalar>(out: &mut [T], m: MatRef<'_, T>, v: &[T], adj: bool) {
+pub(crate) fn gemv<T: DenseScalar>(out: &mut [T], m: MatRef<'_, T>, v: &[T], adj: bool) {
     let n = out.len();
     let dst = MatMut::from_column_major_slice_mut(out, n, 1);
     if adj {
@@ -201,7 +202,7 @@ pub(crate) fn par() -> Par {
     faer::get_global_parallelism()
 }
 
-impl<T: CalScalar> LinearOperator<T> for SystemOperator<T> {
+impl<T: DenseScalar> LinearOperator<T> for SystemOperator<T> {
     fn domain_shape(&self) -> &[usize] {
         &self.dom
     }
@@ -331,7 +332,3 @@ impl<T: CalScalar> LinearOperator<T> for SystemOperator<T> {
 }
 
 use num_traits::Zero;
-
-/// Unused-import guard for `Array1` in docs of this module.
-#[allow(dead_code)]
-fn _a1<T: CalScalar>(_: Array1<T>) {}

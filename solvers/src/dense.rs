@@ -1,9 +1,23 @@
-//! The dense decompositions SBL needs (Cholesky, triangular solves, Hermitian eigen-
-//! decomposition, SVD), computed by `faer` and exchanged as `ndarray` arrays.
+//! The one bridge between this crate's scalars and `faer`, the dense linear-algebra backend:
+//! the decompositions sparse Bayesian learning needs (Cholesky, triangular solves, Hermitian
+//! eigendecomposition, SVD), exchanged as `ndarray` arrays, and direct use of `faer` matrices
+//! (`faer::Mat<T>`, QR least squares, matrix products) as self-calibration does.
 //!
-//! [`DenseScalar`] is implemented for `f32`, `f64`, `Complex<f32>` and `Complex<f64>`; the
-//! conversion to and from `faer` copies (the matrices involved are small compared with the
-//! cost of factorising them).
+//! [`DenseScalar`] is implemented for `f32`, `f64`, `Complex<f32>` and `Complex<f64>`, and
+//! is both a [`Scalar`] and a `faer` `ComplexField`; it is the bound of every solver of
+//! [`crate::sbl`] and [`crate::selfcal`]. Because both supertraits name an associated type
+//! `Real`, generic code spells the real type `<T as Scalar>::Real`. The conversion to and
+//! from `faer` copies (the matrices involved are small compared with the cost of factorising
+//! them).
+//!
+//! ```
+//! use sparseinv_solvers::dense::{adjoint, DenseScalar};
+//! use ndarray::array;
+//! // a = L Lᴴ with L lower triangular
+//! let a = array![[4.0f64, 2.0], [2.0, 5.0]];
+//! let l = f64::cholesky_lower(a.view()).unwrap();
+//! assert!((l.dot(&adjoint(l.view())) - &a).iter().all(|v| v.abs() < 1e-12));
+//! ```
 
 #![allow(clippy::type_complexity)]
 
@@ -11,8 +25,9 @@ use crate::error::{Error, Result};
 use crate::scalar::{Scalar, C32, C64};
 use ndarray::{Array1, Array2, ArrayView2};
 
-/// A scalar for which the dense decompositions are available (`f32`, `f64`, `C32`, `C64`).
-pub trait DenseScalar: Scalar {
+/// A scalar for which the dense decompositions are available and that `faer` can use
+/// directly (`f32`, `f64`, `C32`, `C64`): a [`Scalar`] and a `faer::traits::ComplexField`.
+pub trait DenseScalar: Scalar + faer::traits::ComplexField {
     /// Lower Cholesky factor `L` of a Hermitian positive-definite `a = L Lᴴ` (only the lower
     /// triangle of `a` is read). [`Error::Numerical`] when `a` is not positive definite.
     fn cholesky_lower(a: ArrayView2<Self>) -> Result<Array2<Self>>;
@@ -21,18 +36,29 @@ pub trait DenseScalar: Scalar {
     /// `b ← L⁻ᴴ b` for a lower-triangular `l` (back substitution with `Lᴴ`, in place).
     fn solve_lower_adjoint_in_place(l: ArrayView2<Self>, b: &mut Array2<Self>);
     /// Eigendecomposition of a Hermitian `a = U diag(λ) Uᴴ`, eigenvalues ascending.
-    fn eigh(a: ArrayView2<Self>) -> Result<(Array1<Self::Real>, Array2<Self>)>;
+    fn eigh(a: ArrayView2<Self>) -> Result<(Array1<<Self as Scalar>::Real>, Array2<Self>)>;
     /// Thin SVD `a = U diag(s) Vᴴ`, singular values descending. Returns `(U, s, V)`.
-    fn svd(a: ArrayView2<Self>) -> Result<(Array2<Self>, Array1<Self::Real>, Array2<Self>)>;
+    fn svd(
+        a: ArrayView2<Self>,
+    ) -> Result<(Array2<Self>, Array1<<Self as Scalar>::Real>, Array2<Self>)>;
     /// `a bᴴ` by faer's parallel matrix product (`a`: `m × k`, `b`: `n × k`).
     fn mul_adjoint(a: ArrayView2<Self>, b: ArrayView2<Self>) -> Array2<Self>;
     /// [`DenseScalar::eigh`] for a real symmetric matrix of the underlying real type.
-    fn real_eigh(a: ArrayView2<Self::Real>) -> Result<(Array1<Self::Real>, Array2<Self::Real>)>;
+    fn real_eigh(
+        a: ArrayView2<<Self as Scalar>::Real>,
+    ) -> Result<(
+        Array1<<Self as Scalar>::Real>,
+        Array2<<Self as Scalar>::Real>,
+    )>;
     /// [`DenseScalar::svd`] for a real matrix of the underlying real type.
     #[allow(clippy::type_complexity)]
     fn real_svd(
-        a: ArrayView2<Self::Real>,
-    ) -> Result<(Array2<Self::Real>, Array1<Self::Real>, Array2<Self::Real>)>;
+        a: ArrayView2<<Self as Scalar>::Real>,
+    ) -> Result<(
+        Array2<<Self as Scalar>::Real>,
+        Array1<<Self as Scalar>::Real>,
+        Array2<<Self as Scalar>::Real>,
+    )>;
 }
 
 macro_rules! impl_dense {
