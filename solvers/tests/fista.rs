@@ -329,7 +329,8 @@ fn l0_random_problem_reaches_a_fixed_point() {
         variant: Variant::MonotoneFista,
         ..tight()
     };
-    let mut s = ProximalGradient::new(&a, y.view(), &Times(lam, HardL0), &p, None).unwrap();
+    let pen = Times(lam, HardL0);
+    let mut s = ProximalGradient::new(&a, y.view(), &pen, &p, None).unwrap();
     let rep = run(&mut s, &p.stop, &mut NoObserver).unwrap();
     assert_eq!(rep.stop_reason, StopReason::RelativeChange);
     let l = s.lipschitz();

@@ -66,8 +66,13 @@ fn tv2d_denoising_matches_pyproximal_and_kkt_residual_vanishes() {
         .smooth(&f)
         .prox(&NonNegative)
         .add(&grad, &tv);
-    let mut p = PdhgParams::default();
-    converge(&mut p, 200_000);
+    // balanced explicit steps (‖∇‖² ≤ 8, β = 1.01): 1/τ − 8σ = 0.8 ≥ β/2
+    let mut p = PdhgParams {
+        tau: Some(0.25),
+        sigma: Some(0.4),
+        ..Default::default()
+    };
+    converge(&mut p, 100_000);
     p.stop.residual_tol = Some(1e-9);
     let mut last_res = f64::INFINITY;
     let mut obs = |i: &IterInfo<f64>| {

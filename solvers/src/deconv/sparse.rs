@@ -1,5 +1,5 @@
 //! Starlet-sparse deconvolution (analysis ℓ1 with positivity, a configuration of the
-//! Condat–Vũ solver [`crate::proximal::pdhg`]) and active-support re-fitting.
+//! Condat–Vũ solver [`crate::proximal::pdhg`](mod@crate::proximal::pdhg)) and active-support re-fitting.
 
 use super::{check_inputs, mask_weights, masked_data};
 use crate::error::{Error, Result};
@@ -22,7 +22,7 @@ pub struct StarletSparseParams {
     pub sigma: Option<f64>,
     /// When to stop the primal–dual iteration. Default: 200 iterations, no relative-change
     /// test (`rel_tol = 0`); a `residual_tol` stops on the KKT residual of
-    /// [`crate::proximal::pdhg`].
+    /// [`crate::proximal::pdhg`](mod@crate::proximal::pdhg).
     pub stop: StopCriteria<f64>,
     /// Boundary model of the blur (default [`Boundary::Same`]).
     pub boundary: Boundary,
@@ -75,7 +75,7 @@ pub struct StarletSparseResult {
 ///
 /// `A` is the PSF convolution (boundary [`StarletSparseParams::boundary`]), `M` the 0/1 mask,
 /// `W_j` the starlet wavelet planes (the coarse plane is free). Solved by the Condat–Vũ
-/// primal–dual algorithm ([`crate::proximal::pdhg`] with `f = ½‖M⊙(A x − y)‖²`, `g = ι₊`,
+/// primal–dual algorithm ([`crate::proximal::pdhg`](mod@crate::proximal::pdhg) with `f = ½‖M⊙(A x − y)‖²`, `g = ι₊`,
 /// one term `h = Σ_j λ_j‖·‖₁` on `L = W`), which here reads
 ///
 /// ```text
@@ -464,7 +464,7 @@ mod tests {
         let y: Array2<f64> = a
             .apply(x.view().into_dyn())
             .unwrap()
-            .into_dimensionality()
+            .into_dimensionality::<ndarray::Ix2>()
             .unwrap()
             + &(noise * 0.5);
         let mask =

@@ -1,6 +1,6 @@
 //! Nesterov momentum for accelerated proximal gradient methods, and its adaptive restart: the
-//! one implementation that FISTA ([`crate::proximal::fista`]), the plug-and-play FISTA of
-//! [`crate::pnp`] and the inner solver of the working-set Lasso ([`crate::proximal::lasso`])
+//! one implementation that FISTA ([`crate::proximal::fista`](mod@crate::proximal::fista)), the plug-and-play FISTA of
+//! [`crate::pnp`] and the inner solver of the working-set Lasso ([`crate::proximal::lasso`](mod@crate::proximal::lasso))
 //! share.
 //!
 //! **The sequence** (Beck & Teboulle 2009; Nesterov 1983): `t₁ = 1`,
