@@ -401,7 +401,7 @@ mod tests {
                 .and(&yd)
                 .and(&m)
                 .fold(0.0, |acc, &a, &y, &m| acc + m * (a - y) * (a - y));
-            0.5 * r + l1(wx.view(), &lambdas)
+            0.5 * r + l1(wx.view(), lambdas)
         };
 
         let mut x = yd.mapv(|v| v.max(0.0));

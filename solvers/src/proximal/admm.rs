@@ -508,7 +508,7 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> Admm<'a, T, A, G>
                 let mu = T::from_real(self.mu);
                 Zip::from(&mut self.x)
                     .and(&self.buf)
-                    .for_each(|x, &g| *x = *x - mu * g);
+                    .for_each(|x, &g| *x -= mu * g);
             }
         }
         Ok(())
