@@ -44,7 +44,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p = StarletSparseParams {
         scales: 4,
         k_sigma: 1.0,
-        iters: 200,
         ..StarletSparseParams::default()
     };
     let r = starlet_sparse(y.view(), k.view(), None, &p)?;

@@ -9,7 +9,8 @@
 //!   `E(x) = ½‖A x − y‖² + (λ/2) ⟨x, x − D(x, σ)⟩` with the RED gradient
 //!   `∇E(x) = Aᴴ(A x − y) + λ (x − D(x, σ))` (exact when `D` is locally homogeneous with a
 //!   symmetric Jacobian).
-//! - [`PnpAdmm`]: plug-and-play ADMM (Chan, Wang & Elgendy 2017):
+//! - [`PnpAdmm`]: plug-and-play ADMM (Chan, Wang & Elgendy 2017), a configuration of the
+//!   general [`Admm`](crate::proximal::admm::Admm):
 //!   `x ← (AᴴA + ρI)⁻¹ (Aᴴ y + ρ (z − u))` by conjugate gradients (warm started),
 //!   `z ← D(x + u, σ)`, `u ← u + x − z`. With `D = prox_{(λ/ρ)‖·‖₁}` it is ADMM for the lasso.
 //!
@@ -23,12 +24,16 @@
 use crate::denoise::Denoiser;
 use crate::error::{Error, Result};
 use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
-use crate::krylov::Cg;
 use crate::linalg::{norm2, norm2_sq, vdot};
-use crate::op::{check_shape, op_norm, LinearOperator, NormEstimate};
+use crate::op::{check_shape, LinearOperator, NormEstimate};
+use crate::prox::Prox;
+use crate::proximal::admm::{Admm, AdmmParams, XUpdate};
+use crate::proximal::fista::{lipschitz_estimate, LIPSCHITZ_SAFETY};
+use crate::proximal::momentum::Momentum;
 use crate::scalar::{real, Scalar};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use num_traits::{Float, One, Zero};
+use std::sync::Mutex;
 
 /// Parameters shared by the plug-and-play solvers. `Default`: automatic step, σ = 0.1,
 /// λ = 1, ρ = 1, acceleration on, CG tolerance 1e-8 with at most 100 iterations, and the
@@ -122,12 +127,13 @@ fn check_problem<T: Scalar, A: LinearOperator<T> + ?Sized>(
     Ok(())
 }
 
+/// FISTA's default Lipschitz constant ([`lipschitz_estimate`]: power iteration, safety factor
+/// [`LIPSCHITZ_SAFETY`]); an error when it is zero or not finite (no step can be chosen).
 fn lipschitz<T: Scalar, A: LinearOperator<T> + ?Sized>(a: &A) -> Result<T::Real> {
-    let n = op_norm(a, NormEstimate::default());
-    let l = n * n * real::<T::Real>(1.01);
+    let l = lipschitz_estimate(a, NormEstimate::default(), real(LIPSCHITZ_SAFETY));
     if !(l.is_finite() && l > T::Real::zero()) {
         return Err(Error::Numerical(format!(
-            "cannot choose a step: the operator norm estimate is {n}"
+            "cannot choose a step: the estimate of ‖A‖² is {l}"
         )));
     }
     Ok(l)
@@ -154,7 +160,7 @@ pub struct PnpPgd<'a, T: Scalar, A: ?Sized, D: ?Sized> {
     tau: T::Real,
     sigma: T::Real,
     accelerate: bool,
-    t: T::Real,
+    momentum: Momentum<T::Real>,
     x: ArrayD<T>,
     z: ArrayD<T>,
     r: ArrayD<T>,
@@ -185,7 +191,7 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> PnpP
             tau,
             sigma: params.sigma,
             accelerate: params.accelerate,
-            t: T::Real::one(),
+            momentum: Momentum::new(),
             z: x.clone(),
             g: x.clone(),
             xn: x.clone(),
@@ -207,6 +213,9 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> Iterativ
     for PnpPgd<'_, T, A, D>
 {
     type Real = T::Real;
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.x.view()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         self.a.apply_into(self.z.view(), self.r.view_mut());
         self.r -= &self.y;
@@ -220,15 +229,11 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> Iterativ
             .denoise_into(self.g.view(), self.sigma, self.xn.view_mut())?;
         let change = rel_change(self.xn.view(), self.x.view());
         if self.accelerate {
-            let four: T::Real = real(4.0);
-            let two: T::Real = real(2.0);
-            let tn = (T::Real::one() + (T::Real::one() + four * self.t * self.t).sqrt()) / two;
-            let beta = T::from_real((self.t - T::Real::one()) / tn);
+            let beta = T::from_real(self.momentum.advance());
             Zip::from(&mut self.z)
                 .and(&self.xn)
                 .and(&self.x)
                 .for_each(|z, &xn, &x| *z = xn + beta * (xn - x));
-            self.t = tn;
         } else {
             self.z.assign(&self.xn);
         }
@@ -297,6 +302,9 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> Iterativ
     for Red<'_, T, A, D>
 {
     type Real = T::Real;
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.x.view()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         self.a.apply_into(self.x.view(), self.r.view_mut());
         self.r -= &self.y;
@@ -327,24 +335,58 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> Iterativ
     }
 }
 
-/// Plug-and-play ADMM with a conjugate-gradient x-update:
+/// A denoiser as the prox of its implicit regulariser: `prox(v) := D(v, σ)` for every step
+/// (the step `τ` is ignored; `σ` is fixed). The value is unknown and reported as 0. A failure
+/// of the denoiser is kept and returned by [`DenoiserProx::take_error`] (the output is then
+/// left as it was), since [`Prox::prox_into`] cannot fail.
+pub struct DenoiserProx<'a, T: Scalar, D: ?Sized> {
+    d: &'a D,
+    sigma: T::Real,
+    err: Mutex<Option<Error>>,
+}
+
+impl<'a, T: Scalar, D: Denoiser<T> + ?Sized> DenoiserProx<'a, T, D> {
+    /// Wrap `d` with the noise level `sigma`.
+    pub fn new(d: &'a D, sigma: T::Real) -> Self {
+        DenoiserProx {
+            d,
+            sigma,
+            err: Mutex::new(None),
+        }
+    }
+    /// The first error of the denoiser since the last call, as `Err`.
+    pub fn take_error(&self) -> Result<()> {
+        match self.err.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<T: Scalar, D: Denoiser<T> + ?Sized> Prox<T> for DenoiserProx<'_, T, D> {
+    fn value(&self, _x: ArrayViewD<T>) -> T::Real {
+        T::Real::zero()
+    }
+    fn prox_into(&self, v: ArrayViewD<T>, _tau: T::Real, out: ArrayViewMutD<T>) {
+        if let Err(e) = self.d.denoise_into(v, self.sigma, out) {
+            let mut slot = self.err.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+        }
+    }
+}
+
+/// Plug-and-play ADMM (Chan, Wang & Elgendy 2017), a configuration of the general
+/// [`Admm`] with `L = I`, the denoiser as the prox of `g` ([`DenoiserProx`]) and the
+/// conjugate-gradient x-update:
 /// `x ← (AᴴA + ρI)⁻¹(Aᴴy + ρ(z − u))`, `z ← D(x + u, σ)`, `u ← u + x − z`.
 ///
 /// Reports the primal residual `‖x − z‖` and the relative change of `z`, the returned iterate
 /// (it lies in the denoiser's range).
 pub struct PnpAdmm<'a, T: Scalar, A: ?Sized, D: ?Sized> {
-    a: &'a A,
-    aty: ArrayD<T>,
-    d: &'a D,
-    rho: T::Real,
-    sigma: T::Real,
-    cg_tol: T::Real,
-    cg_max_iters: usize,
-    x: ArrayD<T>,
-    z: ArrayD<T>,
-    u: ArrayD<T>,
-    buf: ArrayD<T>,
-    zn: ArrayD<T>,
+    inner: Admm<'a, T, A, DenoiserProx<'a, T, D>>,
+    z_prev: ArrayD<T>,
 }
 
 impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> PnpAdmm<'a, T, A, D> {
@@ -358,126 +400,47 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> PnpA
     ) -> Result<Self> {
         params.validate()?;
         check_problem(a, &y, x0.as_ref())?;
-        let mut aty = ArrayD::zeros(IxDyn(a.domain_shape()));
-        a.adjoint_into(y, aty.view_mut());
-        let x = x0.map_or_else(|| ArrayD::zeros(IxDyn(a.domain_shape())), |v| v.to_owned());
-        Ok(PnpAdmm {
-            a,
-            aty,
-            d,
+        let ap = AdmmParams {
             rho: params.rho,
-            sigma: params.sigma,
+            x_update: XUpdate::Cg,
             cg_tol: params.cg_tol,
             cg_max_iters: params.cg_max_iters,
-            z: x.clone(),
-            u: ArrayD::zeros(x.raw_dim()),
-            buf: x.clone(),
-            zn: x.clone(),
-            x,
+            step: None,
+            objective: false,
+            stop: params.stop,
+        };
+        let g = DenoiserProx::new(d, params.sigma);
+        let inner = Admm::with_parts(a, None, y, None, g, &ap, x0)?;
+        Ok(PnpAdmm {
+            z_prev: inner.z().to_owned(),
+            inner,
         })
     }
     /// The current denoised iterate `z`.
     pub fn z(&self) -> ArrayViewD<'_, T> {
-        self.z.view()
+        self.inner.z()
     }
     /// The current data-consistent iterate `x`.
     pub fn x(&self) -> ArrayViewD<'_, T> {
-        self.x.view()
+        self.inner.x()
     }
-}
-
-/// `AᴴA + ρI` as an operator on `A`'s domain (Hermitian, positive definite for `ρ > 0`), the
-/// system matrix of the ADMM x-update, solved by [`crate::krylov::Cg`].
-struct NormalShift<'a, T: Scalar, A: LinearOperator<T> + ?Sized> {
-    a: &'a A,
-    rho: T::Real,
-}
-
-impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for NormalShift<'_, T, A> {
-    fn domain_shape(&self) -> &[usize] {
-        self.a.domain_shape()
-    }
-    fn range_shape(&self) -> &[usize] {
-        self.a.domain_shape()
-    }
-    fn apply_into(&self, x: ArrayViewD<T>, mut y: ArrayViewMutD<T>) {
-        let mut ax = ArrayD::<T>::zeros(IxDyn(self.a.range_shape()));
-        self.a.apply_into(x.view(), ax.view_mut());
-        self.a.adjoint_into(ax.view(), y.view_mut());
-        let r = T::from_real(self.rho);
-        Zip::from(&mut y).and(&x).for_each(|o, &v| *o += r * v);
-    }
-    fn adjoint_into(&self, y: ArrayViewD<T>, x: ArrayViewMutD<T>) {
-        self.apply_into(y, x)
-    }
-}
-
-/// Solve `(AᴴA + ρI) x = b` by [`crate::krylov::Cg`] warm-started at `x`, until
-/// `‖r‖ ≤ tol ‖b‖` or `max_iters` steps.
-fn cg_normal<T: Scalar, A: LinearOperator<T> + ?Sized>(
-    a: &A,
-    rho: T::Real,
-    b: ArrayViewD<T>,
-    x: &mut ArrayD<T>,
-    tol: T::Real,
-    max_iters: usize,
-) -> Result<()> {
-    let op = NormalShift { a, rho };
-    let mut cg = Cg::new(&op, b, Some(x.view()))?;
-    let crit = StopCriteria {
-        max_iters,
-        rel_tol: T::Real::zero(),
-        residual_tol: Some(tol),
-        ..StopCriteria::default()
-    };
-    run(&mut cg, &crit, &mut NoObserver)?;
-    *x = cg.into_x();
-    Ok(())
 }
 
 impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> IterativeSolver
     for PnpAdmm<'_, T, A, D>
 {
     type Real = T::Real;
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(T::iterate_view(self.inner.z()))
+    }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
-        let rho = T::from_real(self.rho);
-        // buf ← Aᴴy + ρ(z − u)
-        Zip::from(&mut self.buf)
-            .and(&self.aty)
-            .and(&self.z)
-            .and(&self.u)
-            .for_each(|b, &aty, &z, &u| *b = aty + rho * (z - u));
-        let b = std::mem::take(&mut self.buf);
-        cg_normal(
-            self.a,
-            self.rho,
-            b.view(),
-            &mut self.x,
-            self.cg_tol,
-            self.cg_max_iters,
-        )?;
-        self.buf = b;
-        // buf ← x + u; zn ← D(buf)
-        Zip::from(&mut self.buf)
-            .and(&self.x)
-            .and(&self.u)
-            .for_each(|b, &x, &u| *b = x + u);
-        self.d
-            .denoise_into(self.buf.view(), self.sigma, self.zn.view_mut())?;
-        Zip::from(&mut self.u)
-            .and(&self.x)
-            .and(&self.zn)
-            .for_each(|u, &x, &z| *u += x - z);
-        let mut primal = T::Real::zero();
-        Zip::from(&self.x)
-            .and(&self.zn)
-            .for_each(|&x, &z| primal += (x - z).abs2());
-        let change = rel_change(self.zn.view(), self.z.view());
-        std::mem::swap(&mut self.z, &mut self.zn);
+        self.z_prev.assign(&self.inner.z());
+        let info = self.inner.step()?;
+        self.inner.prox_term().take_error()?;
         Ok(StepInfo {
             objective: None,
-            rel_change: change,
-            residual: Some(primal.sqrt()),
+            rel_change: rel_change(self.inner.z(), self.z_prev.view()),
+            residual: info.residual,
         })
     }
 }
@@ -521,5 +484,5 @@ pub fn pnp_admm<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Size
 ) -> Result<(ArrayD<T>, Report<T::Real>)> {
     let mut s = PnpAdmm::new(a, y, denoiser, x0, params)?;
     let rep = run(&mut s, &params.stop, observer.unwrap_or(&mut NoObserver))?;
-    Ok((s.z, rep))
+    Ok((s.inner.into_z(), rep))
 }

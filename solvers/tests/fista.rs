@@ -31,6 +31,21 @@ impl<T: Scalar> Prox<T> for SoftL1 {
     }
 }
 
+/// `λ P`: the prox of `λ P` with step `τ` is the prox of `P` with step `λτ` (how the former
+/// `Params::lambda` multiplier acted, now written by the tests that need a weight).
+struct Times<P>(f64, P);
+impl<P: Prox<T>, T: Scalar<Real = f64>> Prox<T> for Times<P> {
+    fn value(&self, x: ArrayViewD<T>) -> f64 {
+        self.0 * self.1.value(x)
+    }
+    fn prox_into(&self, v: ArrayViewD<T>, tau: f64, out: ArrayViewMutD<T>) {
+        self.1.prox_into(v, self.0 * tau, out)
+    }
+    fn supports_complex(&self) -> bool {
+        self.1.supports_complex()
+    }
+}
+
 /// Hard thresholding, the prox of the l0 "norm" `#{i : xᵢ ≠ 0}`: keep `v` when `|v|² > 2τ`.
 struct HardL0;
 impl Prox<f64> for HardL0 {
@@ -104,8 +119,8 @@ fn assert_kkt(a: &Matrix<f64>, y: &ArrayD<f64>, x: &ArrayD<f64>, lam: f64, tol: 
     assert!(nnz > 0, "trivial solution");
 }
 
-fn tight(lam: f64) -> Params<f64> {
-    let mut p = Params::with_lambda(lam);
+fn tight() -> Params<f64> {
+    let mut p = Params::default();
     p.stop.rel_tol = 1e-13;
     p.stop.max_iters = 50_000;
     p
@@ -124,36 +139,36 @@ fn lasso_kkt_all_variants() {
             "ista",
             Params {
                 variant: Variant::Ista,
-                ..tight(lam)
+                ..tight()
             },
         ),
         (
             "fista",
             Params {
                 restart: Restart::None,
-                ..tight(lam)
+                ..tight()
             },
         ),
-        ("fista-grad-restart", tight(lam)),
+        ("fista-grad-restart", tight()),
         (
             "fista-fn-restart",
             Params {
                 restart: Restart::Function,
-                ..tight(lam)
+                ..tight()
             },
         ),
         (
             "mfista",
             Params {
                 variant: Variant::MonotoneFista,
-                ..tight(lam)
+                ..tight()
             },
         ),
         (
             "fista-backtracking",
             Params {
                 backtracking: true,
-                ..tight(lam)
+                ..tight()
             },
         ),
         (
@@ -161,13 +176,13 @@ fn lasso_kkt_all_variants() {
             Params {
                 backtracking: true,
                 variant: Variant::Ista,
-                ..tight(lam)
+                ..tight()
             },
         ),
     ];
     let mut objectives = vec![];
     for (name, p) in cases {
-        let (x, rep) = solve(&a, y.view(), &SoftL1, &p, None, &mut NoObserver).unwrap();
+        let (x, rep) = solve(&a, y.view(), &Times(lam, SoftL1), &p, None, &mut NoObserver).unwrap();
         assert_eq!(rep.stop_reason, StopReason::RelativeChange, "{name}");
         assert_kkt(&a, &y, &x, lam, 1e-6);
         objectives.push(rep.final_objective().unwrap());
@@ -214,11 +229,8 @@ fn matches_scikit_learn_lasso() {
     let op = Matrix::new(a);
     let y = y.into_dyn();
     for variant in [Variant::Fista, Variant::MonotoneFista] {
-        let p = Params {
-            variant,
-            ..tight(lam)
-        };
-        let (x, rep) = fista(&op, y.view(), &SoftL1, &p).unwrap();
+        let p = Params { variant, ..tight() };
+        let (x, rep) = fista(&op, y.view(), &Times(lam, SoftL1), &p).unwrap();
         let f = rep.final_objective().unwrap();
         // sklearn's coordinate descent is itself converged to ~1e-14: we must match, and not
         // be meaningfully below (which would mean a different objective)
@@ -268,11 +280,8 @@ fn complex_l1_orthonormal_dft_closed_form() {
     });
     assert!(expected.iter().any(|v| v.norm() > 0.0) && expected.iter().any(|v| v.norm() == 0.0));
     for variant in [Variant::Ista, Variant::Fista, Variant::MonotoneFista] {
-        let p = Params {
-            variant,
-            ..tight(lam)
-        };
-        let (x, _) = solve(&a, y.view(), &SoftL1, &p, None, &mut NoObserver).unwrap();
+        let p = Params { variant, ..tight() };
+        let (x, _) = solve(&a, y.view(), &Times(lam, SoftL1), &p, None, &mut NoObserver).unwrap();
         for (u, v) in x.iter().zip(&expected) {
             assert!((u - v).norm() < 1e-9, "{variant:?}: {u} vs {v}");
         }
@@ -286,8 +295,8 @@ fn nonnegative_and_l0_orthonormal_closed_forms() {
     let y = randn::<f64>(&[n], 9);
     let b = a.adjoint(y.view()).unwrap();
     // non-negative least squares: x = max(Aᵀy, 0)
-    let (x, _) = fista(&a, y.view(), &NonNeg, &tight(1.0)).unwrap();
-    let (xi, _) = ista(&a, y.view(), &NonNeg, &tight(1.0)).unwrap();
+    let (x, _) = fista(&a, y.view(), &NonNeg, &tight()).unwrap();
+    let (xi, _) = ista(&a, y.view(), &NonNeg, &tight()).unwrap();
     for ((u, w), v) in x.iter().zip(&xi).zip(&b) {
         assert!((u - v.max(0.0)).abs() < 1e-9);
         assert!((w - v.max(0.0)).abs() < 1e-9);
@@ -300,9 +309,9 @@ fn nonnegative_and_l0_orthonormal_closed_forms() {
         let p = Params {
             variant,
             step: Some(1.0),
-            ..tight(lam)
+            ..tight()
         };
-        let (x, _) = solve(&a, y.view(), &HardL0, &p, None, &mut NoObserver).unwrap();
+        let (x, _) = solve(&a, y.view(), &Times(lam, HardL0), &p, None, &mut NoObserver).unwrap();
         for (u, v) in x.iter().zip(&b) {
             let e = if v.abs() > thr { *v } else { 0.0 };
             assert!((u - e).abs() < 1e-9, "{variant:?}: {u} vs {e}");
@@ -318,9 +327,10 @@ fn l0_random_problem_reaches_a_fixed_point() {
     let lam = 0.05;
     let p = Params {
         variant: Variant::MonotoneFista,
-        ..tight(lam)
+        ..tight()
     };
-    let mut s = ProximalGradient::new(&a, y.view(), &HardL0, &p, None).unwrap();
+    let pen = Times(lam, HardL0);
+    let mut s = ProximalGradient::new(&a, y.view(), &pen, &p, None).unwrap();
     let rep = run(&mut s, &p.stop, &mut NoObserver).unwrap();
     assert_eq!(rep.stop_reason, StopReason::RelativeChange);
     let l = s.lipschitz();
@@ -340,14 +350,14 @@ fn l0_random_problem_reaches_a_fixed_point() {
 fn warm_start_and_objective_target() {
     let (a, y) = random_problem(30, 50, 3, 3);
     let lam = 0.05;
-    let (x, rep) = fista(&a, y.view(), &SoftL1, &tight(lam)).unwrap();
+    let (x, rep) = fista(&a, y.view(), &Times(lam, SoftL1), &tight()).unwrap();
     let f = rep.final_objective().unwrap();
     // from the solution, a warm start stops after very few iterations
     let (_, rep2) = solve(
         &a,
         y.view(),
-        &SoftL1,
-        &tight(lam),
+        &Times(lam, SoftL1),
+        &tight(),
         Some(x.view()),
         &mut NoObserver,
     )
@@ -355,9 +365,9 @@ fn warm_start_and_objective_target() {
     assert!(rep2.iterations <= 3, "{}", rep2.iterations);
     assert!((rep2.final_objective().unwrap() - f).abs() < 1e-12 * f);
     // an objective target slightly above the optimum is reached before convergence
-    let mut p = tight(lam);
+    let mut p = tight();
     p.stop.objective_target = Some(f * (1.0 + 1e-3));
-    let (_, rep3) = fista(&a, y.view(), &SoftL1, &p).unwrap();
+    let (_, rep3) = fista(&a, y.view(), &Times(lam, SoftL1), &p).unwrap();
     assert_eq!(rep3.stop_reason, StopReason::ObjectiveTarget);
     assert!(rep3.iterations < rep.iterations);
 }
@@ -382,7 +392,7 @@ fn least_squares_f32_and_gradient_descent() {
 #[test]
 fn errors_instead_of_panics() {
     let (a, y) = random_problem(10, 20, 2, 1);
-    let p = Params::with_lambda(0.1);
+    let p = Params::default();
     // wrong shape of y
     let bad = ArrayD::<f64>::zeros(ndarray::IxDyn(&[11]));
     assert!(matches!(
@@ -400,8 +410,6 @@ fn errors_instead_of_panics() {
     assert!(fista(&a, ny.view(), &SoftL1, &p).is_err());
     // bad parameters
     for bad in [
-        Params::with_lambda(-1.0),
-        Params::with_lambda(f64::NAN),
         Params {
             step: Some(0.0),
             ..p
@@ -452,7 +460,7 @@ fn errors_instead_of_panics() {
     );
     let yc = randn::<Complex64>(&[4], 3);
     assert!(matches!(
-        fista(&ac, yc.view(), &NonNeg, &Params::with_lambda(1.0)),
+        fista(&ac, yc.view(), &NonNeg, &Params::default()),
         Err(Error::Unsupported(_))
     ));
 }
@@ -462,7 +470,7 @@ fn zero_operator_and_large_lambda() {
     // A = 0: x stays 0 and the objective is ½‖y‖²
     let a = Matrix::new(Array2::<f64>::zeros((3, 4)));
     let y = ndarray::array![1.0, 2.0, 2.0].into_dyn();
-    let (x, rep) = fista(&a, y.view(), &SoftL1, &Params::with_lambda(1.0)).unwrap();
+    let (x, rep) = fista(&a, y.view(), &SoftL1, &Params::default()).unwrap();
     assert!(x.iter().all(|v| *v == 0.0));
     assert_eq!(rep.final_objective().unwrap(), 4.5);
     // λ ≥ ‖Aᵀy‖∞: the Lasso solution is exactly zero
@@ -472,7 +480,13 @@ fn zero_operator_and_large_lambda() {
         .unwrap()
         .iter()
         .fold(0.0f64, |m, v| m.max(v.abs()));
-    let (x, rep) = fista(&a, y.view(), &SoftL1, &Params::with_lambda(lmax * 1.01)).unwrap();
+    let (x, rep) = fista(
+        &a,
+        y.view(),
+        &Times(lmax * 1.01, SoftL1),
+        &Params::default(),
+    )
+    .unwrap();
     assert!(x.iter().all(|v| *v == 0.0));
     assert_eq!(rep.stop_reason, StopReason::RelativeChange);
 }
@@ -483,7 +497,7 @@ fn several_columns_at_once_with_matrix_columns() {
     let a = Matrix::new(dct_matrix(n));
     let ak = a.columns(3);
     let y = randn::<f64>(&[n, 3], 17);
-    let (x, rep) = fista(&ak, y.view(), &SoftL1, &tight(0.5)).unwrap();
+    let (x, rep) = fista(&ak, y.view(), &Times(0.5, SoftL1), &tight()).unwrap();
     assert_eq!(x.shape(), &[n, 3]);
     assert_eq!(rep.stop_reason, StopReason::RelativeChange);
     let b = ak.adjoint(y.view()).unwrap();
@@ -520,7 +534,7 @@ fn prox_library_penalties_on_orthonormal_problems() {
             let p = Params {
                 variant,
                 step: Some(1.0),
-                ..tight(1.0)
+                ..tight()
             };
             let (x, _) = solve(&a, y.view(), &r, &p, None, &mut NoObserver).unwrap();
             for (u, v) in x.iter().zip(&expect) {
@@ -531,12 +545,48 @@ fn prox_library_penalties_on_orthonormal_problems() {
     // l1 from the library reproduces the scikit-learn objective path: KKT on a random problem
     let (a, y) = random_problem(40, 80, 5, 8);
     let lam = 0.05;
-    let (x, _) = fista(&a, y.view(), &L1::new(lam).unwrap(), &tight(1.0)).unwrap();
+    let (x, _) = fista(&a, y.view(), &L1::new(lam).unwrap(), &tight()).unwrap();
     assert_kkt(&a, &y, &x, lam, 1e-6);
     // weights that do not fit the unknown are an error, not a panic
     let w = ArrayD::from_elem(ndarray::IxDyn(&[79]), 0.1);
     assert!(matches!(
-        fista(&a, y.view(), &L1::weighted(w).unwrap(), &tight(1.0)),
+        fista(&a, y.view(), &L1::weighted(w).unwrap(), &tight()),
         Err(Error::ShapeMismatch { .. }) | Err(Error::InvalidParameter { .. })
     ));
+}
+
+/// The λ trap: `Params` has no outside multiplier, because CEL0 is not homogeneous in its own
+/// `λ` (`2·CEL0_λ ≠ CEL0_{2λ}`), so multiplying it would silently solve another problem. The
+/// objective FISTA reports is exactly `½‖Ax − y‖² + R(x)` for the penalty object passed.
+#[test]
+fn penalties_are_solved_as_given_without_an_outside_multiplier() {
+    use sparseinv_solvers::prox::Cel0;
+    let ones = ArrayD::from_elem(ndarray::IxDyn(&[3]), 1.0);
+    let c1 = Cel0::new(0.5, ones.clone()).unwrap();
+    let c2 = Cel0::new(1.0, ones).unwrap();
+    let x = ndarray::array![0.3, 2.0, -0.1].into_dyn();
+    // by hand: CEL0_λ(t) = λ − ½(|t| − √(2λ))² for |t| ≤ √(2λ), else λ (unit column norms)
+    let by_hand = |lam: f64| -> f64 {
+        x.iter()
+            .map(|t: &f64| {
+                let thr = (2.0 * lam).sqrt();
+                if t.abs() <= thr {
+                    lam - 0.5 * (t.abs() - thr).powi(2)
+                } else {
+                    lam
+                }
+            })
+            .sum()
+    };
+    assert!((c1.value(x.view()) - by_hand(0.5)).abs() < 1e-12);
+    assert!((c2.value(x.view()) - by_hand(1.0)).abs() < 1e-12);
+    assert!((2.0 * c1.value(x.view()) - c2.value(x.view())).abs() > 0.1);
+
+    let (a, y) = random_problem(30, 60, 4, 5);
+    let cel = Cel0::new(0.05, a.column_norms().into_dyn()).unwrap();
+    let (x, rep) = fista(&a, y.view(), &cel, &tight()).unwrap();
+    let r = &a.apply(x.view()).unwrap() - &y;
+    let f = 0.5 * r.iter().map(|v| v * v).sum::<f64>() + cel.value(x.view());
+    let got = rep.final_objective().unwrap();
+    assert!((got - f).abs() <= 1e-12 * f, "{got} vs {f}");
 }

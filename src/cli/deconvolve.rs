@@ -270,7 +270,11 @@ impl Solve<'_> {
             Method::Rl => self.rl::<f64>(win, valid.view(), pb)?,
             Method::Starlet => {
                 let p = StarletSparseParams {
-                    iters: self.iters,
+                    stop: sparseinv_solvers::iter::StopCriteria {
+                        max_iters: self.iters,
+                        rel_tol: 0.0,
+                        ..Default::default()
+                    },
                     k_sigma: self.k_sigma,
                     sigma: Some(self.sigma),
                     boundary: self.boundary,

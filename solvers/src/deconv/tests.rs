@@ -285,7 +285,11 @@ fn starlet_sparse_decreases_objective_and_beats_wiener() {
     let y = blur(&x, &k, Boundary::Same) + &(noise * 0.05);
     let p = StarletSparseParams {
         scales: 3,
-        iters: 300,
+        stop: crate::iter::StopCriteria {
+            max_iters: 300,
+            rel_tol: 0.0,
+            ..Default::default()
+        },
         ..StarletSparseParams::default()
     };
     let r = starlet_sparse(y.view(), k.view(), None, &p).unwrap();

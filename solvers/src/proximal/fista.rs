@@ -1,4 +1,4 @@
-//! ISTA and FISTA for `min_x F(x) = ½‖A x − y‖² + λ R(x)`.
+//! ISTA and FISTA for `min_x F(x) = ½‖A x − y‖² + R(x)`.
 //!
 //! `A` is any [`LinearOperator`] (a dense [`Matrix`](crate::op::Matrix), a convolution, a
 //! composition, ...) and `R` any [`Prox`]: the l1 norm gives the Lasso / basis-pursuit denoising,
@@ -8,7 +8,7 @@
 //! One iteration from the point `z` (with `∇f(z) = Aᴴ(A z − y)`) is the forward–backward step
 //!
 //! ```text
-//! u = prox_{(λ/L) R}( z − ∇f(z) / L )
+//! u = prox_{R/L}( z − ∇f(z) / L )
 //! ```
 //!
 //! with step `1/L`, `L ≥ ‖A‖²` the Lipschitz constant of `∇f`. The variants differ in the next
@@ -40,7 +40,10 @@
 //! and recorded in the [`Report`]; the relative change `‖u − x_k‖/‖u‖` is the default stopping
 //! test, and `L‖u − z‖` (the norm of the generalised gradient) is reported as the residual.
 //!
-//! `λ = 0` drops `R` entirely (plain least squares by gradient descent).
+//! **No outside multiplier.** `R` carries its own weight (`L1::new(λ)`, `Cel0::new(λ, a)`);
+//! [`Params`] has no `λ` to multiply it with, because for penalties that are not homogeneous
+//! in their own `λ` (CEL0) such a product silently changes the problem (see [`Params`]).
+//! [`Zero`](crate::prox::Zero) gives plain least squares by gradient descent.
 
 use crate::error::{check_finite, Error, Result};
 use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
@@ -63,26 +66,45 @@ pub enum Variant {
     MonotoneFista,
 }
 
-/// Adaptive momentum restart for FISTA/MFISTA (O'Donoghue & Candès 2015). Ignored by ISTA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Restart {
-    /// Never restart.
-    None,
-    /// Restart when the objective increases, `F(x_{k+1}) > F(x_k)`.
-    Function,
-    /// Restart when `⟨z − x_{k+1}, x_{k+1} − x_k⟩ > 0` (the momentum step goes uphill along
-    /// the generalised gradient). Cheap and numerically robust; the default.
-    #[default]
-    Gradient,
+use super::momentum::Momentum;
+pub use super::momentum::Restart;
+
+/// The default safety factor `s` on power-iteration estimates of `‖A‖²` (power iteration
+/// approaches the norm from below).
+pub const LIPSCHITZ_SAFETY: f64 = 1.01;
+
+/// `L = s · ‖A‖²`, the Lipschitz constant of `∇(½‖A x − y‖²) = Aᴴ(A x − y)` that FISTA uses
+/// by default, with `‖A‖` from the power iteration [`op_norm`] and the safety factor `s ≥ 1`
+/// (e.g. [`LIPSCHITZ_SAFETY`]). The plug-and-play solvers of [`crate::pnp`] use the same.
+///
+/// ```
+/// use sparseinv_solvers::op::{Diagonal, NormEstimate};
+/// use sparseinv_solvers::proximal::fista::{lipschitz_estimate, LIPSCHITZ_SAFETY};
+/// use ndarray::array;
+/// let d = Diagonal::new(array![1.0f64, -3.0].into_dyn());
+/// let l: f64 = lipschitz_estimate(&d, NormEstimate::default(), LIPSCHITZ_SAFETY);
+/// assert!((l - 1.01 * 9.0).abs() < 1e-4);
+/// ```
+pub fn lipschitz_estimate<T: Scalar, A: LinearOperator<T> + ?Sized>(
+    a: &A,
+    estimate: NormEstimate,
+    safety: T::Real,
+) -> T::Real {
+    let n = op_norm(a, estimate);
+    safety * n * n
 }
 
 /// Parameters of [`ProximalGradient`] and the one-call helpers.
+///
+/// There is no penalty multiplier: the penalty `R` is solved exactly as given, and its weight
+/// lives inside it (`L1::new(0.1)` is `0.1‖x‖₁`, `Cel0::new(λ, a)` is the CEL0 relaxation of
+/// `λ‖x‖₀`). An outside multiplier `μ` would be a trap for penalties that are not positively
+/// homogeneous in their own `λ`: `μ · CEL0_λ` is *not* `CEL0_{μλ}` (CEL0's shape depends on
+/// `λ`), so a solver multiplying it would silently minimise another function than the CEL0
+/// relaxation the user asked for. Put `λ` into the penalty; use [`Zero`](crate::prox::Zero)
+/// for plain least squares.
 #[derive(Debug, Clone, Copy)]
 pub struct Params<R> {
-    /// Multiplier `λ ≥ 0` (finite) of the penalty. Default 1: the penalties of
-    /// [`crate::prox`] carry their own weights (`L1::new(0.1)` is `0.1‖x‖₁`), so `λ = 1` solves
-    /// `½‖Ax − y‖² + R(x)` as given; `λ = 0` drops `R` (least squares).
-    pub lambda: R,
     /// The scheme. Default FISTA.
     pub variant: Variant,
     /// Momentum restart. Default [`Restart::Gradient`].
@@ -105,11 +127,10 @@ pub struct Params<R> {
 impl<R: Real> Default for Params<R> {
     fn default() -> Self {
         Params {
-            lambda: R::one(),
             variant: Variant::Fista,
             restart: Restart::Gradient,
             step: None,
-            lipschitz_safety: real(1.01),
+            lipschitz_safety: real(LIPSCHITZ_SAFETY),
             backtracking: false,
             backtracking_factor: real(2.0),
             norm_estimate: NormEstimate::default(),
@@ -122,22 +143,8 @@ impl<R: Real> Default for Params<R> {
 }
 
 impl<R: Real> Params<R> {
-    /// Default parameters with penalty multiplier `lambda`.
-    pub fn with_lambda(lambda: R) -> Self {
-        Params {
-            lambda,
-            ..Default::default()
-        }
-    }
-
     /// Check every parameter is in range.
     pub fn validate(&self) -> Result<()> {
-        if !self.lambda.is_finite() || self.lambda < R::zero() {
-            return Err(Error::param(
-                "lambda",
-                format!("must be finite and non-negative, got {}", self.lambda),
-            ));
-        }
         if let Some(s) = self.step {
             if !s.is_finite() || s <= R::zero() {
                 return Err(Error::param(
@@ -174,7 +181,7 @@ impl<R: Real> Params<R> {
     }
 }
 
-/// The ISTA / FISTA / MFISTA state machine for `min_x ½‖A x − y‖² + λ R(x)`; see the
+/// The ISTA / FISTA / MFISTA state machine for `min_x ½‖A x − y‖² + R(x)`; see the
 /// [module documentation](self) for the iterations.
 ///
 /// Drive it with [`crate::iter::run`] (or use [`solve`], [`fista`], [`ista`]).
@@ -199,13 +206,12 @@ pub struct ProximalGradient<'a, T: Scalar, A: ?Sized, P: ?Sized> {
     a: &'a A,
     y: ArrayViewD<'a, T>,
     prox: &'a P,
-    lambda: T::Real,
     variant: Variant,
     restart: Restart,
     backtracking: bool,
     eta: T::Real,
     lip: T::Real,
-    t: T::Real,
+    momentum: Momentum<T::Real>,
     x: ArrayD<T>,
     ax: ArrayD<T>,
     fx: T::Real,
@@ -252,14 +258,12 @@ where
         }
         check_shape("data y", a.range_shape(), y.shape())?;
         check_finite("data y", y.iter())?;
-        if T::IS_COMPLEX && !prox.supports_complex() && params.lambda > T::Real::zero() {
+        if T::IS_COMPLEX && !prox.supports_complex() {
             return Err(Error::Unsupported(
                 "this penalty is defined for real data only, but the data are complex".into(),
             ));
         }
-        if params.lambda > T::Real::zero() {
-            prox.check_shape(a.domain_shape())?;
-        }
+        prox.check_shape(a.domain_shape())?;
         let x = match x0 {
             Some(x0) => {
                 check_shape("initial x", a.domain_shape(), x0.shape())?;
@@ -288,10 +292,7 @@ where
                 a.adjoint_into(r.view(), h.view_mut());
                 norm2(h.view()) / ng
             }
-            None => {
-                let n = op_norm(a, params.norm_estimate);
-                params.lipschitz_safety * n * n
-            }
+            None => lipschitz_estimate(a, params.norm_estimate, params.lipschitz_safety),
         };
         // A = 0: any step is exact (the gradient vanishes)
         let lip = if lip > T::Real::zero() && lip.is_finite() {
@@ -303,13 +304,12 @@ where
             a,
             y,
             prox,
-            lambda: params.lambda,
             variant: params.variant,
             restart: params.restart,
             backtracking: params.backtracking,
             eta: params.backtracking_factor,
             lip,
-            t: T::Real::one(),
+            momentum: Momentum::new(),
             z: x.clone(),
             az: ax.clone(),
             u: ArrayD::zeros(dom.clone()),
@@ -336,13 +336,9 @@ where
         acc * real(0.5)
     }
 
-    /// `λ R(x)` (0 when `λ = 0`).
+    /// `R(x)`.
     fn penalty(&self, x: ArrayViewD<T>) -> T::Real {
-        if self.lambda == T::Real::zero() {
-            T::Real::zero()
-        } else {
-            self.lambda * self.prox.value(x)
-        }
+        self.prox.value(x)
     }
 
     /// The current iterate `x_k`.
@@ -353,7 +349,7 @@ where
     pub fn into_x(self) -> ArrayD<T> {
         self.x
     }
-    /// `F(x_k) = ½‖A x_k − y‖² + λ R(x_k)`.
+    /// `F(x_k) = ½‖A x_k − y‖² + R(x_k)`.
     pub fn objective(&self) -> T::Real {
         self.fx
     }
@@ -370,19 +366,14 @@ where
         self.backtracks
     }
 
-    /// `u ← prox_{(λ/L)R}(z − g/L)`, `au ← A u`; returns `f(u)`.
+    /// `u ← prox_{R/L}(z − g/L)`, `au ← A u`; returns `f(u)`.
     fn forward_backward(&mut self) -> T::Real {
         let inv = T::Real::one() / self.lip;
         Zip::from(&mut self.v)
             .and(&self.z)
             .and(&self.g)
             .for_each(|v, &z, &g| *v = z - g.scale(inv));
-        if self.lambda == T::Real::zero() {
-            self.u.assign(&self.v);
-        } else {
-            self.prox
-                .prox_into(self.v.view(), self.lambda * inv, self.u.view_mut());
-        }
+        self.prox.prox_into(self.v.view(), inv, self.u.view_mut());
         self.a.apply_into(self.u.view(), self.au.view_mut());
         self.smooth(self.au.view())
     }
@@ -474,18 +465,14 @@ where
                 self.az.assign(&self.ax);
             }
             Variant::Fista | Variant::MonotoneFista => {
-                let restart = match self.restart {
-                    Restart::None => false,
-                    Restart::Function => fu_total > self.fx,
-                    Restart::Gradient => grad_dir > T::Real::zero(),
-                };
-                if restart && self.t > one {
-                    self.t = one;
+                let restart = self.restart.triggered(fu_total, self.fx, grad_dir);
+                if restart && self.momentum.t() > one {
+                    self.momentum.reset();
                     self.restarts += 1;
                 }
-                let t = self.t;
-                let t_new = (one + (one + real::<T::Real>(4.0) * t * t).sqrt()) * half;
-                let beta = (t - one) / t_new;
+                let t = self.momentum.t();
+                let beta = self.momentum.advance();
+                let t_new = self.momentum.t();
                 if self.variant == Variant::Fista || fu_total <= self.fx {
                     // x_{k+1} = u; z = u + β (u − x_k)
                     let (bu, bx) = (T::from_real(one + beta), T::from_real(-beta));
@@ -513,7 +500,6 @@ where
                         .and(&self.ax)
                         .for_each(|z, &u, &x| *z = cu * u + cx * x);
                 }
-                self.t = t_new;
             }
         }
         Ok(StepInfo {
@@ -524,7 +510,7 @@ where
     }
 }
 
-/// Solve `min_x ½‖A x − y‖² + λ R(x)` with the scheme of `params.variant`, from `x0`
+/// Solve `min_x ½‖A x − y‖² + R(x)` with the scheme of `params.variant`, from `x0`
 /// (zero if `None`), reporting to `observer` after every iteration.
 ///
 /// Returns the final iterate and the [`Report`] (iterations, objective history, stop reason,

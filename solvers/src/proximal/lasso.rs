@@ -39,6 +39,7 @@
 //! assert!((&x - &expect).iter().all(|d| d.abs() < 1e-9));
 //! ```
 
+use super::momentum::{gradient_restart_inner, Momentum, Restart};
 use crate::error::{check_finite, Error, Result};
 use crate::iter::{run, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria};
 use crate::op::dot_conj;
@@ -439,7 +440,7 @@ impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
         let step = T::Real::one() / (real::<T::Real>(1.05) * lmax);
         let mut xk = z.to_vec();
         let mut yk = z.to_vec();
-        let mut t = T::Real::one();
+        let mut momentum = Momentum::<T::Real>::new();
         let mut gy = vec![T::zero(); p];
         let mut gz = vec![T::zero(); p];
         let mut it = 0;
@@ -451,26 +452,23 @@ impl<'a, T: Scalar> WorkingSetLasso<'a, T> {
                 let v = yk[i] - (gy[i] - c[i]).scale(step);
                 xn[i] = soft_threshold(v, step * lw[i]);
             }
-            // gradient restart: (y_k − x_{k+1})ᴴ (x_{k+1} − x_k) > 0
-            let restart: T::Real = (0..p)
-                .map(|i| ((yk[i] - xn[i]).conj() * (xn[i] - xk[i])).re())
-                .sum();
-            let tn = if restart > T::Real::zero() {
-                T::Real::one()
-            } else {
-                (T::Real::one() + (T::Real::one() + real::<T::Real>(4.0) * t * t).sqrt())
-                    / real::<T::Real>(2.0)
-            };
-            let beta = if restart > T::Real::zero() {
+            // gradient restart: (y_k − x_{k+1})ᴴ (x_{k+1} − x_k) > 0; this solver restarts
+            // with t ← 1 and no advance (see proximal::momentum)
+            let restart = Restart::Gradient.triggered(
+                T::Real::zero(),
+                T::Real::zero(),
+                gradient_restart_inner(&yk, &xn, &xk),
+            );
+            let beta = if restart {
+                momentum.reset();
                 T::Real::zero()
             } else {
-                (t - T::Real::one()) / tn
+                momentum.advance()
             };
             for i in 0..p {
                 yk[i] = xn[i] + (xn[i] - xk[i]).scale(beta);
             }
             xk = xn;
-            t = tn;
             if it % 10 == 0 {
                 matvec(&xk, &mut gz);
                 if self.sub_gap(&xk, &gz, c, lw).1 <= target {
