@@ -84,7 +84,7 @@ pub trait LinearOperator<T: Scalar>: Send + Sync {
     /// // a 3-tap blur of 1×4 images, then a mask that drops the last pixel
     /// let a = Conv2d::new([1, 4], array![[1.0, 2.0, 1.0]].view(), Boundary::Same).unwrap();
     /// let m = Mask::new(array![[true, true, true, false]].into_dyn());
-    /// let c = Compose::new(m, a).unwrap().column_norms_sq().unwrap();
+    /// let c = Compose::<f64, _, _>::new(m, a).unwrap().column_norms_sq().unwrap();
     /// // column 0 reaches outputs 0, 1 (4 + 1); column 3 reaches output 2 only (1)
     /// let want = array![[5.0, 6.0, 5.0, 1.0]].into_dyn();
     /// assert!(c.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-12));

@@ -34,7 +34,7 @@
 //! one-element shape slices are interned (one small allocation per distinct dimension for
 //! the life of the program).
 //!
-//! The nalgebra crate itself is re-exported as [`nalgebra`](self::nalgebra) so that users
+//! The nalgebra crate itself is re-exported as [`nalgebra`] so that users
 //! get the version these impls are written for.
 //!
 //! ```
