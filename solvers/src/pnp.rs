@@ -10,7 +10,7 @@
 //!   `∇E(x) = Aᴴ(A x − y) + λ (x − D(x, σ))` (exact when `D` is locally homogeneous with a
 //!   symmetric Jacobian).
 //! - [`PnpAdmm`]: plug-and-play ADMM (Chan, Wang & Elgendy 2017), a configuration of the
-//!   general [`Admm`](crate::proximal::admm::Admm):
+//!   general [`Admm`]:
 //!   `x ← (AᴴA + ρI)⁻¹ (Aᴴ y + ρ (z − u))` by conjugate gradients (warm started),
 //!   `z ← D(x + u, σ)`, `u ← u + x − z`. With `D = prox_{(λ/ρ)‖·‖₁}` it is ADMM for the lasso.
 //!
