@@ -246,7 +246,7 @@ pub fn run(args: DeblurArgs) -> anyhow::Result<()> {
         FileKind::Fits => {
             let command: Vec<String> = std::env::args().collect();
             let mut extra = Header::default();
-            extra.set_str("DEBLUR", &method, "deblurring method");
+            extra.set_str("DEBLUR", method, "deblurring method");
             extra.set_f64("DBSIGMA", sigma, "noise sigma used (data units)");
             let out = x.mapv(|v| v as f32);
             write_fits_2d(

@@ -382,7 +382,7 @@ mod tests {
             }
             assert!(write_gray(&p, a.view(), depth, false).is_err());
         }
-        assert!(write_gray(&d.path().join("x.bmp"), a.view(), BitDepth::Eight, false).is_err());
+        assert!(write_gray(d.path().join("x.bmp"), a.view(), BitDepth::Eight, false).is_err());
     }
 
     /// Limits equal to astropy's `ZScaleInterval` (testdata/gen_golden.py wrote them).

@@ -105,6 +105,6 @@ mod tests {
         std::fs::write(&bad, b"not numpy").unwrap();
         let e = read_npy(&bad).unwrap_err().to_string();
         assert!(e.contains("bad.npy"), "{e}");
-        assert!(read_npy(&d.path().join("missing.npy")).is_err());
+        assert!(read_npy(d.path().join("missing.npy")).is_err());
     }
 }
