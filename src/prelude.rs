@@ -35,5 +35,5 @@ pub use sparseinv_solvers::op::{
 };
 pub use sparseinv_solvers::prox::{Cel0, NonNegative, Prox, L1};
 pub use sparseinv_solvers::proximal::{self, Params as ProximalParams};
-pub use sparseinv_solvers::sbl::{ksbl, sbl, KsblParams};
+pub use sparseinv_solvers::sbl::{ksbl, sbl, KsblParams, NoiseModel};
 pub use sparseinv_solvers::{Real, Scalar};

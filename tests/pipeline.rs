@@ -56,7 +56,7 @@ fn wiener_inverts_noiseless_circular_blur_with_the_sky_as_background() {
     assert!(r.report.tiling.is_none());
     // flux: the blur conserves it, so does the exact inverse
     assert!((r.report.flux_after - y.sum()).abs() < 1e-6 * y.sum());
-    assert_eq!(r.report.flux_before, y.sum());
+    assert!((r.report.flux_before - y.sum()).abs() < 1e-12 * y.sum());
 }
 
 #[test]
@@ -83,7 +83,10 @@ fn masked_pixels_stay_nan_and_are_left_out() {
         };
         let r = deconvolve(y.view(), psf3().view(), &opts).unwrap();
         assert_eq!(r.report.masked_pixels, masked.len(), "{method:?}");
-        assert_eq!(r.report.flux_before, flux, "{method:?}");
+        assert!(
+            (r.report.flux_before - flux).abs() < 1e-12 * flux,
+            "{method:?}"
+        );
         for ((i, j), v) in r.image.indexed_iter() {
             assert_eq!(
                 v.is_nan(),
