@@ -1,13 +1,13 @@
 //! The names a user of the three main stories needs, in one import:
 //! `use sparseinv::prelude::*;`
 //!
-//! - deconvolving an image or a FITS file with its PSF: [`deconvolve`], [`deconvolve_fits`],
+//! - deconvolving an image or a FITS file with its PSF: [`deconvolve()`], [`deconvolve_fits`],
 //!   [`DeconvolveOptions`], [`Method`], and the other pipelines ([`estimate_psf`],
-//!   [`denoise`], `deblur` with the `onnx` feature);
+//!   [`denoise()`], `deblur` with the `onnx` feature);
 //! - sparse recovery with an operator and a penalty: the [`LinearOperator`] trait and the
 //!   built-in operators ([`Conv2d`], [`Mask`], [`Compose`], [`Matrix`], [`Kronecker`], ...),
 //!   the [`Prox`] trait and penalties ([`Cel0`], [`L1`], [`NonNegative`], ...), the proximal
-//!   gradient solver ([`proximal::solve`](crate::solvers::proximal::solve) and its
+//!   gradient solver ([`proximal::solve`] and its
 //!   [`ProximalParams`]);
 //! - sparse Bayesian learning: [`ksbl`] / [`KsblParams`] (Kronecker), [`sbl`];
 //! - iteration control and errors: [`StopCriteria`], [`Report`], [`Observer`], [`Control`],

@@ -75,7 +75,7 @@ impl Header {
         k
     }
 
-    /// The cards that [`write_fits`] copies: all but the structural keywords.
+    /// The cards that [`write_fits`](super::write_fits) copies: all but the structural keywords.
     pub fn non_structural(&self) -> impl Iterator<Item = &str> {
         self.cards
             .iter()
