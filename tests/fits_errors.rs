@@ -31,9 +31,9 @@ fn table_hdus_are_refused() {
     assert!(m.contains("binary table"), "{m}");
     let m = msg(read_fits(&t, Some(1)));
     assert!(m.contains("HDU 1 is a binary table, not an image"), "{m}");
-    let m = msg(read_fits(&golden("float32_ext.fits"), Some(2)));
+    let m = msg(read_fits(golden("float32_ext.fits"), Some(2)));
     assert!(m.contains("binary table"), "{m}");
-    let m = msg(read_fits(&golden("float32_ext.fits"), Some(0)));
+    let m = msg(read_fits(golden("float32_ext.fits"), Some(0)));
     assert!(m.contains("holds no image data"), "{m}");
     let m = msg(read_fits(&t, Some(5)));
     assert!(m.contains("HDU 5 does not exist"), "{m}");
@@ -63,7 +63,7 @@ fn corrupt_truncated_and_missing_files() {
         "{m}"
     );
     // missing
-    let m = msg(read_fits(&d.path().join("none.fits"), None));
+    let m = msg(read_fits(d.path().join("none.fits"), None));
     assert!(m.contains("none.fits"), "{m}");
     // the inputs were not modified
     assert_eq!(std::fs::read(m13()).unwrap(), bytes);
@@ -71,7 +71,7 @@ fn corrupt_truncated_and_missing_files() {
 
 #[test]
 fn cubes_are_read_as_planes_and_refused_as_images() {
-    let c = read_fits(&golden("cube.fits"), None).unwrap();
+    let c = read_fits(golden("cube.fits"), None).unwrap();
     assert_eq!(c.data.dim(), (3, 4, 5));
     assert_eq!(c.n_planes(), 3);
     let m = msg(c.image2d());
@@ -98,15 +98,15 @@ fn unsafe_writes_are_refused_without_partial_files() {
     assert_eq!(read_fits(&out, None).unwrap().data[[0, 0, 0]], 2.0);
     // a missing directory and a "directory" that is a file
     let m = msg(write_fits_2d(
-        &d.path().join("nodir/x.fits"),
+        d.path().join("nodir/x.fits"),
         a.view(),
         &WriteOptions::default(),
     ));
     assert!(m.contains("x.fits"), "{m}");
-    assert!(write_fits_2d(&out.join("y.fits"), a.view(), &WriteOptions::default()).is_err());
+    assert!(write_fits_2d(out.join("y.fits"), a.view(), &WriteOptions::default()).is_err());
     // empty image
     let e = Array2::<f32>::zeros((0, 3));
-    assert!(write_fits_2d(&d.path().join("e.fits"), e.view(), &WriteOptions::default()).is_err());
+    assert!(write_fits_2d(d.path().join("e.fits"), e.view(), &WriteOptions::default()).is_err());
     // the input itself, even with --force
     let copy = d.path().join("in.fits");
     std::fs::copy(m13(), &copy).unwrap();

@@ -205,3 +205,60 @@ fn load_psf_from_fits_and_reject_bad_ones() {
     let m = psf::load_psf(&pz, None).unwrap_err().to_string();
     assert!(m.contains("zero.fits") && m.contains("not positive"), "{m}");
 }
+
+/// The estimator is deterministic (no random draw, fixed summation order), so what it gives
+/// on the M13 survey image is pinned: the stars it keeps and the FWHM of their stack (as
+/// `sparseinv psf testdata/m13.fits --size 21` computed them for testdata/m13_psf.fits). The
+/// tolerance, 1e-9 px, allows for the 13 digits of the FITS card and for libm/FMA rounding
+/// differences between platforms (the FWHM comes from `exp` in the Lanczos shifts and adaptive
+/// moments); swapping a single star in or out of the median stack moves the FWHM by far more.
+/// The loose check of tests/cli_psf.rs (anywhere in (1.5, 8)) stays as it is; this pins it.
+#[cfg(feature = "fits")]
+#[test]
+fn m13_psf_is_pinned() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/m13.fits");
+    let img = sparseinv::io::fits::read_fits(path, None).unwrap();
+    let opts = sparseinv::pipeline::PsfOptions {
+        size: 21,
+        ..Default::default()
+    };
+    let r = sparseinv::pipeline::estimate_psf(img.image2d().unwrap(), &opts).unwrap();
+    let rep = &r.report;
+    let fwhm = rep.fwhm.unwrap();
+    eprintln!(
+        "M13: fwhm {fwhm:.12}, used {}, detected {}, rejected edge {} masked {} saturated {} neighbour {}, background {:.12}, noise {:.12}",
+        rep.used,
+        rep.detected,
+        rep.rejected_edge,
+        rep.rejected_masked,
+        rep.rejected_saturated,
+        rep.rejected_neighbour,
+        rep.background,
+        rep.noise
+    );
+    assert!((fwhm - M13_FWHM).abs() < 1e-9, "FWHM {fwhm:.12}");
+    assert_eq!(
+        (
+            rep.used,
+            rep.detected,
+            rep.rejected_edge,
+            rep.rejected_masked
+        ),
+        M13_COUNTS.0
+    );
+    assert_eq!(
+        (rep.rejected_saturated, rep.rejected_neighbour),
+        M13_COUNTS.1
+    );
+    // the pipeline's estimate is that of `psf::estimate_psf` with the file's validity mask
+    // (the pipeline masks the NaN pixels, which are the invalid ones)
+    let (p2, rep2) = estimate_psf(img.image2d().unwrap(), Some(img.plane_valid(0)), &opts).unwrap();
+    assert_eq!(p2, r.psf);
+    assert_eq!(&rep2, rep);
+}
+
+/// What `sparseinv psf testdata/m13.fits --size 21` wrote into testdata/m13_psf.fits (its
+/// `FWHM` card, 13 significant digits, and the HISTORY line with the star counts).
+const M13_FWHM: f64 = 3.340070290135;
+/// `(used, detected, rejected edge, rejected masked), (rejected saturated, rejected neighbour)`.
+const M13_COUNTS: ((usize, usize, usize, usize), (usize, usize)) = ((81, 574, 47, 0), (0, 440));

@@ -19,19 +19,13 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use ndarray::{Array2, ArrayView2, Ix2};
+use ndarray::{Array2, Ix2};
 use sparseinv::io::fits::{read_fits_spec, write_fits_2d, Header, WriteOptions};
 use sparseinv::io::image::{read_gray, write_gray, BitDepth};
-use sparseinv_models::{
-    builtin, DenoiserConfig, LearnedDeblur, Normalization, OnnxDenoiser, SessionOptions, Tiling,
+use sparseinv::pipeline::{
+    deblur_with_progress, DeblurMethod, DeblurOptions, Deblurred, DenoiseModel,
 };
-use sparseinv_solvers::denoise::Denoiser;
-use sparseinv_solvers::iter::{Control, IterInfo, StopCriteria};
-use sparseinv_solvers::op::{Boundary, Conv2d};
-use sparseinv_solvers::pnp::{pnp_admm, pnp_pgd, red, PnpParams};
-use sparseinv_solvers::starlet_denoise::StarletDenoiser;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// Deblurring method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -144,94 +138,28 @@ pub(crate) fn read_npy_2d(path: &Path) -> anyhow::Result<Array2<f64>> {
     }
 }
 
+/// Read a PSF (FITS, .npy or picture) and check that it is usable (the pipeline normalises
+/// it); errors name the file.
 fn read_psf(path: &Path) -> anyhow::Result<Array2<f64>> {
     let p = match file_kind(path)? {
         FileKind::Fits => sparseinv::psf::load_psf(path, None)?,
         FileKind::Npy => read_npy_2d(path)?,
         FileKind::Picture => read_gray(path)?.0,
     };
-    let (p, _) = sparseinv::psf::normalize(p.view())
+    sparseinv::psf::validate(p.view())
         .map_err(|e| anyhow::anyhow!("{}: unusable PSF: {e}", path.display()))?;
     Ok(p)
 }
 
-/// A progress bar fed by the solvers' observer.
-struct Bar(indicatif::ProgressBar);
-
-impl sparseinv_solvers::iter::Observer<f64> for Bar {
-    fn observe(&mut self, info: &IterInfo<'_, f64>) -> Control {
-        self.0.set_length(info.max_iters as u64);
-        self.0.set_position(info.iter as u64);
-        Control::Continue
-    }
-}
-
-/// The sidecar of a learned model given as `NAME.json`, `NAME_enc.onnx` or `NAME_dec.onnx`.
-fn sidecar_of(model: &str) -> PathBuf {
-    for suffix in ["_enc.onnx", "_dec.onnx"] {
-        if let Some(stem) = model.strip_suffix(suffix) {
-            return PathBuf::from(format!("{stem}.json"));
+impl From<Method> for DeblurMethod {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::PnpFista => DeblurMethod::PnpFista,
+            Method::PnpAdmm => DeblurMethod::PnpAdmm,
+            Method::Red => DeblurMethod::Red,
+            Method::Learned => DeblurMethod::Learned,
         }
     }
-    PathBuf::from(model)
-}
-
-fn options(args: &DeblurArgs) -> SessionOptions {
-    args.runtime.session_options()
-}
-
-/// Run a plug-and-play method on normalised data `u` with noise level `s` (normalised).
-fn run_pnp(
-    args: &DeblurArgs,
-    u: ArrayView2<f64>,
-    psf: ArrayView2<f64>,
-    s: f64,
-) -> anyhow::Result<(Array2<f64>, usize)> {
-    let denoiser: Box<dyn Denoiser<f64>> = match args.denoiser.as_str() {
-        "starlet" => Box::new(StarletDenoiser::new(4)?),
-        d => {
-            let config = DenoiserConfig {
-                normalization: Normalization::Affine {
-                    offset: 0.0,
-                    scale: 1.0,
-                },
-                tiling: Tiling::default(),
-                ..Default::default()
-            };
-            let net = if d == "builtin" {
-                builtin::denoiser(options(args), config)
-            } else {
-                OnnxDenoiser::load(d, options(args), config)
-            };
-            Box::new(net.with_context(|| format!("loading denoiser {d}"))?)
-        }
-    };
-    let a = Conv2d::<f64>::new([u.nrows(), u.ncols()], psf, Boundary::Reflect)?;
-    let f2 = args.strength * args.strength;
-    let params = PnpParams {
-        sigma: args.strength * s,
-        lambda: 1.0 / f2,
-        rho: 1.0 / f2,
-        stop: StopCriteria {
-            max_iters: args.iters,
-            rel_tol: 0.0,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let pb = super::progress_bar(args.iters as u64, "plug-and-play");
-    let mut bar = Bar(pb.clone());
-    let y = u.into_dyn();
-    // start from the data (a far better start than zeros for a unit-sum blur)
-    let x0 = Some(u.into_dyn());
-    let (x, rep) = match args.method {
-        Method::PnpFista => pnp_pgd(&a, y, denoiser.as_ref(), x0, &params, Some(&mut bar))?,
-        Method::PnpAdmm => pnp_admm(&a, y, denoiser.as_ref(), x0, &params, Some(&mut bar))?,
-        Method::Red => red(&a, y, denoiser.as_ref(), x0, &params, Some(&mut bar))?,
-        Method::Learned => unreachable!("handled by the caller"),
-    };
-    pb.finish_and_clear();
-    Ok((x.into_dimensionality::<Ix2>()?, rep.iterations))
 }
 
 /// Run `sparseinv deblur`.
@@ -279,81 +207,46 @@ pub fn run(args: DeblurArgs) -> anyhow::Result<()> {
         }
         FileKind::Npy => read_npy_2d(&input_path)?,
     };
-    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-        bail!("{}: non-finite value at pixel {i}", args.input);
-    }
     let psf = read_psf(&args.psf)?;
-    if psf.nrows() >= y.nrows() || psf.ncols() >= y.ncols() {
-        bail!(
-            "PSF {}×{} must be smaller than the image {}×{}",
-            psf.nrows(),
-            psf.ncols(),
-            y.nrows(),
-            y.ncols()
-        );
+    if let Some(s) = args.sigma.filter(|s| !(*s >= 0.0 && s.is_finite())) {
+        bail!("--sigma must be finite and >= 0, got {s}");
     }
-    let normalization = match (args.offset, args.scale, kin) {
-        (Some(offset), Some(scale), _) => Normalization::Affine { offset, scale },
-        (_, _, FileKind::Picture) => Normalization::Affine {
-            offset: 0.0,
-            scale: 1.0,
+    let opts = DeblurOptions {
+        method: args.method.into(),
+        model: (args.model != "builtin").then(|| PathBuf::from(&args.model)),
+        denoiser: DenoiseModel::from_name(&args.denoiser),
+        sigma: args.sigma,
+        strength: args.strength,
+        iters: args.iters,
+        normalization: match (args.offset, args.scale, kin) {
+            (Some(offset), Some(scale), _) => Some((offset, scale)),
+            (_, _, FileKind::Picture) => Some((0.0, 1.0)),
+            _ => None,
         },
-        _ => Normalization::Percentiles {
-            low: args.percentiles[0],
-            high: args.percentiles[1],
-        },
+        percentiles: (args.percentiles[0], args.percentiles[1]),
+        tile: args.tile,
+        overlap: args.overlap,
+        session: args.runtime.session_options(),
     };
-    let flat: Vec<f32> = y.iter().map(|&v| v as f32).collect();
-    let (offset, scale) = normalization.resolve(&flat)?;
-    let sigma = match args.sigma {
-        Some(s) if s >= 0.0 && s.is_finite() => s,
-        Some(s) => bail!("--sigma must be finite and >= 0, got {s}"),
-        None => sparseinv_solvers::deconv::estimate_noise_sigma(y.view())?,
-    };
-    let t0 = Instant::now();
-    let (x, iterations, model_name) = if args.method == Method::Learned {
-        let m = if args.model == "builtin" {
-            builtin::deblur(options(&args))
-        } else {
-            LearnedDeblur::load(sidecar_of(&args.model), options(&args))
-        }
-        .with_context(|| format!("loading model {}", args.model))?;
-        let mut m = m;
-        m.set_tiling(Some(Tiling {
-            tile: args.tile,
-            overlap: args.overlap,
-        }))?;
-        let pb = super::progress_bar(m.steps() as u64, "learned deblur");
-        let x = m
-            .deblur_with_progress(
-                y.view(),
-                psf.view(),
-                sigma,
-                Normalization::Affine { offset, scale },
-                &mut |d, t| {
-                    pb.set_length(t as u64);
-                    pb.set_position(d as u64);
-                },
-            )
-            .with_context(|| format!("deblurring {}", args.input))?;
-        pb.finish_and_clear();
-        (x, 0, args.model.clone())
+    let what = if args.method == Method::Learned {
+        &args.model
     } else {
-        let u = y.mapv(|v| (v - offset) / scale);
-        let (xu, it) = run_pnp(&args, u.view(), psf.view(), sigma / scale)
-            .with_context(|| format!("deblurring {}", args.input))?;
-        (xu.mapv(|v| scale * v + offset), it, args.denoiser.clone())
+        &args.denoiser
     };
-    let secs = t0.elapsed().as_secs_f64();
-    let method = args.method.to_possible_value().map_or_else(
-        || format!("{:?}", args.method),
-        |v| v.get_name().to_string(),
-    );
+    let pb = super::progress_bar(0, &format!("{} deblur", opts.method.name()));
+    let Deblurred { image: x, report } =
+        deblur_with_progress(y.view(), psf.view(), &opts, &mut |p| {
+            pb.set_length(p.total as u64);
+            pb.set_position(p.done as u64);
+        })
+        .with_context(|| format!("deblurring {} with {what}", args.input))?;
+    pb.finish_and_clear();
+    let (sigma, method) = (report.sigma, report.method.name());
     match kin {
         FileKind::Fits => {
             let command: Vec<String> = std::env::args().collect();
             let mut extra = Header::default();
-            extra.set_str("DEBLUR", &method, "deblurring method");
+            extra.set_str("DEBLUR", method, "deblurring method");
             extra.set_f64("DBSIGMA", sigma, "noise sigma used (data units)");
             let out = x.mapv(|v| v as f32);
             write_fits_2d(
@@ -390,30 +283,23 @@ pub fn run(args: DeblurArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.output.display()))?,
     }
     eprintln!(
-        "deblurred {} ({}×{}) by {method} with {model_name}, σ = {sigma:.4e}, {} iterations, \
-         {secs:.2} s -> {}",
+        "deblurred {} ({}×{}) by {method} with {}, σ = {sigma:.4e}, {} iterations, \
+         {:.2} s -> {}",
         args.input,
         y.nrows(),
         y.ncols(),
-        iterations,
+        report.model,
+        report.iterations,
+        report.seconds,
         args.output.display()
     );
     if let Some(j) = &args.json {
-        let v = serde_json::json!({
-            "input": args.input,
-            "psf": args.psf,
-            "output": args.output,
-            "method": method,
-            "model": if args.method == Method::Learned { &args.model } else { &args.denoiser },
-            "sigma": sigma,
-            "sigma_estimated": args.sigma.is_none(),
-            "offset": offset,
-            "scale": scale,
-            "iterations": iterations,
-            "seconds": secs,
-            "device": args.runtime.device,
-            "shape": [y.nrows(), y.ncols()],
-        });
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("input".into(), serde_json::json!(args.input));
+            o.insert("psf".into(), serde_json::json!(args.psf));
+            o.insert("output".into(), serde_json::json!(args.output));
+        }
         super::write_json(j, &v, args.force)?;
     }
     Ok(())

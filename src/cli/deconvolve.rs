@@ -1,4 +1,5 @@
 //! `sparseinv deconvolve IN.fits --psf PSF.fits --method wiener|tikhonov|rl|starlet -o OUT.fits`:
+//! a thin layer over [`sparseinv::pipeline::deconvolve`] (which documents the method in full);
 //! deconvolve a FITS image by a known PSF (header and WCS kept, masked pixels left out of the
 //! data term of the iterative methods), in overlapping tiles for large images.
 //!
@@ -41,22 +42,12 @@
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use indicatif::ProgressBar;
-use ndarray::{Array2, ArrayView2, Zip};
-use sparseinv::io::fits::{write_fits_2d, Header, WriteOptions};
 use sparseinv::io::image::{Limits, Stretch};
-use sparseinv::tiling::{plan_tiles, process_tiled_with_progress, TileParams};
-use sparseinv_solvers::deconv::{
-    estimate_noise_sigma, fill_masked_median, refit_active, richardson_lucy, starlet_sparse,
-    tikhonov_bounded, wiener_balance, wiener_bounded, Balance, Regulariser, RlParams,
-    StarletSparseParams,
+use sparseinv::pipeline::{
+    deconvolve_with_progress, BoundaryMode, DeconvolveOptions, Method as PMethod, Precision,
+    ProgressUnit,
 };
-use sparseinv_solvers::iter::{Control, IterInfo};
-use sparseinv_solvers::op::Boundary;
-use sparseinv_solvers::scalar::real;
-use sparseinv_solvers::Real;
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// Deconvolution method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,20 +73,23 @@ pub enum BoundaryArg {
     Periodic,
 }
 
-impl BoundaryArg {
-    fn op(self) -> Boundary {
-        match self {
-            BoundaryArg::Zero => Boundary::Same,
-            BoundaryArg::Reflect => Boundary::Reflect,
-            BoundaryArg::Periodic => Boundary::Circular,
+impl From<BoundaryArg> for BoundaryMode {
+    fn from(b: BoundaryArg) -> Self {
+        match b {
+            BoundaryArg::Zero => BoundaryMode::Zero,
+            BoundaryArg::Reflect => BoundaryMode::Reflect,
+            BoundaryArg::Periodic => BoundaryMode::Periodic,
         }
     }
+}
 
-    fn name(self) -> &'static str {
-        match self {
-            BoundaryArg::Zero => "zero",
-            BoundaryArg::Reflect => "reflect",
-            BoundaryArg::Periodic => "periodic",
+impl From<Method> for PMethod {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::Wiener => PMethod::Wiener,
+            Method::Tikhonov => PMethod::Tikhonov,
+            Method::Rl => PMethod::Rl,
+            Method::Starlet => PMethod::Starlet,
         }
     }
 }
@@ -191,118 +185,8 @@ pub enum PrecisionArg {
     F32,
 }
 
-/// Image side above which tiling is on by default.
-const AUTO_TILE_ABOVE: usize = 2048;
-/// Default tile size when tiling automatically.
-const AUTO_TILE: usize = 1024;
-
-/// Everything a tile needs besides its pixels (global quantities computed once).
-struct Solve<'a> {
-    method: Method,
-    psf: ArrayView2<'a, f64>,
-    boundary: Boundary,
-    iters: usize,
-    accelerate: bool,
-    /// RL in single precision.
-    single: bool,
-    /// Wiener balance / Tikhonov weight.
-    mu: f64,
-    /// RL: data offset (added back), starting value and background term (`eps`).
-    rl_offset: f64,
-    rl_init: f64,
-    rl_background: f64,
-    /// starlet: noise level and options.
-    sigma: f64,
-    k_sigma: f64,
-    refit: bool,
-}
-
-impl Solve<'_> {
-    /// Richardson–Lucy in precision `R` on the window minus the data offset (masked where
-    /// `valid` is false), with the sky as its known background term; returns the sources
-    /// above the background plus the background and the offset, in `f64`.
-    fn rl<R: Real>(
-        &self,
-        win: ArrayView2<'_, f64>,
-        valid: ArrayView2<'_, bool>,
-        pb: Option<&ProgressBar>,
-    ) -> anyhow::Result<Array2<f64>> {
-        let p = RlParams {
-            boundary: self.boundary,
-            accelerate: self.accelerate,
-            init: Some(self.rl_init),
-            eps: self.rl_background,
-            stop: RlParams::iterations(self.iters),
-            ..RlParams::default()
-        };
-        let y = win.mapv(|v| real::<R>(v - self.rl_offset));
-        let k = self.psf.mapv(real::<R>);
-        let mut obs = |i: &IterInfo<R>| {
-            if let Some(pb) = pb {
-                pb.set_position(i.iter as u64);
-            }
-            Control::Continue
-        };
-        let (x, _) = richardson_lucy(y.view(), k.view(), Some(valid), &p, &mut obs)?;
-        let add = self.rl_offset + self.rl_background;
-        Ok(x.mapv(|v| v.to_f64_lossless() + add))
-    }
-
-    /// Deconvolve one window; NaN pixels are masked. Returns finite values everywhere.
-    fn run(
-        &self,
-        win: ArrayView2<'_, f64>,
-        pb: Option<&ProgressBar>,
-    ) -> anyhow::Result<Array2<f64>> {
-        let valid = win.mapv(f64::is_finite);
-        if !valid.iter().any(|&b| b) {
-            // every pixel of this window is masked: nothing to fit, output is masked anyway
-            return Ok(Array2::zeros(win.dim()));
-        }
-        let psf = self.psf;
-        Ok(match self.method {
-            // Fourier methods get a filled (NaN-free) image
-            Method::Wiener => wiener_bounded(win, psf, Balance::Fixed(self.mu), self.boundary)?,
-            Method::Tikhonov => {
-                tikhonov_bounded(win, psf, Regulariser::Laplacian, self.mu, self.boundary)?
-            }
-            Method::Rl if self.single => self.rl::<f32>(win, valid.view(), pb)?,
-            Method::Rl => self.rl::<f64>(win, valid.view(), pb)?,
-            Method::Starlet => {
-                let p = StarletSparseParams {
-                    stop: sparseinv_solvers::iter::StopCriteria {
-                        max_iters: self.iters,
-                        rel_tol: 0.0,
-                        ..Default::default()
-                    },
-                    k_sigma: self.k_sigma,
-                    sigma: Some(self.sigma),
-                    boundary: self.boundary,
-                    ..StarletSparseParams::default()
-                };
-                let r = starlet_sparse(win, psf, Some(valid.view()), &p)?;
-                if let Some(pb) = pb {
-                    pb.set_position(self.iters as u64);
-                }
-                if self.refit {
-                    refit_active(
-                        win,
-                        psf,
-                        Some(valid.view()),
-                        r.x.view(),
-                        &r.lambdas,
-                        self.boundary,
-                        10,
-                    )?
-                } else {
-                    r.x
-                }
-            }
-        })
-    }
-}
-
-/// Run `sparseinv deconvolve`.
+/// Run `sparseinv deconvolve`: read the FITS image and the PSF, call
+/// [`sparseinv::pipeline::deconvolve`], write the FITS output, the preview and the report.
 pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
     super::check_outputs(
         std::iter::once(args.output.as_path())
@@ -310,194 +194,64 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             .chain(args.json.as_deref()),
         args.force,
     )?;
+    if let Some(v) = args.sky.filter(|v| !v.is_finite()) {
+        anyhow::bail!("--sky {v} is not a finite number");
+    }
     let input = super::read_fits_input(&args.input, args.hdu)?;
-    let (y, valid) = (&input.data, &input.valid);
-    let psf = super::load_psf_for(&args.psf, y.dim(), !args.no_normalize)?;
-    let nvalid = input.n_valid();
-    let flux_in: f64 = Zip::from(y)
-        .and(valid)
-        .fold(0.0, |a, &v, &m| if m { a + v } else { a });
-    let boundary = args.boundary.unwrap_or(match args.method {
-        Method::Wiener | Method::Tikhonov => BoundaryArg::Reflect,
-        Method::Rl | Method::Starlet => BoundaryArg::Zero,
-    });
-    let t0 = Instant::now();
-    // Global quantities, and the image the tiles see (NaN = masked).
-    let mut solve = Solve {
-        method: args.method,
-        psf: psf.view(),
-        boundary: boundary.op(),
+    let y = &input.data;
+    let psf = super::load_psf_checked(&args.psf, y.dim())?;
+    let method = PMethod::from(args.method);
+    let opts = DeconvolveOptions {
+        method,
         iters: args.iters,
         accelerate: !args.no_accelerate,
-        single: args.precision == PrecisionArg::F32,
-        mu: 0.0,
-        rl_offset: 0.0,
-        rl_init: 1.0,
-        rl_background: 1e-12,
-        sigma: 0.0,
+        precision: match args.precision {
+            PrecisionArg::F64 => Precision::F64,
+            PrecisionArg::F32 => Precision::F32,
+        },
+        balance: args.balance,
         k_sigma: args.k_sigma,
-        refit: args.refit_active,
+        refit_active: args.refit_active,
+        sky: args.sky,
+        boundary: args.boundary.map(BoundaryMode::from),
+        tile: args.tile,
+        halo: args.halo,
+        normalize_psf: !args.no_normalize,
+        force: args.force,
     };
-    let mut report = serde_json::Map::new();
-    let sky = match args.sky {
-        Some(v) if v.is_finite() => v,
-        Some(v) => anyhow::bail!("--sky {v} is not a finite number"),
-        None => {
-            // clipped median of at most ~10⁶ valid pixels (a regular subsample of big images)
-            let stride = (nvalid / 1_000_000).max(1);
-            sparseinv::psf::background_stats(
-                y.iter()
-                    .zip(valid.iter())
-                    .filter(|(_, &m)| m)
-                    .step_by(stride)
-                    .map(|(&v, _)| v),
-            )
-            .map(|(med, _)| med)
-            .unwrap_or(0.0)
-        }
-    };
-    report.insert("sky".into(), sky.into());
-    let work: Array2<f64> = match args.method {
-        Method::Wiener | Method::Tikhonov => {
-            let filled = fill_masked_median(y.view(), valid.view(), 2).with_context(|| {
-                format!("{}: filling masked pixels", input.image.path.display())
-            })? - sky;
-            solve.mu = match (args.method, args.balance) {
-                (Method::Tikhonov, b) => b.unwrap_or(0.01),
-                (_, b) => wiener_balance(filled.view(), b.map_or(Balance::Auto, Balance::Fixed))?,
-            };
-            report.insert("balance".into(), solve.mu.into());
-            report.insert(
-                "masked_fill".into(),
-                "local median of the valid pixels (5x5 window, grown into holes)".into(),
-            );
-            filled
-        }
-        Method::Rl => {
-            // RL needs non-negative data: offset by the minimum when negative; the sky is the
-            // constant background term of the Poisson model
-            let off = Zip::from(y)
-                .and(valid)
-                .fold(0.0f64, |a, &v, &m| if m { a.min(v) } else { a });
-            let bg = (sky - off).max(0.0);
-            solve.rl_offset = off;
-            solve.rl_background = bg.max(1e-12);
-            let mean = (flux_in - off * nvalid as f64) / nvalid as f64;
-            solve.rl_init = (mean - bg).max(1e-3 * mean.abs()).max(1e-12);
-            report.insert("accelerated".into(), solve.accelerate.into());
-            report.insert(
-                "precision".into(),
-                if solve.single { "f32" } else { "f64" }.into(),
-            );
-            Zip::from(y)
-                .and(valid)
-                .map_collect(|&v, &m| if m { v } else { f64::NAN })
-        }
-        Method::Starlet => {
-            let filled = fill_masked_median(y.view(), valid.view(), 2)?;
-            solve.sigma = estimate_noise_sigma(filled.view())?;
-            report.insert("noise_sigma".into(), solve.sigma.into());
-            Zip::from(y)
-                .and(valid)
-                .map_collect(|&v, &m| if m { v - sky } else { f64::NAN })
-        }
-    };
-    let (ny, nx) = y.dim();
-    let tile = args.tile.unwrap_or(if ny.max(nx) > AUTO_TILE_ABOVE {
-        AUTO_TILE
-    } else {
-        0
-    });
+    // the pipeline normalises the PSF (report.psf_sum); say so before the run
+    let sum = psf.sum();
+    if opts.normalize_psf && (sum - 1.0).abs() > 1e-6 {
+        eprintln!(
+            "note: {}: the PSF summed to {sum:.6}; normalised to 1",
+            args.psf.display()
+        );
+    }
     let psf_size = psf.nrows().max(psf.ncols());
-    let halo = args.halo.unwrap_or(2 * psf_size);
-    if args.halo.is_some() && halo < psf_size {
+    if let Some(halo) = args.halo.filter(|&h| h < psf_size) {
         eprintln!(
             "warning: --halo {halo} is smaller than the PSF ({psf_size} px): tile seams may show"
         );
     }
-    let tiled = tile > 0 && (ny > tile || nx > tile);
-    let x: Array2<f64> = if tiled {
-        let params = TileParams {
-            tile,
-            halo,
-            blend: (psf_size / 2).max(4).min(tile / 4),
-            max_in_flight: 0,
-        };
-        let ntiles = plan_tiles((ny, nx), &params).len();
-        let pb = super::progress_bar(ntiles as u64, &format!("{:?} tiles", args.method));
-        let x = process_tiled_with_progress(
-            work.view(),
-            &params,
-            |w| solve.run(w, None),
-            |done, _| pb.set_position(done as u64),
-        )
-        .map_err(|e| anyhow::anyhow!("{}: {e}", input.image.path.display()))?;
-        pb.finish_and_clear();
-        report.insert(
-            "tiling".into(),
-            serde_json::json!({
-                "tile": tile, "halo": halo, "blend": params.blend, "tiles": ntiles,
-                "in_flight": rayon::current_num_threads(),
-            }),
-        );
-        x
-    } else {
-        let pb = super::progress_bar(args.iters as u64, &format!("{:?}", args.method));
-        let pbr = matches!(args.method, Method::Rl | Method::Starlet).then_some(&pb);
-        let x = solve
-            .run(work.view(), pbr)
-            .with_context(|| format!("{}: deconvolution failed", input.image.path.display()))?;
-        pb.finish_and_clear();
-        report.insert("tiling".into(), serde_json::Value::Null);
-        x
-    };
-    drop(work);
-    // RL adds its background and offset back itself
-    let x = if args.method == Method::Rl {
-        x
-    } else {
-        x + sky
-    };
-    let iterations = match args.method {
-        Method::Rl | Method::Starlet => args.iters,
-        Method::Wiener | Method::Tikhonov => 0,
-    };
-    let elapsed = t0.elapsed().as_secs_f64();
-    let flux_out: f64 = Zip::from(&x)
-        .and(valid)
-        .fold(0.0, |a, &v, &m| if m { a + v } else { a });
-    let out = Zip::from(&x)
-        .and(valid)
-        .map_collect(|&v, &m| if m { v as f32 } else { f32::NAN });
-    let method_name = format!("{:?}", args.method).to_lowercase();
-    let mut extra = Header::default();
-    extra.set_str("DECONV", &method_name, "deconvolution method");
-    extra.set_str(
-        "DECBOUND",
-        boundary.name(),
-        "boundary model of the deconvolution",
-    );
-    let mut history = super::history_lines("deconvolve");
-    history.push(format!(
-        "method {method_name}{}, boundary {}, sky {sky}, iterations {iterations}, PSF {}{}",
-        if solve.single { " (f32)" } else { "" },
-        boundary.name(),
-        args.psf.display(),
-        if tiled {
-            format!(", tiles {tile} px with halo {halo}")
-        } else {
-            String::new()
+    let pb = super::progress_bar(args.iters as u64, &format!("{:?}", args.method));
+    let mut tiles_message = false;
+    let res = deconvolve_with_progress(y.view(), psf.view(), &opts, &mut |p| {
+        if p.unit == ProgressUnit::Tiles && !tiles_message {
+            pb.set_message(format!("{:?} tiles", args.method));
+            tiles_message = true;
         }
-    ));
-    write_fits_2d(
+        pb.set_length(p.total as u64);
+        pb.set_position(p.done as u64);
+    })
+    .with_context(|| format!("{}: deconvolution failed", input.image.path.display()))?;
+    pb.finish_and_clear();
+    let report = &res.report;
+    res.write_fits(
         &args.output,
-        out.view(),
-        &WriteOptions {
-            header: Some(&input.image.header),
-            extra: Some(&extra),
-            history,
-            force: args.force,
-        },
+        Some(&input.image.header),
+        &args.psf.display().to_string(),
+        super::history_lines("deconvolve"),
+        args.force,
     )
     .with_context(|| format!("writing {}", args.output.display()))?;
     if let Some(png) = &args.png {
@@ -505,8 +259,8 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             StretchArg::Asinh => Stretch::default(),
             StretchArg::Zscale => Stretch::Linear(Limits::ZScale),
         };
-        // masked pixels show black in both panels
-        let shown = out.mapv(f64::from);
+        // the panel shows what the file holds (f32); masked pixels show black in both panels
+        let shown = res.image.mapv(|v| f64::from(v as f32));
         sparseinv::io::image::write_before_after(
             png,
             y.view(),
@@ -517,35 +271,33 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
         )?;
     }
     eprintln!(
-        "{}: {method_name} ({} boundary{}), {iterations} iterations, {elapsed:.2} s; flux \
-         {flux_in:.6e} -> {flux_out:.6e} -> {}",
+        "{}: {} ({} boundary{}), {} iterations, {:.2} s; flux {:.6e} -> {:.6e} -> {}",
         input.image.path.display(),
-        boundary.name(),
-        if tiled {
-            format!(", {tile} px tiles")
-        } else {
-            String::new()
-        },
+        method.name(),
+        report.boundary.name(),
+        report
+            .tiling
+            .map_or_else(String::new, |t| format!(", {} px tiles", t.tile)),
+        report.iterations,
+        report.seconds,
+        report.flux_before,
+        report.flux_after,
         args.output.display()
     );
     if let Some(j) = &args.json {
-        let mut v = serde_json::json!({
-            "input": input.image.path,
-            "hdu": input.image.hdu,
-            "psf": args.psf,
-            "method": method_name,
-            "boundary": boundary.name(),
-            "iterations": iterations,
-            "seconds": elapsed,
-            "flux_before": flux_in,
-            "flux_after": flux_out,
-            "masked_pixels": y.len() - nvalid,
-            "masked_output": "NaN",
-            "stretch": format!("{:?}", args.stretch).to_lowercase(),
-            "output": args.output,
-        });
+        let mut v = serde_json::to_value(report)?;
         if let Some(o) = v.as_object_mut() {
-            o.extend(report);
+            o.extend([
+                ("input".to_string(), serde_json::json!(input.image.path)),
+                ("hdu".to_string(), serde_json::json!(input.image.hdu)),
+                ("psf".to_string(), serde_json::json!(args.psf)),
+                ("masked_output".to_string(), serde_json::json!("NaN")),
+                (
+                    "stretch".to_string(),
+                    serde_json::json!(format!("{:?}", args.stretch).to_lowercase()),
+                ),
+                ("output".to_string(), serde_json::json!(args.output)),
+            ]);
         }
         super::write_json(j, &v, args.force)?;
     }

@@ -1,6 +1,6 @@
 //! `sparseinv denoise IN --model M.onnx|builtin [--sigma S] -o OUT`: run a learned (ONNX)
 //! denoiser on a `.npy` array, a FITS image or a PNG/TIFF picture, in overlapping tiles, with a
-//! progress bar.
+//! progress bar: a thin layer over [`sparseinv::pipeline::denoise`].
 //!
 //! Data: `.npy` float32/float64 of shape `[H, W]`, `[C, H, W]` or `[N, C, H, W]` in any units
 //! (normalised by robust percentiles unless `--offset/--scale` are given); FITS images
@@ -14,7 +14,7 @@
 use anyhow::{bail, Context};
 use clap::Args;
 use ndarray::{Array3, ArrayD, IxDyn};
-use sparseinv_models::{DenoiserConfig, Normalization, OnnxDenoiser, Tiling};
+use sparseinv::pipeline::{denoise_with_progress, DenoiseModel, DenoiseOptions, Denoised};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `sparseinv denoise`.
@@ -23,8 +23,9 @@ pub struct DenoiseArgs {
     /// Input: .npy (float32/float64, [H,W], [C,H,W] or [N,C,H,W]), FITS (`file.fits[N]`),
     /// .png or .tif/.tiff.
     pub input: PathBuf,
-    /// ONNX denoiser graph (float32 [N, C(+1 noise map), H, W] -> [N, C, H, W]), or `builtin`
-    /// for the shipped grayscale network.
+    /// ONNX denoiser graph (float32 [N, C(+1 noise map), H, W] -> [N, C, H, W]), `builtin`
+    /// for the shipped grayscale network, or `starlet` for starlet hard thresholding (4
+    /// scales, 3σ; 4σ on the finest scale).
     #[arg(long, short = 'm')]
     pub model: PathBuf,
     /// Noise standard deviation in the data's units ([0, 1] units for PNG).
@@ -255,51 +256,33 @@ pub fn run(args: DenoiseArgs) -> anyhow::Result<()> {
     } else {
         read_fits_input(&args.input)?
     };
-    let builtin = args.model.as_os_str() == "builtin";
-    // the shipped network is grayscale: run channels / planes as separate images
-    let x = if builtin && x.ndim() == 3 {
-        let s = x.shape().to_vec();
-        x.into_shape_with_order(IxDyn(&[s[0], 1, s[1], s[2]]))?
-    } else {
-        x
-    };
     let normalization = match (args.offset, args.scale, &kind) {
-        (Some(offset), Some(scale), _) => Normalization::Affine { offset, scale },
-        (_, _, Kind::Png { .. }) => Normalization::Affine {
-            offset: 0.0,
-            scale: 1.0,
-        },
-        _ => Normalization::Percentiles {
-            low: args.percentiles[0],
-            high: args.percentiles[1],
-        },
+        (Some(offset), Some(scale), _) => Some((offset, scale)),
+        (_, _, Kind::Png { .. }) => Some((0.0, 1.0)),
+        _ => None,
     };
-    let options = args.runtime.session_options();
-    let config = DenoiserConfig {
+    let opts = DenoiseOptions {
+        model: DenoiseModel::from_name(&args.model),
+        sigma: args.sigma,
+        tile: args.tile,
+        overlap: args.overlap,
         normalization,
-        tiling: Tiling {
-            tile: args.tile,
-            overlap: args.overlap,
-        },
-        ..Default::default()
+        percentiles: (args.percentiles[0], args.percentiles[1]),
+        session: args.runtime.session_options(),
     };
-    let d = if builtin {
-        sparseinv_models::builtin::denoiser(options, config)
-    } else {
-        OnnxDenoiser::load(&args.model, options, config)
-    }
-    .with_context(|| format!("loading model {}", args.model.display()))?;
-    let rt = sparseinv_models::runtime()?;
     let pb = super::progress_bar(0, "denoising tiles");
-    let start = std::time::Instant::now();
-    let y = d
-        .denoise_with_progress(x.view(), args.sigma, &mut |done, total| {
-            pb.set_length(total as u64);
-            pb.set_position(done as u64);
-        })
-        .with_context(|| format!("denoising {}", args.input.display()))?;
+    let Denoised { data: y, report } = denoise_with_progress(x.view(), &opts, &mut |p| {
+        pb.set_length(p.total as u64);
+        pb.set_position(p.done as u64);
+    })
+    .with_context(|| {
+        format!(
+            "denoising {} with {}",
+            args.input.display(),
+            args.model.display()
+        )
+    })?;
     pb.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
     match kind {
         Kind::Npy => sparseinv::io::npy::write_npy(
             &args.output,
@@ -320,30 +303,24 @@ pub fn run(args: DenoiseArgs) -> anyhow::Result<()> {
         #[cfg(feature = "fits")]
         Kind::Fits(header) => write_fits_output(&args.output, &y, &header, args.force)?,
     }
-    let shape = y.shape().to_vec();
-    let tiles = d.tiles_for(shape[shape.len() - 2], shape[shape.len() - 1]);
     eprintln!(
-        "denoised {} ({:?}) with {} in {secs:.2} s ({} tile(s) per image, ONNX Runtime {} from {})",
+        "denoised {} ({:?}) with {} in {:.2} s ({} tile(s) per image{})",
         args.input.display(),
-        shape,
+        report.shape,
         args.model.display(),
-        tiles,
-        rt.version(),
-        rt.source()
+        report.seconds,
+        report.tiles_per_image,
+        match (&report.onnxruntime, &report.onnxruntime_source) {
+            (Some(v), Some(s)) => format!(", ONNX Runtime {v} from {s}"),
+            _ => String::new(),
+        }
     );
     if let Some(j) = &args.json {
-        let v = serde_json::json!({
-            "input": args.input.display().to_string(),
-            "output": args.output.display().to_string(),
-            "model": args.model.display().to_string(),
-            "sigma": args.sigma,
-            "shape": shape,
-            "tiles_per_image": tiles,
-            "seconds": secs,
-            "device": args.runtime.device,
-            "onnxruntime": rt.version(),
-            "onnxruntime_source": rt.source(),
-        });
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("input".into(), args.input.display().to_string().into());
+            o.insert("output".into(), args.output.display().to_string().into());
+        }
         super::write_json(j, &v, args.force)?;
     }
     Ok(())

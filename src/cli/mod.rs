@@ -118,29 +118,17 @@ pub fn read_fits_input(spec: &str, hdu: Option<usize>) -> anyhow::Result<FitsInp
     Ok(FitsInput { image, data, valid })
 }
 
-/// Load a PSF from FITS for an image of shape `image_shape`: validated (finite, positive
-/// sum), normalised to unit sum unless `normalize` is off (a note is printed when its sum
-/// was not 1), and no larger than the image. Errors name the PSF file.
+/// Load a PSF from FITS for an image of shape `image_shape`, validated (finite, positive
+/// sum) and no larger than the image, as stored (the pipelines normalise it). Errors name the
+/// PSF file.
 #[cfg(feature = "fits")]
-pub fn load_psf_for(
+pub fn load_psf_checked(
     path: &Path,
     image_shape: (usize, usize),
-    normalize: bool,
 ) -> anyhow::Result<ndarray::Array2<f64>> {
     let psf = sparseinv::psf::load_psf(path, None)?;
     sparseinv::psf::check_fits_image(psf.dim(), image_shape)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    if !normalize {
-        return Ok(psf);
-    }
-    let (psf, sum) = sparseinv::psf::normalize(psf.view())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    if (sum - 1.0).abs() > 1e-6 {
-        eprintln!(
-            "note: {}: the PSF summed to {sum:.6}; normalised to 1",
-            path.display()
-        );
-    }
     Ok(psf)
 }
 

@@ -1,10 +1,10 @@
 //! `sparseinv psf IN.fits -o PSF.fits`: estimate an empirical PSF from the isolated,
-//! unsaturated stars of an image.
+//! unsaturated stars of an image: a thin layer over [`sparseinv::pipeline::estimate_psf`].
 
 use anyhow::Context;
 use clap::Args;
 use sparseinv::io::fits::{write_fits_2d, Header, WriteOptions};
-use sparseinv::psf::{estimate_psf, EstimateParams};
+use sparseinv::pipeline::{estimate_psf, EstimatedPsf, PsfOptions};
 use std::path::PathBuf;
 
 /// Arguments of `sparseinv psf`.
@@ -61,7 +61,7 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
     let img = &input.image;
     let plane = input.data.view();
     let saturation = args.saturation.or_else(|| img.header.get_f64("SATURATE"));
-    let params = EstimateParams {
+    let params = PsfOptions {
         size: args.size,
         k_sigma: args.k_sigma,
         saturation,
@@ -69,7 +69,8 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
         neighbour_ratio: args.neighbour_ratio,
         max_stars: args.max_stars,
     };
-    let (psf, report) = estimate_psf(plane, Some(input.valid.view()), &params)
+    // masked pixels are NaN in `plane`, which the pipeline masks
+    let EstimatedPsf { psf, report } = estimate_psf(plane, &params)
         .with_context(|| format!("{}: PSF estimation failed", img.path.display()))?;
 
     let mut extra = Header::default();

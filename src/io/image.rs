@@ -222,11 +222,12 @@ fn format_of(path: &Path) -> Result<image::ImageFormat, IoError> {
 /// Write a grey picture of values in `[0, 1]` (clipped; NaN → 0) as PNG or TIFF (by the
 /// extension), 8 or 16 bit, row 0 at the top, atomically (see [`atomic_write`]).
 pub fn write_gray(
-    path: &Path,
+    path: impl AsRef<Path>,
     a: ArrayView2<'_, f64>,
     depth: BitDepth,
     force: bool,
 ) -> Result<(), IoError> {
+    let path = path.as_ref();
     let fmt = format_of(path)?;
     let (h, w) = a.dim();
     let q = |v: f64, m: f64| -> f64 {
@@ -261,7 +262,8 @@ pub fn write_gray(
 /// Read a PNG/TIFF/other supported picture as grey values in `[0, 1]` (colour is converted to
 /// luma by the `image` crate's Rec. 709 weights), row 0 at the top. Also returns whether the
 /// file had more than 8 bits per channel.
-pub fn read_gray(path: &Path) -> Result<(Array2<f64>, bool), IoError> {
+pub fn read_gray(path: impl AsRef<Path>) -> Result<(Array2<f64>, bool), IoError> {
+    let path = path.as_ref();
     let img = image::ImageReader::open(path)
         .map_err(|e| IoError::Os {
             path: path.to_path_buf(),
@@ -296,12 +298,13 @@ fn orient(a: ArrayView2<'_, f64>, fits_orientation: bool) -> ArrayView2<'_, f64>
 /// Write an 8-bit PNG preview of `a` with `stretch` (NaN pixels black). With
 /// `fits_orientation` the rows are flipped so that FITS row 0 is at the bottom.
 pub fn write_preview(
-    path: &Path,
+    path: impl AsRef<Path>,
     a: ArrayView2<'_, f64>,
     stretch: Stretch,
     fits_orientation: bool,
     force: bool,
 ) -> Result<(), IoError> {
+    let path = path.as_ref();
     let d = apply_stretch(orient(a, fits_orientation), stretch);
     write_gray(path, d.view(), BitDepth::Eight, force)
 }
@@ -311,13 +314,14 @@ pub fn write_preview(
 /// range). The two arrays may differ in size; the shorter one is padded with black at the
 /// bottom. See [`write_preview`] for `fits_orientation`.
 pub fn write_side_by_side(
-    path: &Path,
+    path: impl AsRef<Path>,
     before: ArrayView2<'_, f64>,
     after: ArrayView2<'_, f64>,
     stretch: Stretch,
     fits_orientation: bool,
     force: bool,
 ) -> Result<(), IoError> {
+    let path = path.as_ref();
     let b = apply_stretch(orient(before, fits_orientation), stretch);
     let a = apply_stretch(orient(after, fits_orientation), stretch);
     let gap = 4;
@@ -335,13 +339,14 @@ pub fn write_side_by_side(
 /// same on both sides (a deconvolved image keeps its background at the grey of the input and
 /// its sharpened peaks saturate, instead of each panel being rescaled to its own range).
 pub fn write_before_after(
-    path: &Path,
+    path: impl AsRef<Path>,
     before: ArrayView2<'_, f64>,
     after: ArrayView2<'_, f64>,
     stretch: Stretch,
     fits_orientation: bool,
     force: bool,
 ) -> Result<(), IoError> {
+    let path = path.as_ref();
     let fixed = |l: Limits| {
         let (lo, hi) = limits(before, l);
         Limits::Fixed(lo, hi)
@@ -377,7 +382,7 @@ mod tests {
             }
             assert!(write_gray(&p, a.view(), depth, false).is_err());
         }
-        assert!(write_gray(&d.path().join("x.bmp"), a.view(), BitDepth::Eight, false).is_err());
+        assert!(write_gray(d.path().join("x.bmp"), a.view(), BitDepth::Eight, false).is_err());
     }
 
     /// Limits equal to astropy's `ZScaleInterval` (testdata/gen_golden.py wrote them).

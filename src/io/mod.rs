@@ -37,10 +37,11 @@ pub enum IoError {
 /// which is then renamed over `path`. On any error the temporary file is removed and `path`
 /// is untouched, so no partial output is ever left. Unless `force`, an existing `path` is an
 /// [`IoError::Exists`] error and nothing is written.
-pub fn atomic_write<F>(path: &Path, force: bool, write: F) -> Result<(), IoError>
+pub fn atomic_write<F>(path: impl AsRef<Path>, force: bool, write: F) -> Result<(), IoError>
 where
     F: FnOnce(&Path) -> Result<(), IoError>,
 {
+    let path = path.as_ref();
     if path.exists() && !force {
         return Err(IoError::Exists(path.to_path_buf()));
     }

@@ -44,7 +44,8 @@ fn fmt_err(path: &Path, reason: String) -> IoError {
 }
 
 /// Read a `.npy` file holding `float64`, `float32` or `complex128` data of any shape.
-pub fn read_npy(path: &Path) -> Result<NpyArray, IoError> {
+pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray, IoError> {
+    let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| IoError::Os {
         path: path.to_path_buf(),
         source: e,
@@ -66,7 +67,8 @@ pub fn read_npy(path: &Path) -> Result<NpyArray, IoError> {
 }
 
 /// Write a real or complex array as `.npy`, atomically, refusing to overwrite unless `force`.
-pub fn write_npy(path: &Path, a: &NpyArray, force: bool) -> Result<(), IoError> {
+pub fn write_npy(path: impl AsRef<Path>, a: &NpyArray, force: bool) -> Result<(), IoError> {
+    let path = path.as_ref();
     atomic_write(path, force, |tmp| {
         let f = std::fs::File::create(tmp).map_err(|e| IoError::Os {
             path: tmp.to_path_buf(),
@@ -103,6 +105,6 @@ mod tests {
         std::fs::write(&bad, b"not numpy").unwrap();
         let e = read_npy(&bad).unwrap_err().to_string();
         assert!(e.contains("bad.npy"), "{e}");
-        assert!(read_npy(&d.path().join("missing.npy")).is_err());
+        assert!(read_npy(d.path().join("missing.npy")).is_err());
     }
 }

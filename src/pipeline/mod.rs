@@ -1,0 +1,58 @@
+//! What each `sparseinv` command does, as library functions on in-memory images: an options
+//! struct (implements `Default`, validated) in, the result and a report (serde `Serialize`,
+//! the data of the command's `--json` report) out. The command-line tool is a thin layer over
+//! these; so is the FITS convenience [`deconvolve_fits`].
+//!
+//! | function | command | what it does |
+//! |---|---|---|
+//! | [`deconvolve()`] / [`deconvolve_fits`] | `sparseinv deconvolve` | Wiener, Tikhonov, Richardson–Lucy or starlet-sparse deconvolution by a known PSF, with the sky as a known background, masks and tiling |
+//! | [`estimate_psf()`] | `sparseinv psf` | empirical PSF from the isolated, unsaturated stars of an image |
+//! | [`denoise()`] | `sparseinv denoise` | starlet thresholding or a learned (ONNX) denoiser, in tiles |
+//! | `deblur` (feature `onnx`) | `sparseinv deblur` | plug-and-play / RED with a denoiser, or the learned Wiener-feature model |
+//!
+//! Long runs report progress through an optional callback (`*_with_progress`), which sees
+//! [`Progress`] events.
+
+#[cfg(feature = "onnx")]
+pub mod deblur;
+pub mod deconvolve;
+pub mod denoise;
+pub mod psf;
+
+#[cfg(feature = "onnx")]
+pub use deblur::{
+    deblur, deblur_with_progress, DeblurMethod, DeblurOptions, DeblurReport, Deblurred,
+};
+#[cfg(feature = "fits")]
+pub use deconvolve::deconvolve_fits;
+pub use deconvolve::{
+    deconvolve, deconvolve_with_progress, BoundaryMode, DeconvolveOptions, DeconvolveReport,
+    Deconvolved, Method, Precision, TilingReport,
+};
+pub use denoise::{
+    denoise, denoise_with_progress, DenoiseModel, DenoiseOptions, DenoiseReport, Denoised,
+};
+pub use psf::{estimate_psf, EstimatedPsf, PsfOptions};
+
+/// What a progress event counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressUnit {
+    /// Iterations of an iterative solver.
+    Iterations,
+    /// Tiles of a tiled run.
+    Tiles,
+    /// Network runs or stages of a model.
+    Steps,
+}
+
+/// A progress event: `done` of `total` units finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// What is counted.
+    pub unit: ProgressUnit,
+    /// Units finished so far.
+    pub done: usize,
+    /// Units in all (may grow when it is only known on the way).
+    pub total: usize,
+}

@@ -1,0 +1,332 @@
+//! The library pipelines against known answers: Wiener on noiseless circular data (the inverse
+//! filter recovers the scene exactly), masks and the sky as a known background, the FITS
+//! convenience (header kept, no overwrite), option validation, the starlet denoiser path and
+//! the umbrella error's conversions.
+
+use ndarray::{Array2, Array3};
+use sparseinv::pipeline::{
+    deconvolve, denoise, BoundaryMode, DeconvolveOptions, DenoiseModel, DenoiseOptions, Method,
+};
+use sparseinv::solvers::denoise::Denoiser;
+use sparseinv::solvers::op::{Boundary, Conv2d, LinearOperator};
+use sparseinv::Error;
+
+/// A 3×3 PSF whose spectrum `0.6 + 0.2 cos u + 0.2 cos v` is ≥ 0.2 everywhere, so the
+/// inverse filter is well conditioned.
+fn psf3() -> Array2<f64> {
+    ndarray::array![[0.0, 0.1, 0.0], [0.1, 0.6, 0.1], [0.0, 0.1, 0.0]]
+}
+
+fn scene(ny: usize, nx: usize) -> Array2<f64> {
+    Array2::from_shape_fn((ny, nx), |(y, x)| {
+        ((y * 7 + x * 3) % 11) as f64 + if (y, x) == (5, 6) { 40.0 } else { 0.0 }
+    })
+}
+
+fn blur_circular(x: &Array2<f64>, k: &Array2<f64>) -> Array2<f64> {
+    let a = Conv2d::<f64>::new([x.nrows(), x.ncols()], k.view(), Boundary::Circular).unwrap();
+    a.apply(x.view().into_dyn())
+        .unwrap()
+        .into_dimensionality()
+        .unwrap()
+}
+
+#[test]
+fn wiener_inverts_noiseless_circular_blur_with_the_sky_as_background() {
+    let (ny, nx) = (24, 20);
+    let sky = 100.0;
+    let x = scene(ny, nx);
+    // a constant sky is unchanged by a unit-sum blur, so y = k ∗ (x + sky)
+    let y = blur_circular(&x, &psf3()) + sky;
+    let opts = DeconvolveOptions {
+        method: Method::Wiener,
+        boundary: Some(BoundaryMode::Periodic),
+        balance: Some(1e-12),
+        sky: Some(sky),
+        ..Default::default()
+    };
+    let r = deconvolve(y.view(), psf3().view(), &opts).unwrap();
+    let err = (&r.image - &(&x + sky))
+        .iter()
+        .fold(0.0f64, |m, d| m.max(d.abs()));
+    assert!(err < 1e-6, "max error {err}");
+    assert_eq!(r.report.sky, sky);
+    assert_eq!(r.report.balance, Some(1e-12));
+    assert_eq!(r.report.iterations, 0);
+    assert!(r.report.tiling.is_none());
+    // flux: the blur conserves it, so does the exact inverse
+    assert!((r.report.flux_after - y.sum()).abs() < 1e-6 * y.sum());
+    assert!((r.report.flux_before - y.sum()).abs() < 1e-12 * y.sum());
+}
+
+#[test]
+fn masked_pixels_stay_nan_and_are_left_out() {
+    let (ny, nx) = (32, 28);
+    let x = scene(ny, nx);
+    let mut y = blur_circular(&x, &psf3()) + 10.0;
+    let masked = [(0usize, 0usize), (13, 9), (31, 27)];
+    let mut flux = y.sum();
+    for &(i, j) in &masked {
+        flux -= y[[i, j]];
+        y[[i, j]] = f64::NAN;
+    }
+    for method in [
+        Method::Wiener,
+        Method::Tikhonov,
+        Method::Rl,
+        Method::Starlet,
+    ] {
+        let opts = DeconvolveOptions {
+            method,
+            iters: 5,
+            ..Default::default()
+        };
+        let r = deconvolve(y.view(), psf3().view(), &opts).unwrap();
+        assert_eq!(r.report.masked_pixels, masked.len(), "{method:?}");
+        assert!(
+            (r.report.flux_before - flux).abs() < 1e-12 * flux,
+            "{method:?}"
+        );
+        for ((i, j), v) in r.image.indexed_iter() {
+            assert_eq!(
+                v.is_nan(),
+                masked.contains(&(i, j)),
+                "{method:?} ({i}, {j})"
+            );
+        }
+        // the JSON report carries the method-specific fields of that method only
+        let v = serde_json::to_value(&r.report).unwrap();
+        assert_eq!(v["method"], method.name());
+        assert_eq!(v.get("balance").is_some(), !method.is_iterative());
+        assert_eq!(v.get("precision").is_some(), method == Method::Rl);
+        assert_eq!(v.get("noise_sigma").is_some(), method == Method::Starlet);
+        assert!(v["tiling"].is_null());
+    }
+}
+
+#[test]
+fn tiled_wiener_equals_untiled() {
+    let (ny, nx) = (90, 70);
+    let x = scene(ny, nx);
+    let y = blur_circular(&x, &psf3()) + 5.0;
+    let base = DeconvolveOptions {
+        method: Method::Wiener,
+        balance: Some(1e-3),
+        ..Default::default()
+    };
+    let whole = deconvolve(y.view(), psf3().view(), &base).unwrap();
+    let tiled_opts = DeconvolveOptions {
+        tile: Some(32),
+        halo: Some(24),
+        ..base.clone()
+    };
+    let mut events = 0;
+    let tiled = sparseinv::pipeline::deconvolve_with_progress(
+        y.view(),
+        psf3().view(),
+        &tiled_opts,
+        &mut |p| {
+            assert_eq!(p.unit, sparseinv::pipeline::ProgressUnit::Tiles);
+            events += 1;
+        },
+    )
+    .unwrap();
+    let t = tiled.report.tiling.unwrap();
+    assert_eq!((t.tile, t.halo, t.tiles), (32, 24, 9));
+    assert!(events >= 1);
+    let peak = whole.image.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = (&tiled.image - &whole.image)
+        .iter()
+        .fold(0.0f64, |m, d| m.max(d.abs()));
+    assert!(err < 1e-6 * peak, "tiled vs untiled: {err} (peak {peak})");
+}
+
+#[test]
+fn invalid_options_and_inputs_are_errors() {
+    let y = scene(16, 16);
+    let bad = [
+        DeconvolveOptions {
+            sky: Some(f64::NAN),
+            ..Default::default()
+        },
+        DeconvolveOptions {
+            iters: 0,
+            ..Default::default()
+        },
+        DeconvolveOptions {
+            method: Method::Wiener,
+            balance: Some(-1.0),
+            ..Default::default()
+        },
+    ];
+    for o in bad {
+        let e = deconvolve(y.view(), psf3().view(), &o).unwrap_err();
+        assert!(matches!(e, Error::Solvers(_)), "{o:?}: {e}");
+    }
+    // every pixel masked
+    let nan = Array2::from_elem((16, 16), f64::NAN);
+    let e = deconvolve(nan.view(), psf3().view(), &Default::default()).unwrap_err();
+    assert!(matches!(e, Error::Input(_)), "{e}");
+    // PSF larger than the image, PSF with a zero sum
+    let big = Array2::from_elem((17, 3), 1.0);
+    let e = deconvolve(y.view(), big.view(), &Default::default()).unwrap_err();
+    assert!(matches!(e, Error::Psf(_)), "{e}");
+    let zero = Array2::<f64>::zeros((3, 3));
+    let e = deconvolve(y.view(), zero.view(), &Default::default()).unwrap_err();
+    assert!(e.to_string().contains("not positive"), "{e}");
+}
+
+#[test]
+fn psf_normalisation_is_reported_and_optional() {
+    let (ny, nx) = (24, 20);
+    let x = scene(ny, nx);
+    let y = blur_circular(&x, &psf3());
+    let k3 = psf3() * 3.0;
+    let opts = DeconvolveOptions {
+        method: Method::Wiener,
+        boundary: Some(BoundaryMode::Periodic),
+        balance: Some(1e-12),
+        sky: Some(0.0),
+        ..Default::default()
+    };
+    let r = deconvolve(y.view(), k3.view(), &opts).unwrap();
+    assert!((r.report.psf_sum - 3.0).abs() < 1e-12);
+    let err = (&r.image - &x).iter().fold(0.0f64, |m, d| m.max(d.abs()));
+    assert!(err < 1e-6, "normalised: {err}");
+    // kept as given: the inverse filter of 3k gives x / 3
+    let raw = DeconvolveOptions {
+        normalize_psf: false,
+        ..opts
+    };
+    let r = deconvolve(y.view(), k3.view(), &raw).unwrap();
+    let err = (&r.image - &(&x / 3.0))
+        .iter()
+        .fold(0.0f64, |m, d| m.max(d.abs()));
+    assert!(err < 1e-6, "as given: {err}");
+}
+
+#[cfg(feature = "fits")]
+#[test]
+fn deconvolve_fits_keeps_the_header_and_never_overwrites() {
+    use sparseinv::io::fits::read_fits;
+    use sparseinv::pipeline::deconvolve_fits;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("o.fits");
+    let opts = DeconvolveOptions {
+        method: Method::Wiener,
+        ..Default::default()
+    };
+    let input = data.join("m13.fits");
+    let r = deconvolve_fits(&input, data.join("m13_psf.fits"), &out, &opts).unwrap();
+    let src = read_fits(&input, None).unwrap();
+    let back = read_fits(&out, None).unwrap();
+    // every non-structural card of the input (WCS included) is there, in order
+    let cards: Vec<&str> = back.header.non_structural().collect();
+    let want: Vec<&str> = src.header.non_structural().collect();
+    assert!(want.iter().any(|c| c.starts_with("CRVAL1")));
+    for c in &want {
+        assert!(cards.contains(c), "missing {c}");
+    }
+    assert_eq!(back.header.get_str("DECONV").as_deref(), Some("wiener"));
+    assert_eq!(back.header.get_str("DECBOUND").as_deref(), Some("reflect"));
+    assert!(cards
+        .iter()
+        .any(|c| c.starts_with("HISTORY") && c.contains("method wiener")));
+    // the pixels are the in-memory result, as f32
+    let img = back.image2d().unwrap();
+    let diff = img
+        .iter()
+        .zip(r.image.iter())
+        .fold(0.0f64, |m, (a, b)| m.max((a - (*b as f32) as f64).abs()));
+    assert_eq!(diff, 0.0);
+    // no overwrite without force; with force it is replaced
+    let e = deconvolve_fits(&input, data.join("m13_psf.fits"), &out, &opts).unwrap_err();
+    assert!(e.to_string().contains("already exists"), "{e}");
+    let forced = DeconvolveOptions {
+        force: true,
+        ..opts.clone()
+    };
+    deconvolve_fits(&input, data.join("m13_psf.fits"), &out, &forced).unwrap();
+    // never over the input, even with force
+    let copy = d.path().join("in.fits");
+    std::fs::copy(&input, &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    assert!(deconvolve_fits(&copy, data.join("m13_psf.fits"), &copy, &forced).is_err());
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+}
+
+#[test]
+fn starlet_denoise_runs_each_plane_like_the_denoiser() {
+    let planes = Array3::from_shape_fn((3, 32, 40), |(c, y, x)| {
+        ((c * 5 + y * 3 + x) % 13) as f32 * 0.1 + if (y + x) % 7 == 0 { 0.3 } else { 0.0 }
+    });
+    let opts = DenoiseOptions {
+        model: DenoiseModel::Starlet { scales: 3 },
+        sigma: 0.05,
+        ..Default::default()
+    };
+    let r = denoise(planes.view().into_dyn(), &opts).unwrap();
+    assert_eq!(r.report.shape, vec![3, 32, 40]);
+    assert_eq!(r.report.model, "starlet");
+    let d = sparseinv::solvers::starlet_denoise::StarletDenoiser::new(3).unwrap();
+    for c in 0..3 {
+        let p = planes
+            .index_axis(ndarray::Axis(0), c)
+            .mapv(f64::from)
+            .into_dyn();
+        let want = d.denoise(p.view(), 0.05).unwrap().mapv(|v| v as f32);
+        let got = r.data.index_axis(ndarray::Axis(0), c);
+        assert_eq!(got, want.view().into_dimensionality().unwrap());
+    }
+    // bad sigma, bad rank
+    let e = denoise(
+        planes.view().into_dyn(),
+        &DenoiseOptions {
+            sigma: -1.0,
+            ..opts.clone()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("sigma"), "{e}");
+    let one = ndarray::Array1::<f32>::zeros(8);
+    assert!(denoise(one.view().into_dyn(), &opts).is_err());
+}
+
+#[test]
+fn member_errors_convert_into_the_umbrella_error() {
+    fn io() -> sparseinv::Result<()> {
+        Err(sparseinv::io::IoError::Exists("x.fits".into()))?
+    }
+    fn psf() -> sparseinv::Result<()> {
+        Err(sparseinv::psf::PsfError::Empty)?
+    }
+    fn shape() -> sparseinv::Result<()> {
+        ndarray::Array1::<f64>::zeros(6).into_shape_with_order((4, 2))?;
+        Ok(())
+    }
+    fn tile() -> sparseinv::Result<()> {
+        let p = sparseinv::tiling::TileParams {
+            tile: 0,
+            halo: 0,
+            blend: 0,
+            max_in_flight: 0,
+        };
+        let img = Array2::<f64>::zeros((4, 4));
+        sparseinv::tiling::process_tiled(img.view(), &p, |t| Ok::<_, Error>(t.to_owned()))?;
+        Ok(())
+    }
+    assert!(matches!(io(), Err(Error::Io(_))));
+    assert_eq!(
+        io().unwrap_err().to_string(),
+        "x.fits already exists (pass --force to overwrite)"
+    );
+    assert!(matches!(psf(), Err(Error::Psf(_))));
+    assert!(matches!(shape(), Err(Error::Shape(_))));
+    let e = tile().unwrap_err();
+    assert!(matches!(e, Error::Tiling(_)), "{e}");
+    assert!(e.to_string().contains("tile size"), "{e}");
+    let e = Error::input("bad").in_file("a.fits");
+    assert_eq!(e.to_string(), "a.fits: bad");
+    assert!(std::error::Error::source(&e).is_some());
+}
