@@ -45,16 +45,10 @@
 //! x_true[[12, 17]] = 2.0;
 //! x_true[[19, 4]] = 1.5;
 //! let y = a.apply(x_true.view())?;
-//! // column norms ‖A eᵢ‖ (probing: one application per pixel)
-//! let mut norms = ArrayD::<f64>::zeros(IxDyn(&[n, n]));
-//! for i in 0..n * n {
-//!     let mut e = ArrayD::<f64>::zeros(IxDyn(&[n, n]));
-//!     e.as_slice_mut().unwrap()[i] = 1.0;
-//!     norms.as_slice_mut().unwrap()[i] = a.apply(e.view())?.iter().map(|v| v * v).sum::<f64>().sqrt();
-//! }
-//! let cel0 = Cel0::new(lambda, norms)?;
+//! // CEL0 weights by the column norms ‖A eᵢ‖ (closed form for a masked convolution)
+//! let cel0 = Cel0::from_operator(lambda, &a)?;
 //! let params = ProximalParams { stop: StopCriteria { max_iters: 2000, ..Default::default() }, ..Default::default() };
-//! let (x, report) = proximal::solve(&a, y.view(), &cel0, &params, None, &mut sparseinv::solvers::iter::NoObserver)?;
+//! let (x, report) = proximal::solve(&a, y.view(), &cel0, &params, None, &mut NoObserver)?;
 //! let err = (&x - &x_true).iter().fold(0.0f64, |m, d| m.max(d.abs()));
 //! assert!(err < 0.05, "max error {err} after {} iterations", report.iterations);
 //! # Ok::<(), sparseinv::Error>(())
@@ -67,7 +61,7 @@
 //! ```
 //! use ndarray::{Array1, Ix2};
 //! use sparseinv::prelude::*;
-//! use sparseinv::solvers::testing::randn;
+//! use sparseinv::solvers::random::randn;
 //! let f1 = randn::<f64>(&[10, 16], 1).into_dimensionality::<Ix2>()?;
 //! let f2 = randn::<f64>(&[10, 16], 2).into_dimensionality::<Ix2>()?;
 //! let mut x = Array1::<f64>::zeros(256);
@@ -76,7 +70,8 @@
 //! let a = Kronecker::new(vec![f1.clone(), f2.clone()])?;
 //! let y = a.apply(x.view().into_dyn())?.into_dimensionality::<ndarray::Ix1>()?;
 //! let params = KsblParams { noise: NoiseModel::Fixed(1e-8), ..Default::default() };
-//! let r = ksbl(&[f1, f2], y.view(), &params)?;
+//! let (r, report) = ksbl(&[f1, f2], y.view(), &params, &mut NoObserver)?;
+//! assert!(report.iterations >= 1);
 //! let err = (&r.mean - &x).iter().fold(0.0f64, |m, d| m.max(d.abs()));
 //! assert!(err < 1e-3, "max error {err}");
 //! assert!((r.mean[3 * 16 + 7] - 1.5).abs() < 1e-3);

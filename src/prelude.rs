@@ -28,7 +28,9 @@ pub use crate::pipeline::{
     DenoiseOptions, Method, Precision, PsfOptions,
 };
 pub use crate::{Error, Result};
-pub use sparseinv_solvers::iter::{Control, IterInfo, Observer, Report, StopCriteria, StopReason};
+pub use sparseinv_solvers::iter::{
+    Control, IterInfo, NoObserver, Observer, Report, StopCriteria, StopReason,
+};
 pub use sparseinv_solvers::op::{
     Boundary, Compose, Conv2d, Diagonal, FiniteDiff, Kronecker, LinearOperator, Mask, Matrix,
     Starlet,

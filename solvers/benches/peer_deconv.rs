@@ -20,6 +20,7 @@ use ndarray_npy::{read_npy, write_npy};
 use sparseinv_solvers::deconv::{
     richardson_lucy, tikhonov, wiener, Balance, Regulariser, RlParams,
 };
+use sparseinv_solvers::iter::NoObserver;
 use sparseinv_solvers::op::Boundary;
 use std::time::Instant;
 

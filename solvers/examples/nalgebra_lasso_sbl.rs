@@ -66,11 +66,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // --- SBL: takes ndarray views; the DMatrix is viewed in place (Fortran strides)
     let y2 = Array2::from_shape_vec((m, 1), y.as_slice().to_vec())?;
-    let res = sbl(dmatrix_view(&a), y2.view(), &SblParams::default())?;
+    let (res, sbl_report) = sbl(
+        dmatrix_view(&a),
+        y2.view(),
+        &SblParams::default(),
+        &mut sparseinv_solvers::iter::NoObserver,
+    )?;
     let x_sbl = DVector::from_iterator(n, res.mean.column(0).iter().copied());
     println!(
         "SBL ({} iterations, σ² = {:.2e}): support {:?}",
-        res.report.iterations,
+        sbl_report.iterations,
         res.noise_var,
         support(x_sbl.iter().copied(), 0.1)
     );
