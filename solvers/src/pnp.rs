@@ -97,19 +97,22 @@ impl<R: crate::Real> PnpParams<R> {
                 ));
             }
         }
-        if !(self.rho.is_finite() && self.rho > R::zero()) {
-            return Err(Error::param(
-                "rho",
-                format!("must be finite and > 0, got {}", self.rho),
-            ));
+        // ρ, the inner CG settings and the stop criteria: the checks of the ADMM engine
+        self.admm_params().validate()
+    }
+
+    /// The parameters of the ADMM engine that [`PnpAdmm`] runs: penalty `ρ`, the x-update by
+    /// conjugate gradients with this tolerance and cap, no objective, these stop criteria.
+    fn admm_params(&self) -> AdmmParams<R> {
+        AdmmParams {
+            rho: self.rho,
+            x_update: XUpdate::Cg,
+            cg_tol: self.cg_tol,
+            cg_max_iters: self.cg_max_iters,
+            step: None,
+            objective: false,
+            stop: self.stop,
         }
-        if !(self.cg_tol.is_finite() && self.cg_tol > R::zero()) || self.cg_max_iters == 0 {
-            return Err(Error::param(
-                "cg_tol",
-                "need cg_tol > 0 and cg_max_iters >= 1",
-            ));
-        }
-        self.stop.validate()
     }
 }
 
@@ -400,15 +403,7 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> PnpA
     ) -> Result<Self> {
         params.validate()?;
         check_problem(a, &y, x0.as_ref())?;
-        let ap = AdmmParams {
-            rho: params.rho,
-            x_update: XUpdate::Cg,
-            cg_tol: params.cg_tol,
-            cg_max_iters: params.cg_max_iters,
-            step: None,
-            objective: false,
-            stop: params.stop,
-        };
+        let ap = params.admm_params();
         let g = DenoiserProx::new(d, params.sigma);
         let inner = Admm::with_parts(a, None, y, None, g, &ap, x0)?;
         Ok(PnpAdmm {
