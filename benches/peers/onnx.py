@@ -9,8 +9,10 @@ Gaussian noise sigma = 0.1) into a temporary directory, runs our side with
 `cargo bench -p sparseinv-models --bench peer_onnx -- DIR`, then times Python onnxruntime
 (same intra-op thread count, inter-op 1) doing the same work:
   - 512²: one run of the graph on [1, 2, 512, 512] (image + noise-level map);
-  - 2048²: the same tiling as ours (tiles of `--tile` px, `--overlap` px overlap, the last tile
-    flush with the border; sin² blending weights), one run per tile, weighted accumulation.
+  - 2048²: the same tiling as ours (the solvers crate's one tiler as the denoiser configures
+    it: network inputs of at most `--tile` px, neighbouring inputs sharing `--overlap` px,
+    raised-cosine cross-fade over the overlap, border cores widened), one run per tile,
+    weighted accumulation.
 Both are best of 5 (2048²: best of 3) after a warm-up run. Prints the times, the ratios
 (ours / Python: 1.0 = same speed, the issue's target is within 10 %) and the largest
 difference between the two outputs. Our side also times one PnP-PGD iteration on 512².
@@ -32,29 +34,45 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 GRAPH = os.path.join(ROOT, "models", "onnx", "denoiser_small.onnx")
 
 
-def tile_starts(n, t, ov):
-    if t >= n:
-        return [0]
-    step = max(t - ov, 1)
-    v, s0 = [], 0
-    while s0 + t < n:
-        v.append(s0)
-        s0 += step
-    v.append(n - t)
-    return v
+def cores(n, t, e):
+    """Core partition of one axis, as the solvers crate's `Tiler::cores` with
+    `CoreLayout::WidenBorders`: one core when n <= t + 2e, else cuts at t + e + i*t and a last
+    core of at most t + e."""
+    cuts = [0]
+    if n > t + 2 * e:
+        s0 = t + e
+        while n - s0 > t + e:
+            cuts.append(s0)
+            s0 += t
+        cuts.append(s0)
+    cuts.append(n)
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
-def window(length, ov, ramp_in, ramp_out):
-    i = np.arange(length, dtype=np.float64)
-    w = np.ones(length)
-    if ov > 0:
-        def ramp(k):
-            return np.where(k < ov, np.sin(np.pi / 2 * (k + 0.5) / ov) ** 2, 1.0)
-        if ramp_in:
-            w *= ramp(i)
-        if ramp_out:
-            w *= ramp(length - 1 - i)
-    return w.astype(np.float32)
+def blend_weight(n, c0, c1, b):
+    """Per-pixel weight of the core [c0, c1) along an axis of n pixels with blend half-width b
+    (the solvers crate's `blend_weight`: raised cosine at pixel centres, weights sum to 1)."""
+    x = np.arange(n, dtype=np.float64) + 0.5
+    if b == 0:
+        return ((x >= c0) & (x < c1)).astype(np.float64)
+
+    def r(t):
+        u = np.clip((t + b) / (2.0 * b), 0.0, 1.0)
+        return 0.5 * (1.0 - np.cos(np.pi * u))
+    lo = np.ones(n) if c0 == 0 else r(x - c0)
+    hi = np.ones(n) if c1 >= n else r(c1 - x)
+    return lo * hi
+
+
+def plan(n, tile, ov):
+    """(core, window) pairs of one axis for the denoiser's tiler (`Tiling::tiler`): blend
+    floor(ov/2), halo ov mod 2, cores of tile - 2*ceil(ov/2) with widened border cores."""
+    ext = (ov + 1) // 2
+    blend = ov // 2
+    t = max(tile - 2 * ext, 1)
+    if n <= tile:
+        return [((0, n), (0, n))], blend
+    return [((c0, c1), (max(c0 - ext, 0), min(c1 + ext, n))) for c0, c1 in cores(n, t, ext)], blend
 
 
 def run_graph(sess, name, img, sigma):
@@ -64,19 +82,27 @@ def run_graph(sess, name, img, sigma):
     return sess.run(None, {name: inp})[0][0, 0]
 
 
-def tiled(sess, name, img, sigma, tile, ov):
+def tiled(sess, name, img, sigma, tile, ov, multiple=8):
+    """The same tiling as ours: windows = cores widened by blend + halo, padded at the bottom
+    and right to a multiple of `multiple` by reflection (numpy 'reflect'), one network run
+    per window, results weighted by the product of the two axes' blend weights (summing to
+    one) and accumulated in tile order."""
     h, w = img.shape
-    acc = np.zeros((h, w), np.float32)
-    wsum = np.zeros((h, w), np.float32)
-    rows, cols = tile_starts(h, tile, ov), tile_starts(w, tile, ov)
-    for r0 in rows:
-        for c0 in cols:
-            o = run_graph(sess, name, img[r0:r0 + tile, c0:c0 + tile], sigma)
-            wt = np.outer(window(tile, ov, r0 > 0, r0 + tile < h),
-                          window(tile, ov, c0 > 0, c0 + tile < w))
-            acc[r0:r0 + tile, c0:c0 + tile] += wt * o
-            wsum[r0:r0 + tile, c0:c0 + tile] += wt
-    return acc / wsum
+    rows, b = plan(h, tile, ov)
+    cols, _ = plan(w, tile, ov)
+    acc = np.zeros((h, w), np.float64)
+    for (ry, (wy0, wy1)) in rows:
+        wy = blend_weight(h, ry[0], ry[1], b)[wy0:wy1]
+        for (rx, (wx0, wx1)) in cols:
+            wx = blend_weight(w, rx[0], rx[1], b)[wx0:wx1]
+            win = img[wy0:wy1, wx0:wx1]
+            ph = -win.shape[0] % multiple
+            pw = -win.shape[1] % multiple
+            if ph or pw:
+                win = np.pad(win, ((0, ph), (0, pw)), mode="reflect")
+            o = run_graph(sess, name, win, sigma)[:wy1 - wy0, :wx1 - wx0]
+            acc[wy0:wy1, wx0:wx1] += np.outer(wy, wx) * o
+    return acc.astype(np.float32)
 
 
 def best(n, f):

@@ -5,7 +5,8 @@
 //! the shipped denoiser (`builtin::denoiser`, the bytes of `models/onnx/denoiser_small.onnx`)
 //! with identity normalisation, and times (best of 5):
 //! - one network run on the 512² image (`tile` ≥ 512: a single piece);
-//! - tiled inference on the 2048² image (tiles of `tile` px with `overlap`, sin² blending);
+//! - tiled inference on the 2048² image (network inputs of at most `tile` px sharing `overlap`
+//!   px, raised-cosine cross-fade: the one tiler of the solvers crate);
 //! - one plug-and-play iteration (PnP-PGD with this denoiser) on the 512² image blurred by a
 //!   9 × 9 Gaussian ('same' convolution): one `Aᴴ(Ax − y)` gradient step plus one denoiser run.
 //!

@@ -25,6 +25,7 @@ pub mod krylov;
 pub mod linalg;
 pub mod metrics;
 pub mod op;
+pub(crate) mod par;
 pub mod pnp;
 pub mod prox;
 pub mod proximal;

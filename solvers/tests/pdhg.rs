@@ -271,6 +271,19 @@ fn observer_sees_iterate_and_errors_on_bad_input() {
     assert_eq!(seen.len(), 5);
     assert_eq!(seen[4], x);
     assert_eq!(rep.objective_history.len(), 5);
+    // without the per-iteration objective: the same iterates and residuals, no history
+    let mut q = PdhgParams::default();
+    q.stop.rel_tol = 0.0;
+    q.stop.max_iters = 5;
+    let (xa, ra) = pdhg(&problem, &q, None, &mut NoObserver).unwrap();
+    q.objective = false;
+    let (xb, rb) = pdhg(&problem, &q, None, &mut NoObserver).unwrap();
+    assert_eq!(xa, xb);
+    assert_eq!(ra.rel_change_history, rb.rel_change_history);
+    assert_eq!(ra.objective_history.len(), 5);
+    assert!(rb.objective_history.is_empty());
+    q.stop.objective_target = Some(0.0);
+    assert!(pdhg(&problem, &q, None, &mut NoObserver).is_err());
     // bad relaxation, steps, shapes, and a real-only term
     for bad in [
         PdhgParams {

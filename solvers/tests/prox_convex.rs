@@ -5,7 +5,8 @@
 use ndarray::{array, ArrayD, IxDyn, Zip};
 use num_complex::Complex64;
 use sparseinv_solvers::prox::{
-    BoxConstraint, GroupL21, L2Ball, L2Squared, NonNegL1, NonNegative, Prox, SeparableSum, L1,
+    BoxConstraint, GroupL21, L2Ball, L2Squared, NonNegL1, NonNegative, Prox, SeparableSum,
+    SquaredDistance, L1,
 };
 use sparseinv_solvers::testing::randn;
 use sparseinv_solvers::{Error, Real, Scalar};
@@ -200,6 +201,63 @@ fn group_l21_moreau_and_optimality() {
     assert!((Prox::<f64>::value(&g0, x.view()) - 1.3 * 6.0).abs() < 1e-14);
 }
 
+/// The contiguous fast path of `GroupL21::along_axis` (chunked lane norms) against the
+/// strided lane path (a non-standard-layout view of the same values) and against explicit
+/// index lists, on a 3-D array whose inner extent spans several chunks, with lanes near
+/// overflow and underflow, a zero lane and a NaN lane.
+#[test]
+fn group_l21_axis_fast_path_matches_strided_and_lists() {
+    let shape = [2usize, 3, 12000];
+    let mut v = randn::<f64>(&shape, 21);
+    // extremes in lanes (o, ·, i): overflow-scale, underflow-scale, zero, NaN
+    for k in 0..3 {
+        v[[0, k, 5]] *= 1e200;
+        v[[1, k, 1700]] *= 1e-200;
+        v[[1, k, 11999]] = 0.0;
+    }
+    v[[0, 1, 2000]] = f64::NAN;
+    let g = GroupL21::along_axis(0.9, 1).unwrap();
+    let fast = g.prox(v.view(), 0.8);
+    // the same values in a Fortran-order array: not standard layout, so the lane path runs
+    let mut vf = ndarray::ArrayD::<f64>::zeros(ndarray::ShapeBuilder::f(IxDyn(&shape)));
+    vf.assign(&v);
+    assert!(vf.as_slice().is_none());
+    let strided = g.prox(vf.view(), 0.8);
+    let lists: Vec<Vec<usize>> = (0..2)
+        .flat_map(|o| (0..12000).map(move |i| (0..3).map(|k| (o * 3 + k) * 12000 + i).collect()))
+        .collect();
+    let gl = GroupL21::from_lists(0.9, lists).unwrap();
+    let listed = gl.prox(v.view(), 0.8);
+    // (errors measured against the input: the factor 1 − t/‖v_g‖ cancels near the threshold)
+    for (((a, b), c), x) in fast
+        .iter()
+        .zip(strided.iter())
+        .zip(listed.iter())
+        .zip(v.iter())
+    {
+        if a.is_nan() {
+            continue;
+        }
+        let tol = 1e-14 * x.abs().max(1e-300);
+        assert!((a - c).abs() <= tol, "fast {a} vs lists {c}");
+        assert!(
+            b.is_nan() || (a - b).abs() <= tol,
+            "fast {a} vs strided {b}"
+        );
+    }
+    // the NaN lane is NaN throughout; the huge lane is finite and shrunk by a factor ≈ 1
+    assert!((0..3).all(|k| fast[[0, k, 2000]].is_nan()));
+    assert!((0..3).all(|k| fast[[0, k, 5]].is_finite() && fast[[0, k, 5]] != 0.0));
+    // values agree (ordinary magnitudes: the list path sums squares unscaled)
+    let v = randn::<f64>(&shape, 22);
+    let a = Prox::<f64>::value(&g, v.view());
+    let b = Prox::<f64>::value(&gl, v.view());
+    assert!(
+        a.is_finite() && (a - b).abs() <= 1e-12 * b.abs(),
+        "{a} vs {b}"
+    );
+}
+
 #[test]
 fn l2_ball_moreau_and_optimality() {
     let shape = [6];
@@ -248,6 +306,42 @@ fn l2_squared_moreau_and_optimality() {
         v.mapv(|a| a * 2.5 / (2.5 + s))
     });
     check_optimal::<Complex64, _>("ridge c64", &p, &[7], 0.4);
+}
+
+#[test]
+fn squared_distance_moreau_optimality_and_parallel_path() {
+    let c = randn::<f64>(&[7], 40);
+    let p = SquaredDistance::new(2.5, c.clone()).unwrap();
+    // conjugate ‖w‖²/(2λ) + ⟨c, w⟩: prox (v − σc) λ/(λ + σ)
+    check_moreau::<f64, _>("sqdist f64", &p, &[7], |v, s| {
+        (v - &c.mapv(|a| a * s)).mapv(|a| a * 2.5 / (2.5 + s))
+    });
+    let cc = randn::<Complex64>(&[7], 41);
+    let pc = SquaredDistance::new(0.7, cc.clone()).unwrap();
+    check_moreau::<Complex64, _>("sqdist c64", &pc, &[7], |v, s| {
+        (v - &cc.mapv(|a| a * s)).mapv(|a| a * 0.7 / (0.7 + s))
+    });
+    check_optimal::<Complex64, _>("sqdist c64", &pc, &[7], 0.4);
+    // large (chunked, parallel) and strided paths against the closed form
+    let n = 300_000;
+    let cl = randn::<f64>(&[n], 42);
+    let big = SquaredDistance::new(1.5, cl.clone()).unwrap();
+    let v = randn::<f64>(&[n], 43);
+    let got = big.prox(v.view(), 0.2);
+    let want = (&v + &cl.mapv(|a| a * 0.3)).mapv(|a| a / 1.3);
+    assert!(max_diff(&got, &want) < 1e-14);
+    let val = big.value(v.view());
+    let val_ref = 0.75 * (&v - &cl).mapv(|a| a * a).sum();
+    assert!((val - val_ref).abs() < 1e-11 * val_ref);
+    let m = randn::<f64>(&[40, 30], 44);
+    let cm = randn::<f64>(&[40, 30], 45);
+    let dm = SquaredDistance::new(1.0, cm.clone()).unwrap();
+    let mt = m.t().to_owned(); // standard layout of the transpose
+    let strided = dm.prox(mt.t(), 1.0); // a non-standard view
+    assert!(max_diff(&strided, &((&m + &cm).mapv(|a| a / 2.0))) < 1e-15);
+    assert!(dm.check_shape(&[30, 40]).is_err());
+    assert!(SquaredDistance::new(-1.0, cm.clone()).is_err());
+    assert!(SquaredDistance::new(1.0, cm.mapv(|_| f64::NAN)).is_err());
 }
 
 #[test]

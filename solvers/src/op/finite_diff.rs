@@ -2,6 +2,7 @@
 
 use super::LinearOperator;
 use crate::error::{Error, Result};
+use crate::par;
 use crate::scalar::Scalar;
 use ndarray::{ArrayViewD, ArrayViewMutD, Axis, Slice, Zip};
 
@@ -103,6 +104,97 @@ impl FiniteDiff {
     }
 }
 
+/// Row-major split of `shape` around `axis`: `(outer, n, inner)`; in a standard-layout array
+/// the neighbour of flat index `i` along `axis` is `i + inner`, within blocks of `n·inner`.
+fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product();
+    (outer, shape[axis], inner)
+}
+
+impl FiniteDiff {
+    /// `apply_into` on standard-layout (row-major contiguous) buffers: per axis, within each
+    /// block of `n·inner` elements, `y[i] = x[i + inner] − x[i]` for positions
+    /// `p < (n−1)·inner` and `0` on the last slice, as unit-stride loops over chunks of the
+    /// output (in parallel for large arrays).
+    fn apply_contiguous<T: Scalar>(&self, xs: &[T], ys: &mut [T]) {
+        let len = xs.len();
+        for (j, &a) in self.axes.iter().enumerate() {
+            let yj = &mut ys[j * len..(j + 1) * len];
+            let (_, n, inner) = split_at_axis(&self.shape, a);
+            let (b, m) = (n * inner, (n - 1) * inner);
+            par::for_each_chunk(yj, |r, out| {
+                let r0 = r.start;
+                par::block_segments(r, b, &[m], |s, region| {
+                    let o = &mut out[s.start - r0..s.end - r0];
+                    if region == 0 {
+                        o.iter_mut()
+                            .zip(&xs[s.start + inner..s.end + inner])
+                            .zip(&xs[s])
+                            .for_each(|((y, &hi), &lo)| *y = hi - lo);
+                    } else {
+                        o.fill(T::zero());
+                    }
+                });
+            });
+        }
+    }
+
+    /// `adjoint_into` on standard-layout buffers in one write per axis: within each block,
+    /// `x[i] = y[i − inner]·[p ≥ inner] − y[i]·[p < (n−1)·inner]` (`p` the position in the
+    /// block; the first axis assigns, the others accumulate), over the three position ranges
+    /// where the brackets are constant so that each loop is branch-free.
+    fn adjoint_contiguous<T: Scalar>(&self, ys: &[T], xs: &mut [T]) {
+        let len = xs.len();
+        for (j, &a) in self.axes.iter().enumerate() {
+            let yj = &ys[j * len..(j + 1) * len];
+            let (_, n, inner) = split_at_axis(&self.shape, a);
+            if j == 0 {
+                adjoint_axis(yj, xs, n, inner, |d, v| *d = v);
+            } else {
+                adjoint_axis(yj, xs, n, inner, |d, v| *d += v);
+            }
+        }
+    }
+}
+
+/// One axis of [`FiniteDiff::adjoint_contiguous`], combining each value into `x` with `put`.
+#[inline(always)]
+fn adjoint_axis<T: Scalar>(
+    y: &[T],
+    x: &mut [T],
+    n: usize,
+    inner: usize,
+    put: impl Fn(&mut T, T) + Sync,
+) {
+    let (b, m) = (n * inner, (n - 1) * inner);
+    par::for_each_chunk(x, |r, out| {
+        let r0 = r.start;
+        if n == 1 {
+            out.iter_mut().for_each(|d| put(d, T::zero()));
+            return;
+        }
+        par::block_segments(r, b, &[inner, m], |s, region| {
+            let o = &mut out[s.start - r0..s.end - r0];
+            match region {
+                0 => o
+                    .iter_mut()
+                    .zip(&y[s])
+                    .for_each(|(d, &c)| put(d, T::zero() - c)),
+                1 => o
+                    .iter_mut()
+                    .zip(&y[s.start - inner..s.end - inner])
+                    .zip(&y[s])
+                    .for_each(|((d, &p), &c)| put(d, p - c)),
+                _ => o
+                    .iter_mut()
+                    .zip(&y[s.start - inner..s.end - inner])
+                    .for_each(|(d, &p)| put(d, p)),
+            }
+        });
+    });
+}
+
 impl<T: Scalar> LinearOperator<T> for FiniteDiff {
     fn domain_shape(&self) -> &[usize] {
         &self.shape
@@ -111,6 +203,10 @@ impl<T: Scalar> LinearOperator<T> for FiniteDiff {
         &self.range
     }
     fn apply_into(&self, x: ArrayViewD<T>, mut y: ArrayViewMutD<T>) {
+        if let (Some(xs), Some(ys)) = (x.as_slice(), y.as_slice_mut()) {
+            self.apply_contiguous(xs, ys);
+            return;
+        }
         for (j, &a) in self.axes.iter().enumerate() {
             let mut yj = y.index_axis_mut(Axis(0), j);
             let n = self.shape[a];
@@ -123,6 +219,10 @@ impl<T: Scalar> LinearOperator<T> for FiniteDiff {
         }
     }
     fn adjoint_into(&self, y: ArrayViewD<T>, mut x: ArrayViewMutD<T>) {
+        if let (Some(ys), Some(xs)) = (y.as_slice(), x.as_slice_mut()) {
+            self.adjoint_contiguous(ys, xs);
+            return;
+        }
         x.fill(T::zero());
         for (j, &a) in self.axes.iter().enumerate() {
             let yj = y.index_axis(Axis(0), j);

@@ -2,8 +2,10 @@
 
 use super::Prox;
 use crate::error::{Error, Result};
+use crate::par;
 use crate::scalar::{real, Real, Scalar};
 use ndarray::{ArrayViewD, ArrayViewMutD, Axis, Zip};
+use num_traits::{Float, Zero};
 
 /// How the groups of a [`GroupL21`] are given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +98,59 @@ impl<R: Real> GroupL21<R> {
     }
 }
 
+/// Lanes processed together on the contiguous fast path of [`Groups::Axis`] (their norms
+/// stay in cache while each of the `len` rows of the block is streamed once).
+const AXIS_CHUNK: usize = 1024;
+
+/// Row-major split of `shape` around `axis`: `(outer, len, inner)` with `outer` the product of
+/// the dimensions before `axis`, `len = shape[axis]` and `inner` the product after it. In a
+/// standard-layout array, element `k` of lane `(o, i)` sits at `(o·len + k)·inner + i`.
+fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product();
+    (outer, shape[axis], inner)
+}
+
+/// `acc[i] = ‖lane c0 + i‖₂` for the lanes `c0 .. c0 + acc.len()` of one standard-layout
+/// block of `len × inner` elements (lanes run with stride `inner`). Plain sum of squares,
+/// streamed row by row; a lane whose sum overflows or could have underflowed (below
+/// `min_positive / ε`) is recomputed with scaling, as [`crate::linalg::norm2`] does. A NaN
+/// element makes the lane's norm NaN.
+fn lane_norms<T: Scalar>(block: &[T], len: usize, inner: usize, c0: usize, acc: &mut [T::Real]) {
+    let c1 = c0 + acc.len();
+    acc.fill(T::Real::zero());
+    for k in 0..len {
+        acc.iter_mut()
+            .zip(&block[k * inner + c0..k * inner + c1])
+            .for_each(|(s, a)| *s += a.abs2());
+    }
+    let tiny = T::Real::min_positive_value() / T::Real::epsilon();
+    for (i, s) in acc.iter_mut().enumerate() {
+        if s.is_nan() {
+            continue;
+        }
+        if s.is_finite() && *s >= tiny {
+            *s = Float::sqrt(*s);
+            continue;
+        }
+        let lane = (0..len).map(|k| block[k * inner + c0 + i]);
+        let scale = lane
+            .clone()
+            .fold(T::Real::zero(), |m, a| m.max(a.modulus()));
+        *s = if scale == T::Real::zero() || !scale.is_finite() {
+            scale
+        } else {
+            let q: T::Real = lane
+                .map(|a| {
+                    let m = a.modulus() / scale;
+                    m * m
+                })
+                .sum();
+            scale * Float::sqrt(q)
+        };
+    }
+}
+
 /// Block soft-threshold factor `max(0, 1 − t/n)` (NaN norms propagate).
 #[inline]
 fn shrink_factor<R: Real>(norm: R, t: R) -> R {
@@ -112,6 +167,23 @@ impl<R: Real, T: Scalar<Real = R>> Prox<T> for GroupL21<R> {
     fn value(&self, x: ArrayViewD<T>) -> R {
         let l = self.lambda.to_f64_lossless();
         let s: f64 = match &self.groups {
+            Groups::Axis(ax) if x.as_slice().is_some() => {
+                let xs = x.as_slice().expect("checked");
+                let (outer, len, inner) = split_at_axis(x.shape(), *ax);
+                let per = inner.div_ceil(AXIS_CHUNK);
+                par::sum_tasks(outer * per, xs.len(), 0.0f64, |t| {
+                    let (o, c0) = (t / per, (t % per) * AXIS_CHUNK);
+                    let mut acc = vec![R::zero(); AXIS_CHUNK.min(inner - c0)];
+                    lane_norms(
+                        &xs[o * len * inner..(o + 1) * len * inner],
+                        len,
+                        inner,
+                        c0,
+                        &mut acc,
+                    );
+                    acc.iter().map(|a| a.to_f64_lossless()).sum::<f64>()
+                })
+            }
             Groups::Axis(ax) => x
                 .lanes(Axis(*ax))
                 .into_iter()
@@ -142,6 +214,41 @@ impl<R: Real, T: Scalar<Real = R>> Prox<T> for GroupL21<R> {
     fn prox_into(&self, v: ArrayViewD<T>, tau: R, mut out: ArrayViewMutD<T>) {
         let t = tau * self.lambda;
         match &self.groups {
+            Groups::Axis(ax) if v.as_slice().is_some() && out.as_slice().is_some() => {
+                let vs = v.as_slice().expect("checked");
+                let os = out.as_slice_mut().expect("checked");
+                assert_eq!(
+                    vs.len(),
+                    os.len(),
+                    "prox_into: argument and output sizes differ"
+                );
+                let (outer, len, inner) = split_at_axis(v.shape(), *ax);
+                let per = inner.div_ceil(AXIS_CHUNK);
+                let dst = par::SharedMut(os.as_mut_ptr());
+                par::for_each_task(outer * per, vs.len(), |task| {
+                    let (o, c0) = (task / per, (task % per) * AXIS_CHUNK);
+                    let c1 = (c0 + AXIS_CHUNK).min(inner);
+                    let base = o * len * inner;
+                    let vb = &vs[base..base + len * inner];
+                    let mut acc = vec![R::zero(); c1 - c0];
+                    lane_norms(vb, len, inner, c0, &mut acc);
+                    acc.iter_mut().for_each(|a| *a = shrink_factor(*a, t));
+                    for k in 0..len {
+                        let at = base + k * inner + c0;
+                        // SAFETY: task (o, c0) writes exactly the elements
+                        // (o·len + k)·inner + c0 .. c1 for k < len, in bounds of `os` (same
+                        // length as `vs`); distinct tasks have distinct (o, c0), so the
+                        // writes are disjoint, and `out` is exclusively borrowed meanwhile.
+                        let o_row =
+                            unsafe { std::slice::from_raw_parts_mut(dst.get().add(at), c1 - c0) };
+                        o_row
+                            .iter_mut()
+                            .zip(&vb[k * inner + c0..k * inner + c1])
+                            .zip(acc.iter())
+                            .for_each(|((o, a), &s)| *o = a.scale(s));
+                    }
+                });
+            }
             Groups::Axis(ax) => {
                 Zip::from(out.lanes_mut(Axis(*ax)))
                     .and(v.lanes(Axis(*ax)))

@@ -44,7 +44,7 @@ pub use group::GroupL21;
 pub use l0::L0;
 pub(crate) use l1::soft_threshold;
 pub use l1::{NonNegL1, L1};
-pub use l2::L2Squared;
+pub use l2::{L2Squared, SquaredDistance};
 pub use lq::{Lq, LqMethod};
 pub use sets::{BoxConstraint, L2Ball, NonNegative};
 pub use sum::SeparableSum;

@@ -37,16 +37,25 @@ impl<T: Scalar> Prox<T> for NonNegative {
             T::Real::infinity()
         }
     }
-    fn prox_into(&self, v: ArrayViewD<T>, _tau: T::Real, out: ArrayViewMutD<T>) {
-        Zip::from(out).and(&v).for_each(|o, &vi| {
+    fn prox_into(&self, v: ArrayViewD<T>, _tau: T::Real, mut out: ArrayViewMutD<T>) {
+        // NaN propagates (r.max(0) would hide it)
+        let clip = |vi: T| {
             let r = vi.re();
-            // NaN propagates (r.max(0) would hide it)
-            *o = T::from_real(if r >= T::Real::zero() || r.is_nan() {
+            T::from_real(if r >= T::Real::zero() || r.is_nan() {
                 r
             } else {
                 T::Real::zero()
-            });
-        });
+            })
+        };
+        if let (Some(vs), Some(os)) = (v.as_slice(), out.as_slice_mut()) {
+            if vs.len() == os.len() {
+                crate::par::for_each_chunk(os, |r, o| {
+                    o.iter_mut().zip(&vs[r]).for_each(|(o, &vi)| *o = clip(vi));
+                });
+                return;
+            }
+        }
+        Zip::from(out).and(&v).for_each(|o, &vi| *o = clip(vi));
     }
     fn supports_complex(&self) -> bool {
         false

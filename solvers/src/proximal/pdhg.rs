@@ -54,7 +54,9 @@
 //!   d_i = (u_{i,k} − ũ_i)/σ + L_i (x̃ − x_k)                       ∈ ∂h_i*(ũ_i) − L_i x̃
 //!   ```
 //!
-//!   (both memberships follow from the prox optimality conditions of the two updates). So
+//!   (both memberships follow from the prox optimality conditions of the two updates;
+//!   substituting the prox argument `s_i = u_{i,k}/σ + L_i(2x̃ − x_k)` gives
+//!   `d_i = prox_{h_i/σ}(s_i) − L_i x̃`, which is how it is computed). So
 //!   `p` is a subgradient of the primal objective at `x̃` when `ũ` is taken as the dual
 //!   certificate, and `d_i` measures how far `L_i x̃ ∈ ∂h_i*(ũ_i)` (equivalently
 //!   `ũ_i ∈ ∂h_i(L_i x̃)`) is from holding: `r = 0` exactly at a saddle point. It is an
@@ -65,6 +67,13 @@
 //! one `Aᴴ`), one `L_i` and one `L_iᴴ` per term, one prox of `g` and of each `h_i`, and a few
 //! element-wise passes. `L_i x_k` and `Σ L_iᴴ u_{i,k}` are carried from one iteration to the
 //! next by linearity, never recomputed.
+//! Without the residual and the objective ([`PdhgParams::residual`],
+//! [`PdhgParams::objective`]) the element-wise work is four passes over `x` and three over
+//! each `L_i x` (besides the operators and proxes). Large arrays run these passes in parallel
+//! chunks on the rayon pool (as do [`FiniteDiff`](crate::op::FiniteDiff),
+//! [`GroupL21`](crate::prox::GroupL21), [`NonNegative`](crate::prox::NonNegative) and
+//! [`SquaredDistance`](crate::prox::SquaredDistance)); sums are added in chunk order, so the
+//! iterates do not depend on the number of threads.
 //!
 //! # References
 //!
@@ -100,6 +109,7 @@
 use crate::error::{check_finite, Error, Result};
 use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo, StopCriteria};
 use crate::op::{check_shape, op_norm, LinearOperator, NormEstimate};
+use crate::par;
 use crate::prox::Prox;
 use crate::scalar::{real, Real, Scalar};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
@@ -364,9 +374,15 @@ pub struct PdhgParams<R> {
     pub norm_safety: R,
     /// Power-iteration settings for `‖L_i‖`.
     pub norm_estimate: NormEstimate,
-    /// Compute the KKT residual each step (default `true`; for `ρ ≠ 1` it costs one more
-    /// gradient of `f` per iteration).
+    /// Compute the KKT residual each step (default `true`; it costs one read of the dual
+    /// variables and of the primal buffers per iteration, and for `ρ ≠ 1` one more gradient
+    /// of `f`).
     pub residual: bool,
+    /// Evaluate the objective `F(x_{k+1})` every iteration (default `true`): it fills
+    /// [`Report::objective_history`] and is what [`StopCriteria::objective_target`] and the
+    /// divergence check read. Off, each iteration saves one pass over `x` and over each
+    /// `L_i x` (a few percent on image problems); `objective_target` must then be `None`.
+    pub objective: bool,
     /// When to stop.
     pub stop: StopCriteria<R>,
 }
@@ -380,6 +396,7 @@ impl<R: Real> Default for PdhgParams<R> {
             norm_safety: real(1.01),
             norm_estimate: NormEstimate::default(),
             residual: true,
+            objective: true,
             stop: StopCriteria::default(),
         }
     }
@@ -417,7 +434,47 @@ impl<R: Real> PdhgParams<R> {
                 "must be at least 1",
             ));
         }
+        if !self.objective && self.stop.objective_target.is_some() {
+            return Err(Error::param(
+                "objective",
+                "stop.objective_target needs the objective: set objective = true",
+            ));
+        }
         self.stop.validate()
+    }
+}
+
+/// The flat slice of a buffer owned by [`Pdhg`] (allocated in standard layout).
+fn flat<T>(a: &ArrayD<T>) -> &[T] {
+    a.as_slice().expect("PDHG buffers are in standard layout")
+}
+
+/// The flat mutable slice of a buffer owned by [`Pdhg`].
+fn flat_mut<T>(a: &mut ArrayD<T>) -> &mut [T] {
+    a.as_slice_mut()
+        .expect("PDHG buffers are in standard layout")
+}
+
+/// Per-chunk partial sums `(‖p‖², ‖x_{k+1} − x_k‖², ‖x_{k+1}‖²)` of one PDHG step.
+#[derive(Clone, Copy)]
+struct Sums<R>(R, R, R);
+
+impl<R: Real> Default for Sums<R> {
+    fn default() -> Self {
+        Sums(R::zero(), R::zero(), R::zero())
+    }
+}
+
+impl<R: Real> std::ops::Add for Sums<R> {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Sums(self.0 + o.0, self.1 + o.1, self.2 + o.2)
+    }
+}
+
+impl<R> From<Sums<R>> for (R, R, R) {
+    fn from(s: Sums<R>) -> Self {
+        (s.0, s.1, s.2)
     }
 }
 
@@ -443,6 +500,7 @@ pub struct Pdhg<'a, T: Scalar> {
     sigma: T::Real,
     rho: T::Real,
     want_residual: bool,
+    want_objective: bool,
     x: ArrayD<T>,
     xt: ArrayD<T>,
     grad: ArrayD<T>,
@@ -495,6 +553,7 @@ impl<'a, T: Scalar> Pdhg<'a, T> {
             sigma,
             rho: params.relaxation,
             want_residual: params.residual,
+            want_objective: params.objective,
             xt: ArrayD::zeros(dom.clone()),
             grad_t: ArrayD::zeros(dom.clone()),
             ltu: ArrayD::zeros(dom.clone()),
@@ -620,98 +679,134 @@ impl<T: Scalar> IterativeSolver for Pdhg<'_, T> {
 
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
         let one = T::Real::one();
+        let zero = T::Real::zero();
         let tau = self.tau;
         let sigma = self.sigma;
         let inv_tau = one / tau;
         let inv_sigma = one / sigma;
         let two = T::from_real(real(2.0));
         let f_zero = self.problem.f.is_zero();
+        let want = self.want_residual;
+        // Every buffer below was allocated by `new` in standard layout, so the element-wise
+        // passes run over flat slices, in parallel chunks for large problems (crate::par).
         // x̃ = prox_{τg}(x − τ(∇f(x) + Σ Lᴴu))
-        Zip::from(&mut self.sdom)
-            .and(&self.x)
-            .and(&self.grad)
-            .and(&self.ltu)
-            .for_each(|s, &x, &g, &l| *s = x - (g + l).scale(tau));
+        {
+            let (x, g, lu) = (flat(&self.x), flat(&self.grad), flat(&self.ltu));
+            par::for_each_chunk(flat_mut(&mut self.sdom), |r, s| {
+                let it = s.iter_mut().zip(&x[r.clone()]).zip(&lu[r.clone()]);
+                if f_zero {
+                    it.for_each(|((s, &x), &l)| *s = x - l.scale(tau));
+                } else {
+                    it.zip(&g[r])
+                        .for_each(|(((s, &x), &l), &g)| *s = x - (g + l).scale(tau));
+                }
+            });
+        }
         self.problem
             .g
             .prox_into(self.sdom.view(), tau, self.xt.view_mut());
         // duals
-        let mut d2 = T::Real::zero();
+        let mut d2 = zero;
         for (k, (d, (l, h))) in self.duals.iter_mut().zip(&self.problem.terms).enumerate() {
             l.apply_into(self.xt.view(), d.lxt.view_mut());
             // s = w/σ = u/σ + 2 L x̃ − L x
-            Zip::from(&mut d.s)
-                .and(&d.u)
-                .and(&d.lxt)
-                .and(&d.lx)
-                .for_each(|s, &u, &a, &b| *s = u.scale(inv_sigma) + two * a - b);
-            h.prox_into(d.s.view(), inv_sigma, d.ut.view_mut());
-            // ũ = σ (s − prox_{h/σ}(s)); d = (u − ũ)/σ + L x̃ − L x
-            let mut acc = T::Real::zero();
-            Zip::from(&mut d.ut)
-                .and(&d.s)
-                .and(&d.u)
-                .and(&d.lxt)
-                .and(&d.lx)
-                .for_each(|ut, &s, &u, &a, &b| {
-                    *ut = (s - *ut).scale(sigma);
-                    let r = (u - *ut).scale(inv_sigma) + a - b;
-                    acc += r.abs2();
+            {
+                let (u, a, b) = (flat(&d.u), flat(&d.lxt), flat(&d.lx));
+                par::for_each_chunk(flat_mut(&mut d.s), |r, s| {
+                    s.iter_mut()
+                        .zip(&u[r.clone()])
+                        .zip(&a[r.clone()])
+                        .zip(&b[r])
+                        .for_each(|(((s, &u), &a), &b)| *s = u.scale(inv_sigma) + two * a - b);
                 });
-            d2 += acc;
+            }
+            h.prox_into(d.s.view(), inv_sigma, d.ut.view_mut());
+            // ũ = σ (s − prox_{h/σ}(s)); the dual residual (u − ũ)/σ + L x̃ − L x equals
+            // prox_{h/σ}(s) − L x̃ (substitute s), so it reads only what this pass has
+            {
+                let (s, a) = (flat(&d.s), flat(&d.lxt));
+                d2 += par::for_each_chunk_sum(flat_mut(&mut d.ut), zero, |r, ut| {
+                    let mut acc = zero;
+                    if want {
+                        ut.iter_mut()
+                            .zip(&s[r.clone()])
+                            .zip(&a[r])
+                            .for_each(|((ut, &s), &a)| {
+                                acc += (*ut - a).abs2();
+                                *ut = (s - *ut).scale(sigma);
+                            });
+                    } else {
+                        ut.iter_mut()
+                            .zip(&s[r])
+                            .for_each(|(ut, &s)| *ut = (s - *ut).scale(sigma));
+                    }
+                    acc
+                });
+            }
             // Σ Lᴴ ũ
             if k == 0 {
                 l.adjoint_into(d.ut.view(), self.ltu_t.view_mut());
             } else {
                 l.adjoint_into(d.ut.view(), self.sdom.view_mut());
-                self.ltu_t += &self.sdom;
+                let add = flat(&self.sdom);
+                par::for_each_chunk(flat_mut(&mut self.ltu_t), |r, o| {
+                    o.iter_mut().zip(&add[r]).for_each(|(o, &a)| *o += a);
+                });
             }
         }
         let relaxed = self.rho != one;
         // ∇f at x̃ (the next gradient when ρ = 1)
         let fxt = if f_zero || (relaxed && !self.want_residual) {
-            T::Real::zero()
+            zero
         } else {
             self.problem
                 .f
                 .value_and_gradient_into(self.xt.view(), self.grad_t.view_mut())
         };
         // primal residual p and the change
-        let mut p2 = T::Real::zero();
-        let mut dx2 = T::Real::zero();
-        let mut nx2 = T::Real::zero();
         let rho = self.rho;
         let omr = one - rho;
-        let want = self.want_residual;
-        Zip::from(&self.x)
-            .and(&self.xt)
-            .and(&self.grad)
-            .and(&self.grad_t)
-            .and(&self.ltu)
-            .and(&self.ltu_t)
-            .for_each(|&x, &xt, &g, &gt, &lu, &lut| {
-                if want {
-                    let p = (x - xt).scale(inv_tau) - g + gt - lu + lut;
-                    p2 += p.abs2();
+        let (x, xt) = (flat(&self.x), flat(&self.xt));
+        let (p2, dx2, nx2): (T::Real, T::Real, T::Real) = if want {
+            let (g, gt) = (flat(&self.grad), flat(&self.grad_t));
+            let (lu, lut) = (flat(&self.ltu), flat(&self.ltu_t));
+            par::sum_chunks(x.len(), Sums::<T::Real>::default(), |r| {
+                let mut s = Sums::<T::Real>::default();
+                for i in r {
+                    let p = (x[i] - xt[i]).scale(inv_tau) - g[i] + gt[i] - lu[i] + lut[i];
+                    let xn = xt[i].scale(rho) + x[i].scale(omr);
+                    s.0 += p.abs2();
+                    s.1 += (xn - x[i]).abs2();
+                    s.2 += xn.abs2();
                 }
-                let xn = xt.scale(rho) + x.scale(omr);
-                dx2 += (xn - x).abs2();
-                nx2 += xn.abs2();
-            });
+                s
+            })
+        } else {
+            par::sum_chunks(x.len(), Sums::<T::Real>::default(), |r| {
+                let mut s = Sums::<T::Real>::default();
+                for (&x, &xt) in x[r.clone()].iter().zip(&xt[r]) {
+                    let xn = xt.scale(rho) + x.scale(omr);
+                    s.1 += (xn - x).abs2();
+                    s.2 += xn.abs2();
+                }
+                s
+            })
+        }
+        .into();
         if relaxed {
-            Zip::from(&mut self.x)
-                .and(&self.xt)
-                .for_each(|x, &xt| *x = xt.scale(rho) + x.scale(omr));
-            Zip::from(&mut self.ltu)
-                .and(&self.ltu_t)
-                .for_each(|x, &xt| *x = xt.scale(rho) + x.scale(omr));
+            let mix = |dst: &mut ArrayD<T>, src: &ArrayD<T>| {
+                let src = flat(src);
+                par::for_each_chunk(flat_mut(dst), |r, o| {
+                    o.iter_mut()
+                        .zip(&src[r])
+                        .for_each(|(x, &xt)| *x = xt.scale(rho) + x.scale(omr));
+                });
+            };
+            mix(&mut self.x, &self.xt);
+            mix(&mut self.ltu, &self.ltu_t);
             for d in &mut self.duals {
-                Zip::from(&mut d.u)
-                    .and(&d.ut)
-                    .for_each(|x, &xt| *x = xt.scale(rho) + x.scale(omr));
-                Zip::from(&mut d.lx)
-                    .and(&d.lxt)
-                    .for_each(|x, &xt| *x = xt.scale(rho) + x.scale(omr));
+                mix(&mut d.u, &d.ut);
+                mix(&mut d.lx, &d.lxt);
             }
             self.fx = self
                 .problem
@@ -731,15 +826,15 @@ impl<T: Scalar> IterativeSolver for Pdhg<'_, T> {
         }
         let dx = dx2.sqrt();
         let nx = nx2.sqrt();
-        let rel_change = if nx > T::Real::zero() {
+        let rel_change = if nx > zero {
             dx / nx
-        } else if dx == T::Real::zero() {
-            T::Real::zero()
+        } else if dx == zero {
+            zero
         } else {
             one
         };
         Ok(StepInfo {
-            objective: Some(self.objective()),
+            objective: self.want_objective.then(|| self.objective()),
             rel_change,
             residual: if want { Some((p2 + d2).sqrt()) } else { None },
         })
