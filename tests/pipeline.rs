@@ -133,6 +133,15 @@ fn tiled_wiener_equals_untiled() {
     .unwrap();
     let t = tiled.report.tiling.unwrap();
     assert_eq!((t.tile, t.halo, t.tiles), (32, 24, 9));
+    // a tile smaller than the PSF is an error that names both sizes, not a slow run
+    let tiny = DeconvolveOptions {
+        tile: Some(2),
+        ..base.clone()
+    };
+    let e = deconvolve(y.view(), psf3().view(), &tiny)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tile (2 px)") && e.contains("PSF (3 px)"), "{e}");
     assert!(events >= 1);
     let peak = whole.image.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let err = (&tiled.image - &whole.image)

@@ -37,6 +37,13 @@ pub struct PsfArgs {
     /// Use at most this many (brightest accepted) stars.
     #[arg(long, default_value_t = 100)]
     pub max_stars: usize,
+    /// Detections sharper than this (1 − mean of the 8 neighbours / peak) are cosmic rays or
+    /// hot pixels; a single-pixel hit has ≈ 1, a star of FWHM 2 px 0.63.
+    #[arg(long, default_value_t = 0.9)]
+    pub max_sharpness: f64,
+    /// Stars more elongated than this ellipticity (0 round, 1 a line) are rejected.
+    #[arg(long, default_value_t = 0.5)]
+    pub max_ellipticity: f64,
     /// Also write a PNG preview of the PSF (asinh stretch).
     #[arg(long)]
     pub png: Option<PathBuf>,
@@ -68,6 +75,8 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
         isolation: args.isolation,
         neighbour_ratio: args.neighbour_ratio,
         max_stars: args.max_stars,
+        max_sharpness: args.max_sharpness,
+        max_ellipticity: args.max_ellipticity,
     };
     // masked pixels are NaN in `plane`, which the pipeline masks
     let EstimatedPsf { psf, report } = estimate_psf(plane, &params)
@@ -82,7 +91,7 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
     history.extend([
         format!(
             "input {} HDU {}; size {}, k_sigma {}, saturation {:?}, isolation {:?}, \
-             neighbour_ratio {}, max_stars {}",
+             neighbour_ratio {}, max_stars {}, max_sharpness {}, max_ellipticity {}",
             img.path.display(),
             img.hdu,
             args.size,
@@ -90,17 +99,22 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
             saturation,
             args.isolation,
             args.neighbour_ratio,
-            args.max_stars
+            args.max_stars,
+            args.max_sharpness,
+            args.max_ellipticity
         ),
         format!(
             "{} stars used of {} detections (rejected: {} edge, {} masked, {} saturated, {} \
-             neighbour)",
+             neighbour, {} cosmic ray/hot pixel, {} elongated, {} outlier)",
             report.used,
             report.detected,
             report.rejected_edge,
             report.rejected_masked,
             report.rejected_saturated,
-            report.rejected_neighbour
+            report.rejected_neighbour,
+            report.rejected_sharp,
+            report.rejected_elongated,
+            report.rejected_outlier
         ),
     ]);
     let psf32 = psf.mapv(|v| v as f32);
@@ -115,9 +129,14 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
         },
     )?;
     if let Some(png) = &args.png {
+        // nearest-neighbour enlargement to at least 256 px, so that a small PSF is visible
+        let f = 256usize.div_ceil(psf.nrows().max(psf.ncols())).max(1);
+        let big = ndarray::Array2::from_shape_fn((psf.nrows() * f, psf.ncols() * f), |(y, x)| {
+            psf[[y / f, x / f]]
+        });
         sparseinv::io::image::write_preview(
             png,
-            psf.view(),
+            big.view(),
             sparseinv::io::image::Stretch::Asinh(sparseinv::io::image::Limits::MinMax, 0.02),
             true,
             args.force,
@@ -125,7 +144,8 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
     }
     eprintln!(
         "{}: {} stars used of {} detected (rejected: {} at the edge, {} masked, {} saturated, \
-         {} with neighbours); background {:.4}, noise {:.4}; PSF FWHM {} px -> {}",
+         {} with neighbours, {} cosmic rays/hot pixels, {} elongated, {} outliers); background \
+         {:.4}, noise {:.4}; PSF FWHM {} px -> {}",
         img.path.display(),
         report.used,
         report.detected,
@@ -133,6 +153,9 @@ pub fn run(args: PsfArgs) -> anyhow::Result<()> {
         report.rejected_masked,
         report.rejected_saturated,
         report.rejected_neighbour,
+        report.rejected_sharp,
+        report.rejected_elongated,
+        report.rejected_outlier,
         report.background,
         report.noise,
         report

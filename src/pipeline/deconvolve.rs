@@ -583,6 +583,17 @@ pub fn deconvolve_with_progress(
         ));
     }
     let tiled = tile > 0 && (ny > tile || nx > tile);
+    if tiled && tile < psf_size {
+        return Err(sparseinv_solvers::Error::param(
+            "tile",
+            format!(
+                "the tile ({tile} px) is smaller than the PSF ({psf_size} px): each tile must hold \
+                 the PSF (tiles of at least 4 × the PSF size keep the halo overhead small; 0 \
+                 does not tile)"
+            ),
+        )
+        .into());
+    }
     let x: Array2<f64> = if tiled {
         let params = TileParams {
             tile,

@@ -14,16 +14,25 @@
 //! 2. Detection: local maxima (in a 5×5 window) of a 3×3 box-smoothed image above
 //!    `background + k·σ` (smoothing lowers the noise by 3, so the threshold is `k·σ/3` there);
 //!    maxima within 3 px of a brighter one are merged.
-//! 3. Rejection: stars whose stamp would cross the image edge (`edge`), containing an
-//!    undefined pixel (`masked`), with a peak at or above the saturation level (`saturated`),
-//!    or with another detection at least `neighbour_ratio` as bright within `isolation`
-//!    pixels (`neighbour`).
+//! 3. Rejection: detections sharper than any sampled PSF, cosmic rays and hot pixels
+//!    (`sharp`: sharpness `1 − m₇/c` above `max_sharpness`, see
+//!    [`EstimateParams::max_sharpness`]; in the spirit of DAOFIND's sharpness and of
+//!    L.A.Cosmic's fine-structure test), which are then not counted as neighbours; stars whose
+//!    stamp would cross the image edge (`edge`), containing an undefined pixel (`masked`),
+//!    with a peak at or above the saturation level (`saturated`), with another detection at
+//!    least `neighbour_ratio` as bright within `isolation` pixels (`neighbour`), or more
+//!    elongated than `max_ellipticity` (`elongated`: streaks, trails, blends).
 //! 4. Sub-pixel centre: intensity-weighted centroid of the background-subtracted 5×5 core,
 //!    iterated on the shifted stamp.
 //! 5. Each accepted stamp is shifted (Lanczos-3 interpolation) so its centroid falls on the
 //!    stamp centre, its local background (median of the stamp's border) subtracted, and
-//!    normalised to unit sum; the pixel-wise median of the stamps, clipped at 0 and
-//!    renormalised, is the PSF.
+//!    normalised to unit sum; its FWHM (adaptive moments) is reported per star.
+//! 6. Outliers (`outlier`): stars whose FWHM is further than `max(5σ_MAD, 10 %)` from the
+//!    median FWHM (at least 3 stars).
+//! 7. The PSF is the pixel-wise weighted median of the stamps — weights the background-limited
+//!    signal-to-noise ratios `flux/(σ√N)` (`N` stamp pixels; the gain is unknown, so photon
+//!    noise is not modelled), capped at 4× their median so that no single star decides —
+//!    clipped at 0 and renormalised.
 
 mod background;
 mod estimate;
@@ -358,8 +367,9 @@ pub fn fwhm(psf: ArrayView2<'_, f64>) -> Option<f64> {
 }
 
 /// Load a PSF from a FITS image HDU (`hdu`: 0-based, `None`: the first image) and check it
-/// with [`validate`]: a 3-D cube, NaN/infinite pixels or a non-positive sum are errors that
-/// name the file. The PSF is returned as stored (see [`prepare`] to recentre/normalise).
+/// with [`validate`]: a 3-D cube, a one-dimensional array (`NAXIS = 1`), NaN/infinite pixels or a
+/// non-positive sum are errors that name the file. The PSF is returned as stored (see
+/// [`prepare`] to recentre/normalise).
 #[cfg(feature = "fits")]
 pub fn load_psf(
     path: impl AsRef<std::path::Path>,
@@ -367,6 +377,18 @@ pub fn load_psf(
 ) -> Result<Array2<f64>, crate::io::IoError> {
     let path = path.as_ref();
     let img = crate::io::fits::read_fits(path, hdu)?;
+    if img.header.get_f64("NAXIS") == Some(1.0) {
+        return Err(crate::io::IoError::Format {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the PSF is one-dimensional (NAXIS = 1, {} samples): a 2-D PSF image is needed \
+                 (for a circularly symmetric or separable blur, store the 2-D profile, e.g. the \
+                 outer product of the 1-D one with itself; a 1 × n motion blur is a 2-D image \
+                 with NAXIS2 = 1)",
+                img.data.len()
+            ),
+        });
+    }
     let p = img.image2d()?.to_owned();
     validate(p.view()).map_err(|e| crate::io::IoError::Format {
         path: path.to_path_buf(),
