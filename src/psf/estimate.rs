@@ -434,14 +434,27 @@ fn sharpness(
         }
     }
     let (cy, cx) = best?;
-    let c = image[[cy, cx]] - bkg;
-    if c.is_nan() || c <= 0.0 || cy == 0 || cx == 0 || cy + 1 >= ny || cx + 1 >= nx {
+    sharpness_at(image, ok, bkg, cy, cx)
+}
+
+/// Sharpness `1 − m₇/c` of the pixel `(y, x)` itself: `None` when it is not above the
+/// background, on the image border, or has an undefined neighbour.
+fn sharpness_at(
+    image: ArrayView2<'_, f64>,
+    ok: &impl Fn(usize, usize) -> bool,
+    bkg: f64,
+    y: usize,
+    x: usize,
+) -> Option<f64> {
+    let (ny, nx) = image.dim();
+    let c = image[[y, x]] - bkg;
+    if c.is_nan() || c <= 0.0 || y == 0 || x == 0 || y + 1 >= ny || x + 1 >= nx {
         return None;
     }
     let (mut sum, mut top) = (0.0, f64::NEG_INFINITY);
-    for yy in cy - 1..=cy + 1 {
-        for xx in cx - 1..=cx + 1 {
-            if (yy, xx) != (cy, cx) {
+    for yy in y - 1..=y + 1 {
+        for xx in x - 1..=x + 1 {
+            if (yy, xx) != (y, x) {
                 if !ok(yy, xx) {
                     return None;
                 }
@@ -575,18 +588,7 @@ fn clean_cosmic_rays(
                 if c.is_nan() || c <= 5.0 * sigma || !ok(y, x) {
                     continue;
                 }
-                let (mut sum, mut top, mut all_ok) = (0.0, f64::NEG_INFINITY, true);
-                for yy in y - 1..=y + 1 {
-                    for xx in x - 1..=x + 1 {
-                        if (yy, xx) != (y, x) {
-                            all_ok &= ok(yy, xx);
-                            let v = img[[yy, xx]] - bkg;
-                            sum += v;
-                            top = top.max(v);
-                        }
-                    }
-                }
-                if all_ok && 1.0 - (sum - top) / 7.0 / c > max_sharpness {
+                if sharpness_at(img.view(), ok, bkg, y, x).is_some_and(|s| s > max_sharpness) {
                     flagged.push((y, x));
                 }
             }
