@@ -48,7 +48,8 @@ pub struct ChannelArgs {
     /// Relative change of the hyperparameters at which to stop.
     #[arg(long, default_value_t = 1e-6)]
     pub tol: f64,
-    /// Relative pruning threshold of the hyperparameters.
+    /// Relative pruning threshold of the hyperparameters (SBL and block SBL default 1e-4:
+    /// atoms expected below 1 % of the strongest amplitude are dropped; KSBL default 1e-6).
     #[arg(long)]
     pub prune: Option<f64>,
     /// OMP: maximum number of atoms (per mode for Kronecker OMP).

@@ -68,7 +68,7 @@ pub enum Update {
 
 /// Parameters of classic and block SBL. `Default`: at most 500 iterations, relative change of
 /// `γ` `≤ 1e-6` (i.e. [`StopCriteria::default`]), learned noise, EM update, pruning below
-/// `1e-8 · max γ`.
+/// `1e-4 · max γ` (see [`SblParams::prune`]).
 #[derive(Debug, Clone, Copy)]
 pub struct SblParams<R> {
     /// Stopping rules. The relative change is `‖γ_{k+1} − γ_k‖ / ‖γ_{k+1}‖`, the objective
@@ -79,7 +79,14 @@ pub struct SblParams<R> {
     /// Learned or fixed noise variance.
     pub noise: NoiseModel<R>,
     /// Hyperparameters below `prune · max(γ)` are set to zero and their atoms removed from the
-    /// active set for good (`0` disables pruning; must be in `[0, 1)`).
+    /// active set for good (`0` disables pruning; must be in `[0, 1)`). Default `1e-4`: since
+    /// `γᵢ` is the prior variance of coefficient `i`, this drops atoms whose expected amplitude
+    /// is below 1 % of the strongest one (a 40 dB dynamic range is kept). EM drives the `γᵢ`
+    /// of irrelevant atoms to zero only slowly, so without pruning many of them stay small but
+    /// non-zero: on 100×256 and 200×500 Gaussian problems with 10 and 40 non-zeros (SNR 20–50
+    /// dB, 16 draws) `1e-8` kept 84–173 non-zeros at −14 to −45 dB NMSE, `1e-4` kept 10–54 at
+    /// −15.5 to −53 dB (1–10 dB better) in a quarter of the iterations. Lower it for sparse
+    /// vectors of a larger dynamic range.
     pub prune: R,
     /// EM or MacKay update.
     pub update: Update,
@@ -92,7 +99,7 @@ impl<R: Real> Default for SblParams<R> {
         SblParams {
             stop: StopCriteria::default(),
             noise: NoiseModel::Learn { init: None },
-            prune: crate::scalar::real(1e-8),
+            prune: crate::scalar::real(1e-4),
             update: Update::Em,
             gamma_init: None,
         }
