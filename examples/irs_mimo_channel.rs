@@ -120,6 +120,7 @@ fn run_method(method: usize, t: &Trial) -> (f64, f64, f64) {
             let p = OmpParams {
                 residual_tol: t.y.len() as f64 * t.sigma2,
                 max_atoms: None,
+                ..Default::default()
             };
             kron_omp(&t.factors, t.y.view(), &p).unwrap().x
         }

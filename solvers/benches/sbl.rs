@@ -64,6 +64,7 @@ fn bench(c: &mut Criterion) {
         let p = OmpParams {
             residual_tol: y.len() as f64 * s2,
             max_atoms: None,
+            ..Default::default()
         };
         c.bench_function(&format!("kron_omp_trial_3375_m1_{m1}"), |b| {
             b.iter(|| kron_omp(&f, y.view(), &p).unwrap())

@@ -215,11 +215,13 @@ fn solve<T: DenseScalar + sparseinv::solvers::Scalar<Real = f64>>(
             }
         }
         "omp" => {
-            let y2: f64 = y.iter().map(|v| v.abs2()).sum();
             let m = y.nrows() as f64;
+            // a known noise variance stops at ‖r‖² ≤ Mσ²; a budget stops there; otherwise
+            // the sparsity is chosen by BIC on the greedy path (solvers::sbl::omp)
             let p = OmpParams {
-                residual_tol: args.noise_var.map_or(1e-12 * y2, |v| m * v),
+                residual_tol: args.noise_var.map_or(0.0, |v| m * v),
                 max_atoms: args.max_atoms,
+                ..Default::default()
             };
             if kron {
                 let r = sbl::kron_omp(&dicts, y.column(0), &p)?;
@@ -228,7 +230,12 @@ fn solve<T: DenseScalar + sparseinv::solvers::Scalar<Real = f64>>(
                     x: r.x.into_dyn(),
                     var: None,
                     iterations: r.iterations,
-                    stop: "residual_or_budget".into(),
+                    stop: if r.bic_path.is_some() {
+                        "bic"
+                    } else {
+                        "residual_or_budget"
+                    }
+                    .into(),
                     noise_var: None,
                     support_size,
                     objective: None,
@@ -241,9 +248,14 @@ fn solve<T: DenseScalar + sparseinv::solvers::Scalar<Real = f64>>(
                 Outcome {
                     iterations: r.support.len(),
                     support_size: r.support.len(),
+                    stop: if r.bic_path.is_some() {
+                        "bic"
+                    } else {
+                        "residual_or_budget"
+                    }
+                    .into(),
                     x: r.x.into_dyn(),
                     var: None,
-                    stop: "residual_or_budget".into(),
                     noise_var: None,
                     objective: None,
                 }

@@ -37,7 +37,7 @@ pub use crate::dense::DenseScalar;
 pub use block::{block_sbl, Blocks};
 pub use em::{sbl, Sbl, SblResult};
 pub use kronecker::{ksbl, Ksbl, KsblMethod, KsblParams, KsblResult};
-pub use omp::{kron_omp, omp, KronOmpResult, OmpParams, OmpResult};
+pub use omp::{kron_omp, omp, KronOmpResult, OmpParams, OmpResult, Selection};
 
 use crate::error::{Error, Result};
 use crate::iter::StopCriteria;

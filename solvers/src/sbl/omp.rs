@@ -12,6 +12,25 @@
 //!
 //! Both stop when `‖r‖² ≤ residual_tol`, when the support would exceed its budget, or when no
 //! new atom can be added.
+//!
+//! **Sparsity from the data.** When neither a residual target (a known noise level) nor a
+//! budget is given, the greedy path is followed while the model size `k` (atoms; for Kronecker
+//! OMP the coefficients of the product support, `Π|Sᵢ|`) stays at most `M/2`, and the step that
+//! minimises the extended Bayesian information criterion of the least-squares fit with
+//! unknown Gaussian noise (Chen & Chen 2008; the binomial term pays for choosing `k` of `N`
+//! atoms, without which the greedy search fits the noise, as plain BIC does),
+//!
+//! ```text
+//! EBIC(k) = M ln(‖r_k‖²/M) + k ln M + 2 ln C(N, k)
+//! ```
+//!
+//! (`N` atoms in all, `Π nᵢ` for Kronecker OMP; `‖r_k‖²` floored at `1e-28 ‖y‖²` so that
+//! exact fits stay finite) is the estimate. The path also ends once the model is `2k* + 10`
+//! large without a new minimum `k*`: past the true sparsity EBIC rises, and falls again only
+//! as the fit approaches interpolation (`k → M`), where `‖r_k‖²/M` no longer estimates the
+//! noise. This is the
+//! default ([`OmpParams::select`], [`Selection::Bic`]). Without it OMP would run until
+//! the residual vanishes and fit the noise with up to `min(M, N)` atoms.
 
 use super::check_measurements;
 use crate::dense::{adjoint, DenseScalar};
@@ -23,7 +42,9 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use num_traits::{Float, Zero};
 
 /// Stopping rules of [`omp`] and [`kron_omp`]. `Default`: no residual target, budgets
-/// unlimited (bounded by the dictionary size).
+/// unlimited (bounded by the dictionary size), the sparsity chosen by extended BIC on the
+/// greedy path
+/// (see the [module documentation](self)).
 ///
 /// OMP is a greedy method with a finite number of steps (at most one atom, or one new mode
 /// index, per step), not an iterative solver: it has no [`StopCriteria`] and no observer.
@@ -39,6 +60,31 @@ pub struct OmpParams<R> {
     /// For [`omp`]: maximum number of atoms (`None`: `min(M, N)`).
     /// For [`kron_omp`]: maximum support size per mode (`None`: `min(Mᵢ, nᵢ)`).
     pub max_atoms: Option<usize>,
+    /// How the sparsity is chosen when neither `residual_tol > 0` nor `max_atoms` is given.
+    pub select: Selection,
+}
+
+/// The rule of [`OmpParams::select`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Selection {
+    /// The step of the greedy path (model size at most `M/2`) with the smallest extended BIC.
+    #[default]
+    Bic,
+    /// No selection: run until the residual vanishes or no atom can be added.
+    Exhaustive,
+}
+
+/// Extended BIC `M ln(max(r², 1e-28 ‖y‖²)/M) + k ln M + 2 ln C(N, k)`.
+fn bic<R: Real>(r2: R, y2: R, k: usize, m: usize, n: usize) -> R {
+    let mf = R::from_usize(m).expect("size");
+    let floor = y2 * crate::scalar::real::<R>(1e-28);
+    // ln C(N, k) = Σ_{i=1..k} ln((N − k + i)/i)
+    let ln_binom: f64 = (1..=k.min(n))
+        .map(|i| ((n - k.min(n) + i) as f64 / i as f64).ln())
+        .sum();
+    mf * (r2.max(floor).max(R::min_positive_value()) / mf).ln()
+        + R::from_usize(k).expect("size") * mf.ln()
+        + crate::scalar::real::<R>(2.0 * ln_binom)
 }
 
 /// The result of [`omp`].
@@ -50,6 +96,9 @@ pub struct OmpResult<T: Scalar> {
     pub support: Vec<usize>,
     /// Final squared residual norm.
     pub residual2: <T as Scalar>::Real,
+    /// `Some(steps)` when extended BIC chose the support among a greedy path of that many
+    /// steps.
+    pub bic_path: Option<usize>,
 }
 
 /// The result of [`kron_omp`].
@@ -61,8 +110,10 @@ pub struct KronOmpResult<T: Scalar> {
     pub mode_support: Vec<Vec<usize>>,
     /// Final squared residual norm.
     pub residual2: <T as Scalar>::Real,
-    /// Number of greedy steps.
+    /// Number of greedy steps (of the selected support).
     pub iterations: usize,
+    /// `Some(steps)` when BIC chose the support among a greedy path of that many steps.
+    pub bic_path: Option<usize>,
 }
 
 /// Least-squares coefficients `(AᴴA)⁻¹Aᴴ b` through a Cholesky factorisation of the Gram matrix.
@@ -97,12 +148,22 @@ pub fn omp<T: DenseScalar>(
         .axis_iter(Axis(1))
         .map(|c| crate::linalg::norm2(c.into_dyn()))
         .collect();
-    let budget = params.max_atoms.unwrap_or(m.min(n)).min(m.min(n));
+    let use_bic = params.select == Selection::Bic
+        && params.max_atoms.is_none()
+        && params.residual_tol <= <T as Scalar>::Real::zero();
+    let budget = if use_bic {
+        (m / 2).max(1).min(n)
+    } else {
+        params.max_atoms.unwrap_or(m.min(n)).min(m.min(n))
+    };
     let y2 = y.to_owned().insert_axis(Axis(1));
     let mut support: Vec<usize> = Vec::new();
     let mut r = y.to_owned();
     let mut coef = Array2::<T>::zeros((0, 1));
     let mut r2: <T as Scalar>::Real = r.iter().map(|v| v.abs2()).sum();
+    let ynorm2 = r2;
+    // (model size, BIC) of the best step so far
+    let mut best_k = (0usize, bic(r2, ynorm2, 0, m, n));
     while r2 > params.residual_tol && support.len() < budget {
         let corr = adjoint(phi).dot(&r);
         let mut best = None;
@@ -122,6 +183,21 @@ pub fn omp<T: DenseScalar>(
         coef = lstsq(a.view(), y2.view())?;
         r = &y - &a.dot(&coef).column(0);
         r2 = r.iter().map(|v| v.abs2()).sum();
+        let b = bic(r2, ynorm2, support.len(), m, n);
+        if b < best_k.1 {
+            best_k = (support.len(), b);
+        }
+        if use_bic && support.len() >= 2 * best_k.0 + 10 {
+            break;
+        }
+    }
+    let bic_path = use_bic.then_some(support.len());
+    if use_bic && best_k.0 < support.len() {
+        support.truncate(best_k.0);
+        let a = phi.select(Axis(1), &support);
+        coef = lstsq(a.view(), y2.view())?;
+        r = &y - &a.dot(&coef).column(0);
+        r2 = r.iter().map(|v| v.abs2()).sum();
     }
     let mut x = Array1::zeros(n);
     for (i, &j) in support.iter().enumerate() {
@@ -131,6 +207,7 @@ pub fn omp<T: DenseScalar>(
         x,
         support,
         residual2: r2,
+        bic_path,
     })
 }
 
@@ -178,10 +255,24 @@ pub fn kron_omp<T: DenseScalar>(
             params.max_atoms.unwrap_or(full).min(full)
         })
         .collect();
+    let m = y.len();
+    let use_bic = params.select == Selection::Bic
+        && params.max_atoms.is_none()
+        && params.residual_tol <= <T as Scalar>::Real::zero();
     let mut r = y.to_owned();
     let mut r2: <T as Scalar>::Real = r.iter().map(|v| v.abs2()).sum();
+    let ynorm2 = r2;
     let mut xs = Array1::<T>::zeros(0);
     let mut iterations = 0;
+    // the best step so far by BIC: (BIC, supports, coefficients, residual², step)
+    let ntot: usize = dims.iter().product();
+    let mut chosen = (
+        bic(r2, ynorm2, 0, m, ntot),
+        supports.clone(),
+        xs.clone(),
+        r2,
+        0usize,
+    );
     while r2 > params.residual_tol {
         let corr = op.adjoint(r.view().into_dyn())?;
         let mut best = None;
@@ -206,6 +297,14 @@ pub fn kron_omp<T: DenseScalar>(
         if new_modes.is_empty() || new_modes.iter().any(|&i| supports[i].len() >= budgets[i]) {
             break;
         }
+        if use_bic {
+            let grown: usize = (0..dims.len())
+                .map(|i| supports[i].len() + usize::from(new_modes.contains(&i)))
+                .product();
+            if grown > (m / 2).max(1) {
+                break;
+            }
+        }
         for &i in &new_modes {
             supports[i].push(idx[i]);
         }
@@ -229,6 +328,20 @@ pub fn kron_omp<T: DenseScalar>(
         let fit = kron_apply(&subs, &sdims, xs.view().into_dyn());
         r = &y - &fit.into_dimensionality::<ndarray::Ix1>().expect("flat");
         r2 = r.iter().map(|v| v.abs2()).sum();
+        if use_bic {
+            let b = bic(r2, ynorm2, sdims.iter().product(), m, ntot);
+            if b < chosen.0 {
+                chosen = (b, supports.clone(), xs.clone(), r2, iterations);
+            }
+            let best_size: usize = chosen.1.iter().map(|s| s.len()).product();
+            if sdims.iter().product::<usize>() >= 2 * best_size + 10 {
+                break;
+            }
+        }
+    }
+    let bic_path = use_bic.then_some(iterations);
+    if use_bic {
+        (_, supports, xs, r2, iterations) = chosen;
     }
     // scatter the product-support coefficients
     let n: usize = dims.iter().product();
@@ -251,8 +364,6 @@ pub fn kron_omp<T: DenseScalar>(
         mode_support: supports,
         residual2: r2,
         iterations,
+        bic_path,
     })
 }
-
-#[allow(dead_code)]
-fn _b<R: Real>() {}
