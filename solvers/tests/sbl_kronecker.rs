@@ -166,8 +166,10 @@ fn rank_one_recovers_exact_kronecker_tensors_and_is_locally_optimal() {
     }
 }
 
-#[test]
-fn ksbl_am_is_monotone_and_both_methods_recover_noisy_truth() {
+/// A 3-mode problem: dictionaries 6×10, 7×12, 6×8 (252 measurements, 960 atoms), mode
+/// supports {1, 6} × {0, 4, 9} × {3, 5} (12 non-zeros); returns the factors, the supports, the
+/// truth and the noiseless measurements.
+fn three_mode_problem() -> ([Array2<f64>; 3], Vec<Vec<usize>>, Array1<f64>, Array1<f64>) {
     let dims = [10usize, 12, 8];
     let f = [
         mat::<f64>(6, 10, 5),
@@ -182,6 +184,12 @@ fn ksbl_am_is_monotone_and_both_methods_recover_noisy_truth() {
         .unwrap()
         .into_dimensionality::<Ix1>()
         .unwrap();
+    (f, supp, x, clean)
+}
+
+#[test]
+fn ksbl_am_is_monotone_and_both_methods_recover_noisy_truth() {
+    let (f, supp, x, clean) = three_mode_problem();
     let y = &clean
         + &(randn::<f64>(&[252], 9)
             .into_dimensionality::<Ix1>()
@@ -354,20 +362,7 @@ fn complex_and_block_ksbl_and_kron_omp_recover() {
 /// until the residual vanishes.
 #[test]
 fn kron_omp_chooses_its_support_by_extended_bic() {
-    let dims = [10usize, 12, 8];
-    let f = [
-        mat::<f64>(6, 10, 5),
-        mat::<f64>(7, 12, 6),
-        mat::<f64>(6, 8, 7),
-    ];
-    let supp = vec![vec![1, 6], vec![0, 4, 9], vec![3, 5]];
-    let x = kron_sparse::<f64>(&dims, &supp, 8);
-    let op = Kronecker::new(f.to_vec()).unwrap();
-    let clean = op
-        .apply(x.view().into_dyn())
-        .unwrap()
-        .into_dimensionality::<Ix1>()
-        .unwrap();
+    let (f, supp, x, clean) = three_mode_problem();
     let sd = (clean.mapv(|v| v * v).sum() / 252.0).sqrt() * 10f64.powf(-30.0 / 20.0);
     let y = &clean
         + &(randn::<f64>(&[252], 19)
@@ -397,6 +392,7 @@ fn kron_omp_chooses_its_support_by_extended_bic() {
     );
     assert!(r.bic_path.is_some() && full.bic_path.is_none());
     assert!((12..=24).contains(&size), "{size} coefficients");
+    assert_eq!(r.mode_support, supp);
     assert!(nmse(&r.x) < -20.0 && nmse(&r.x) < nmse(&full.x) - 5.0);
 }
 
