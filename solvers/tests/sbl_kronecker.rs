@@ -166,10 +166,13 @@ fn rank_one_recovers_exact_kronecker_tensors_and_is_locally_optimal() {
     }
 }
 
+/// Factors, mode supports, truth, noiseless measurements.
+type ThreeMode = ([Array2<f64>; 3], Vec<Vec<usize>>, Array1<f64>, Array1<f64>);
+
 /// A 3-mode problem: dictionaries 6×10, 7×12, 6×8 (252 measurements, 960 atoms), mode
 /// supports {1, 6} × {0, 4, 9} × {3, 5} (12 non-zeros); returns the factors, the supports, the
 /// truth and the noiseless measurements.
-fn three_mode_problem() -> ([Array2<f64>; 3], Vec<Vec<usize>>, Array1<f64>, Array1<f64>) {
+fn three_mode_problem() -> ThreeMode {
     let dims = [10usize, 12, 8];
     let f = [
         mat::<f64>(6, 10, 5),
