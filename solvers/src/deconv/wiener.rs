@@ -106,6 +106,22 @@ pub enum Extension {
     WholeSample,
     /// Zeros.
     Zero,
+    /// Half-sample reflection at both edges of each axis, cross-faded across the periodic
+    /// wrap so that the continuation has no jump anywhere. Along an axis of `n` samples with
+    /// `G` pad samples in all (bottom pad, then — cyclically — the top pad), the pad sample
+    /// at cyclic distance `g ∈ [0, G)` past the last sample is
+    /// `w(g) · y[refl(n + g)] + (1 − w(g)) · y[refl(g − G)]`, `refl` the half-sample
+    /// reflection ([`reflect_index`]) and `w(g) = ½(1 + cos(π(g + ½)/G))` falling from 1
+    /// next to the end to 0 next to the start. Near each edge it is the plain reflection.
+    ///
+    /// By the PSF's extent on each side it costs 1.7–1.9× the periodic Wiener filter on 2048²
+    /// (31² PSF), against 4.3–5× for the doubled mirror grid of [`Boundary::Reflect`], and its
+    /// 32-px border band is as accurate (within 0.01 dB on simulated 512²–1024² fields). It is
+    /// not the `Reflect` default because the cross-fade is not the image's own continuation:
+    /// the filter's long tails carry it into the interior, so tiles and the whole image
+    /// disagree by up to 3e-3 relative on a 96×72 test field with 32-px tiles (5e-4 with
+    /// twice the pad), where the doubled mirror stays below 1e-4.
+    Tapered,
 }
 
 /// Where and how [`wiener_padded`] / [`tikhonov_padded`] extend an image before filtering:
@@ -139,7 +155,8 @@ impl Padding {
     /// the periodic continuation of `y | flip(y)` has no jump anywhere (the symmetric
     /// extension of the discrete cosine transform); for [`Boundary::Same`], zeros by the PSF
     /// size on the top/left and up to a fast FFT length `good(n₀ + 2kh)` on the bottom/right.
-    /// Errors for `Full`/`Valid`.
+    /// Errors for `Full`/`Valid`. (The cheaper [`Extension::Tapered`] by the PSF's extent is
+    /// as good at the image's own edges but not the default; see there.)
     pub fn for_boundary(
         boundary: Boundary,
         (n0, n1): (usize, usize),
@@ -192,6 +209,9 @@ impl Padding {
 /// assert_eq!(p, array![[4.0, 5.0, 6.0, 5.0, 4.0], [1.0, 2.0, 3.0, 2.0, 1.0], [4.0, 5.0, 6.0, 5.0, 4.0]]);
 /// ```
 pub fn pad<R: Real>(y: ArrayView2<R>, padding: &Padding) -> Array2<R> {
+    if padding.extension == Extension::Tapered {
+        return pad_tapered(y, padding);
+    }
     let (n0, n1) = y.dim();
     let (o0, o1) = (padding.rows.0, padding.cols.0);
     let p = n0 + padding.rows.0 + padding.rows.1;
@@ -206,6 +226,7 @@ pub fn pad<R: Real>(y: ArrayView2<R>, padding: &Padding) -> Array2<R> {
             Extension::Zero => None,
             Extension::HalfSample => Some(reflect_index(k, n)),
             Extension::WholeSample => Some(mirror_index(k, n)),
+            Extension::Tapered => unreachable!("handled by pad_tapered"),
         }
     };
     let cols: Vec<Option<usize>> = (0..q).map(|j| src(j, n1, o1)).collect();
@@ -222,6 +243,64 @@ pub fn pad<R: Real>(y: ArrayView2<R>, padding: &Padding) -> Array2<R> {
                         *d = yr[*sj];
                     }
                 }
+            }
+        });
+    out
+}
+
+/// For one axis of `n` samples padded by `(before, after)`: for each output index, the two
+/// source samples and the weight of the first (`(i, i, 1)` inside the image), as defined in
+/// [`Extension::Tapered`].
+fn tapered_axis(n: usize, (before, after): (usize, usize)) -> Vec<(usize, usize, f64)> {
+    let g_all = before + after;
+    (0..n + g_all)
+        .map(|i| {
+            if i >= before && i < before + n {
+                let k = i - before;
+                return (k, k, 1.0);
+            }
+            // cyclic distance past the last sample
+            let g = if i >= before + n {
+                i - before - n
+            } else {
+                after + i
+            };
+            let end = reflect_index((n + g) as isize, n);
+            let start = reflect_index(g as isize - g_all as isize, n);
+            let w = 0.5 * (1.0 + (std::f64::consts::PI * (g as f64 + 0.5) / g_all as f64).cos());
+            (end, start, w)
+        })
+        .collect()
+}
+
+/// [`pad`] for [`Extension::Tapered`]: rows first, then columns, each a blend of two
+/// reflected samples.
+fn pad_tapered<R: Real>(y: ArrayView2<R>, padding: &Padding) -> Array2<R> {
+    let (n0, n1) = y.dim();
+    let rows = tapered_axis(n0, padding.rows);
+    let cols = tapered_axis(n1, padding.cols);
+    let q = cols.len();
+    let mut out: Array2<R> = crate::alloc::zeros2((rows.len(), q));
+    out.as_slice_mut()
+        .expect("fresh array is contiguous")
+        .par_chunks_mut(q.max(1))
+        .zip(rows.par_iter())
+        .for_each(|(row, &(ra, rb, rw))| {
+            let (wa, wb) = (real::<R>(rw), real::<R>(1.0 - rw));
+            let (ya, yb) = (y.row(ra), y.row(rb));
+            let src = |j: usize| {
+                if rw == 1.0 {
+                    ya[j]
+                } else {
+                    wa * ya[j] + wb * yb[j]
+                }
+            };
+            for (d, &(ca, cb, cw)) in row.iter_mut().zip(&cols) {
+                *d = if cw == 1.0 {
+                    src(ca)
+                } else {
+                    real::<R>(cw) * src(ca) + real::<R>(1.0 - cw) * src(cb)
+                };
             }
         });
     out
@@ -586,6 +665,58 @@ mod tests {
         let r = Padding::for_boundary(Boundary::Reflect, (37, 42), (5, 5)).unwrap();
         assert_eq!(r.extension, Extension::HalfSample);
         assert!(37 + r.rows.0 + r.rows.1 >= 74 && 42 + r.cols.0 + r.cols.1 >= 84);
+        // the tapered extension against its definition, element by element
+        let a = Array2::from_shape_fn((4, 5), |(i, j)| (i * 5 + j) as f64 + 0.5 * (j * j) as f64);
+        let pd = Padding {
+            extension: Extension::Tapered,
+            rows: (2, 3),
+            cols: (1, 4),
+        };
+        let t = pad(a.view(), &pd);
+        assert_eq!(t.dim(), (9, 10));
+        let one = |n: usize, before: usize, after: usize, i: usize| -> Vec<(usize, f64)> {
+            if i >= before && i < before + n {
+                return vec![(i - before, 1.0)];
+            }
+            let gg = before + after;
+            let g = if i >= before + n {
+                i - before - n
+            } else {
+                after + i
+            };
+            let w = 0.5 * (1.0 + (std::f64::consts::PI * (g as f64 + 0.5) / gg as f64).cos());
+            // half-sample reflections written out: past the end n-1-g, before the start
+            // (distance gg-g) index gg-g-1, both folded back into 0..n by repeated reflection
+            let fold = |mut k: isize| {
+                let n = n as isize;
+                while k < 0 || k >= n {
+                    k = if k < 0 { -k - 1 } else { 2 * n - 1 - k };
+                }
+                k as usize
+            };
+            vec![
+                (fold(n as isize + g as isize), w),
+                (fold(g as isize - gg as isize), 1.0 - w),
+            ]
+        };
+        for i in 0..9 {
+            for j in 0..10 {
+                let mut want = 0.0;
+                for (si, wi) in one(4, 2, 3, i) {
+                    for (sj, wj) in one(5, 1, 4, j) {
+                        want += wi * wj * a[[si, sj]];
+                    }
+                }
+                assert!(
+                    (t[[i, j]] - want).abs() < 1e-12,
+                    "({i}, {j}): {} vs {want}",
+                    t[[i, j]]
+                );
+            }
+        }
+        // inside: the image; next to each edge: the plain reflection's first sample
+        assert_eq!(t.slice(s![2..6, 1..6]), a);
+        assert!((t[[6, 3]] - a[[3, 2]]).abs() < 0.2 * a[[3, 2]].abs());
         assert!(Padding::for_boundary(Boundary::Valid, (37, 42), (5, 5)).is_err());
         // an impulse PSF with any padding: y / (1 + μ)
         let y = scene(9, 11);
@@ -594,6 +725,7 @@ mod tests {
             Extension::HalfSample,
             Extension::WholeSample,
             Extension::Zero,
+            Extension::Tapered,
         ] {
             let p = Padding {
                 extension: ext,
