@@ -136,6 +136,16 @@ pub(crate) fn block_segments(
     }
 }
 
+/// Row-major split of `shape` around `axis`: `(outer, len, inner)` with `outer` the product of
+/// the dimensions before `axis`, `len = shape[axis]` and `inner` the product after it. In a
+/// standard-layout array, element `k` of the lane `(o, i)` along `axis` sits at
+/// `(o·len + k)·inner + i`.
+pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product();
+    (outer, shape[axis], inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -489,13 +489,13 @@ fn ellipticity(stamp: ArrayView2<'_, f64>, fwhm: f64) -> f64 {
     (((myy - mxx).powi(2) + 4.0 * mxy * mxy).sqrt() / tr).min(1.0)
 }
 
-/// Median and `1.4826 × MAD` of `v` (not empty).
+/// Median and `1.4826 × MAD` of `v` (not empty), from the solvers' robust statistics.
 fn robust_centre_spread(v: &[f64]) -> (f64, f64) {
-    let mut a = v.to_vec();
-    let med = median_mut(&mut a).expect("not empty");
-    let mut d: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
-    let mad = median_mut(&mut d).expect("not empty");
-    (med, sparseinv_solvers::stats::MAD_TO_SIGMA * mad)
+    use sparseinv_solvers::stats::{mad_sigma, median};
+    (
+        median(v).expect("not empty"),
+        mad_sigma(v).expect("not empty"),
+    )
 }
 
 /// Keep the stars (and their stamps) where `keep` is true, counting the others as outliers.

@@ -629,28 +629,17 @@ fn rl_single_precision_matches_double() {
     for accelerate in [false, true] {
         let p = RlParams {
             accelerate,
+            stop: RlParams::iterations(20),
             ..RlParams::default()
         };
-        let (x64, r64) = richardson_lucy(
-            y.view(),
-            k.view(),
-            Some(mask.view()),
-            &RlParams {
-                stop: RlParams::iterations(20),
-                ..p.clone()
-            },
-            &mut NoObserver,
-        )
-        .unwrap();
+        let (x64, r64) =
+            richardson_lucy(y.view(), k.view(), Some(mask.view()), &p, &mut NoObserver).unwrap();
         let (y32, k32) = (y.mapv(|v| v as f32), k.mapv(|v| v as f32));
         let (x32, r32) = richardson_lucy(
             y32.view(),
             k32.view(),
             Some(mask.view()),
-            &RlParams {
-                stop: RlParams::iterations(20),
-                ..p.clone()
-            },
+            &p,
             &mut NoObserver,
         )
         .unwrap();

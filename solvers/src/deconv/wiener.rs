@@ -209,85 +209,21 @@ impl Padding {
 /// assert_eq!(p, array![[4.0, 5.0, 6.0, 5.0, 4.0], [1.0, 2.0, 3.0, 2.0, 1.0], [4.0, 5.0, 6.0, 5.0, 4.0]]);
 /// ```
 pub fn pad<R: Real>(y: ArrayView2<R>, padding: &Padding) -> Array2<R> {
-    if padding.extension == Extension::Tapered {
-        return pad_tapered(y, padding);
-    }
     let (n0, n1) = y.dim();
-    let (o0, o1) = (padding.rows.0, padding.cols.0);
-    let p = n0 + padding.rows.0 + padding.rows.1;
-    let q = n1 + padding.cols.0 + padding.cols.1;
-    let ext = padding.extension;
-    let src = |i: usize, n: usize, o: usize| -> Option<usize> {
-        let k = i as isize - o as isize;
-        if k >= 0 && (k as usize) < n {
-            return Some(k as usize);
-        }
-        match ext {
-            Extension::Zero => None,
-            Extension::HalfSample => Some(reflect_index(k, n)),
-            Extension::WholeSample => Some(mirror_index(k, n)),
-            Extension::Tapered => unreachable!("handled by pad_tapered"),
-        }
-    };
-    let cols: Vec<Option<usize>> = (0..q).map(|j| src(j, n1, o1)).collect();
-    let mut out: Array2<R> = crate::alloc::zeros2((p, q));
-    out.as_slice_mut()
-        .expect("fresh array is contiguous")
-        .par_chunks_mut(q.max(1))
-        .enumerate()
-        .for_each(|(i, row)| {
-            if let Some(si) = src(i, n0, o0) {
-                let yr = y.row(si);
-                for (d, c) in row.iter_mut().zip(&cols) {
-                    if let Some(sj) = c {
-                        *d = yr[*sj];
-                    }
-                }
-            }
-        });
-    out
-}
-
-/// For one axis of `n` samples padded by `(before, after)`: for each output index, the two
-/// source samples and the weight of the first (`(i, i, 1)` inside the image), as defined in
-/// [`Extension::Tapered`].
-fn tapered_axis(n: usize, (before, after): (usize, usize)) -> Vec<(usize, usize, f64)> {
-    let g_all = before + after;
-    (0..n + g_all)
-        .map(|i| {
-            if i >= before && i < before + n {
-                let k = i - before;
-                return (k, k, 1.0);
-            }
-            // cyclic distance past the last sample
-            let g = if i >= before + n {
-                i - before - n
-            } else {
-                after + i
-            };
-            let end = reflect_index((n + g) as isize, n);
-            let start = reflect_index(g as isize - g_all as isize, n);
-            let w = 0.5 * (1.0 + (std::f64::consts::PI * (g as f64 + 0.5) / g_all as f64).cos());
-            (end, start, w)
-        })
-        .collect()
-}
-
-/// [`pad`] for [`Extension::Tapered`]: rows first, then columns, each a blend of two
-/// reflected samples.
-fn pad_tapered<R: Real>(y: ArrayView2<R>, padding: &Padding) -> Array2<R> {
-    let (n0, n1) = y.dim();
-    let rows = tapered_axis(n0, padding.rows);
-    let cols = tapered_axis(n1, padding.cols);
+    let rows = axis_sources(padding.extension, n0, padding.rows);
+    let cols = axis_sources(padding.extension, n1, padding.cols);
     let q = cols.len();
     let mut out: Array2<R> = crate::alloc::zeros2((rows.len(), q));
     out.as_slice_mut()
         .expect("fresh array is contiguous")
         .par_chunks_mut(q.max(1))
         .zip(rows.par_iter())
-        .for_each(|(row, &(ra, rb, rw))| {
-            let (wa, wb) = (real::<R>(rw), real::<R>(1.0 - rw));
+        .for_each(|(row, r)| {
+            let Some((ra, rb, rw)) = *r else {
+                return; // zeros
+            };
             let (ya, yb) = (y.row(ra), y.row(rb));
+            let (wa, wb) = (real::<R>(rw), real::<R>(1.0 - rw));
             let src = |j: usize| {
                 if rw == 1.0 {
                     ya[j]
@@ -295,15 +231,56 @@ fn pad_tapered<R: Real>(y: ArrayView2<R>, padding: &Padding) -> Array2<R> {
                     wa * ya[j] + wb * yb[j]
                 }
             };
-            for (d, &(ca, cb, cw)) in row.iter_mut().zip(&cols) {
-                *d = if cw == 1.0 {
-                    src(ca)
-                } else {
-                    real::<R>(cw) * src(ca) + real::<R>(1.0 - cw) * src(cb)
-                };
+            for (d, c) in row.iter_mut().zip(&cols) {
+                if let Some((ca, cb, cw)) = *c {
+                    *d = if cw == 1.0 {
+                        src(ca)
+                    } else {
+                        real::<R>(cw) * src(ca) + real::<R>(1.0 - cw) * src(cb)
+                    };
+                }
             }
         });
     out
+}
+
+/// Where each output sample of one axis (`n` samples padded by `(before, after)`) comes
+/// from under `ext`: `None` for a zero, else `(a, b, w)` for `w · y[a] + (1 − w) · y[b]`
+/// (`w = 1`, a single source, inside the image and for the symmetric extensions; the blend of
+/// [`Extension::Tapered`] in its pad).
+fn axis_sources(
+    ext: Extension,
+    n: usize,
+    (before, after): (usize, usize),
+) -> Vec<Option<(usize, usize, f64)>> {
+    let g_all = before + after;
+    (0..n + g_all)
+        .map(|i| {
+            let k = i as isize - before as isize;
+            if k >= 0 && (k as usize) < n {
+                return Some((k as usize, k as usize, 1.0));
+            }
+            let one = |j: usize| Some((j, j, 1.0));
+            match ext {
+                Extension::Zero => None,
+                Extension::HalfSample => one(reflect_index(k, n)),
+                Extension::WholeSample => one(mirror_index(k, n)),
+                Extension::Tapered => {
+                    // cyclic distance past the last sample
+                    let g = if i >= before + n {
+                        i - before - n
+                    } else {
+                        after + i
+                    };
+                    let end = reflect_index((n + g) as isize, n);
+                    let start = reflect_index(g as isize - g_all as isize, n);
+                    let w = 0.5
+                        * (1.0 + (std::f64::consts::PI * (g as f64 + 0.5) / g_all as f64).cos());
+                    Some((end, start, w))
+                }
+            }
+        })
+        .collect()
 }
 
 /// `F⁻¹[ conj(H) Y / (|H|² + μ R) ]` with `R = |L|²` (`laplacian`) or 1 on the FFT grid of the

@@ -104,14 +104,6 @@ impl FiniteDiff {
     }
 }
 
-/// Row-major split of `shape` around `axis`: `(outer, n, inner)`; in a standard-layout array
-/// the neighbour of flat index `i` along `axis` is `i + inner`, within blocks of `n·inner`.
-fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    let outer = shape[..axis].iter().product();
-    let inner = shape[axis + 1..].iter().product();
-    (outer, shape[axis], inner)
-}
-
 impl FiniteDiff {
     /// `apply_into` on standard-layout (row-major contiguous) buffers: per axis, within each
     /// block of `n·inner` elements, `y[i] = x[i + inner] − x[i]` for positions
@@ -121,7 +113,7 @@ impl FiniteDiff {
         let len = xs.len();
         for (j, &a) in self.axes.iter().enumerate() {
             let yj = &mut ys[j * len..(j + 1) * len];
-            let (_, n, inner) = split_at_axis(&self.shape, a);
+            let (_, n, inner) = par::split_at_axis(&self.shape, a);
             let (b, m) = (n * inner, (n - 1) * inner);
             par::for_each_chunk(yj, |r, out| {
                 let r0 = r.start;
@@ -148,7 +140,7 @@ impl FiniteDiff {
         let len = xs.len();
         for (j, &a) in self.axes.iter().enumerate() {
             let yj = &ys[j * len..(j + 1) * len];
-            let (_, n, inner) = split_at_axis(&self.shape, a);
+            let (_, n, inner) = par::split_at_axis(&self.shape, a);
             if j == 0 {
                 adjoint_axis(yj, xs, n, inner, |d, v| *d = v);
             } else {

@@ -102,19 +102,10 @@ impl<R: Real> GroupL21<R> {
 /// stay in cache while each of the `len` rows of the block is streamed once).
 const AXIS_CHUNK: usize = 1024;
 
-/// Row-major split of `shape` around `axis`: `(outer, len, inner)` with `outer` the product of
-/// the dimensions before `axis`, `len = shape[axis]` and `inner` the product after it. In a
-/// standard-layout array, element `k` of lane `(o, i)` sits at `(o·len + k)·inner + i`.
-fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    let outer = shape[..axis].iter().product();
-    let inner = shape[axis + 1..].iter().product();
-    (outer, shape[axis], inner)
-}
-
 /// `acc[i] = ‖lane c0 + i‖₂` for the lanes `c0 .. c0 + acc.len()` of one standard-layout
 /// block of `len × inner` elements (lanes run with stride `inner`). Plain sum of squares,
 /// streamed row by row; a lane whose sum overflows or could have underflowed (below
-/// `min_positive / ε`) is recomputed with scaling, as [`crate::linalg::norm2`] does. A NaN
+/// `min_positive / ε`) is recomputed with scaling by [`crate::linalg::norm2`]. A NaN
 /// element makes the lane's norm NaN.
 fn lane_norms<T: Scalar>(block: &[T], len: usize, inner: usize, c0: usize, acc: &mut [T::Real]) {
     let c1 = c0 + acc.len();
@@ -133,21 +124,12 @@ fn lane_norms<T: Scalar>(block: &[T], len: usize, inner: usize, c0: usize, acc: 
             *s = Float::sqrt(*s);
             continue;
         }
-        let lane = (0..len).map(|k| block[k * inner + c0 + i]);
-        let scale = lane
-            .clone()
-            .fold(T::Real::zero(), |m, a| m.max(a.modulus()));
-        *s = if scale == T::Real::zero() || !scale.is_finite() {
-            scale
-        } else {
-            let q: T::Real = lane
-                .map(|a| {
-                    let m = a.modulus() / scale;
-                    m * m
-                })
-                .sum();
-            scale * Float::sqrt(q)
-        };
+        let lane = ndarray::ArrayView1::from_shape(
+            ndarray::ShapeBuilder::strides(len, inner),
+            &block[c0 + i..],
+        )
+        .expect("lane inside the block");
+        *s = crate::linalg::norm2(lane.into_dyn());
     }
 }
 
@@ -169,7 +151,7 @@ impl<R: Real, T: Scalar<Real = R>> Prox<T> for GroupL21<R> {
         let s: f64 = match &self.groups {
             Groups::Axis(ax) if x.as_slice().is_some() => {
                 let xs = x.as_slice().expect("checked");
-                let (outer, len, inner) = split_at_axis(x.shape(), *ax);
+                let (outer, len, inner) = par::split_at_axis(x.shape(), *ax);
                 let per = inner.div_ceil(AXIS_CHUNK);
                 par::sum_tasks(outer * per, xs.len(), 0.0f64, |t| {
                     let (o, c0) = (t / per, (t % per) * AXIS_CHUNK);
@@ -222,7 +204,7 @@ impl<R: Real, T: Scalar<Real = R>> Prox<T> for GroupL21<R> {
                     os.len(),
                     "prox_into: argument and output sizes differ"
                 );
-                let (outer, len, inner) = split_at_axis(v.shape(), *ax);
+                let (outer, len, inner) = par::split_at_axis(v.shape(), *ax);
                 let per = inner.div_ceil(AXIS_CHUNK);
                 let dst = par::SharedMut(os.as_mut_ptr());
                 par::for_each_task(outer * per, vs.len(), |task| {
