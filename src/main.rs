@@ -36,6 +36,10 @@ enum Command {
     /// (FISTA, ADMM), RED, or the learned Wiener-feature model.
     #[cfg(all(feature = "onnx", feature = "fits"))]
     Deblur(Box<cli::deblur::DeblurArgs>),
+    /// ONNX Runtime of the deep priors: `install` it into the per-user cache (from PyPI, with
+    /// a verified checksum), or show where it is found (`info`).
+    #[cfg(feature = "onnx")]
+    Runtime(cli::runtime::RuntimeCmd),
 }
 
 fn main() {
@@ -56,6 +60,8 @@ fn main() {
         Command::Deconvolve(args) => cli::deconvolve::run(args),
         #[cfg(all(feature = "onnx", feature = "fits"))]
         Command::Deblur(a) => cli::deblur::run(*a),
+        #[cfg(feature = "onnx")]
+        Command::Runtime(a) => cli::runtime::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -17,15 +17,20 @@ pub enum Error {
     #[error(
         "ONNX Runtime (>= 1.31) could not be loaded. Tried:\n{}\nFix: set ORT_DYLIB_PATH to a \
          libonnxruntime shared library (e.g. the one inside the PyPI wheel onnxruntime==1.32.0, \
-         at site-packages/onnxruntime/capi/), or `python3 -m pip install onnxruntime==1.32.0`, \
-         or rebuild with network access to PyPI so that the build script can fetch it \
-         (and without SPARSEINV_NO_ORT_DOWNLOAD)",
+         at site-packages/onnxruntime/capi/), or run `sparseinv runtime install` (fetches \
+         that wheel with pip, checks the library's SHA-256 and keeps it in the per-user \
+         cache), or `python3 -m pip install onnxruntime==1.32.0`, or rebuild with network \
+         access to PyPI so that the build script can fetch it (and without \
+         SPARSEINV_NO_ORT_DOWNLOAD)",
         .tried.iter().map(|t| format!("  - {t}")).collect::<Vec<_>>().join("\n")
     )]
     RuntimeNotFound {
         /// One line per candidate: where and why it failed.
         tried: Vec<String>,
     },
+    /// Installing ONNX Runtime into the per-user cache failed (`runtime::install`).
+    #[error("installing ONNX Runtime failed: {0}")]
+    Install(String),
     /// The model file could not be read or is not a valid ONNX graph.
     #[error("cannot load ONNX model {path}: {reason}. Check that the file exists and is an ONNX graph (opset supported by ONNX Runtime 1.32)")]
     Model {

@@ -7,10 +7,18 @@
 //!    is the only candidate: a wrong path is an error, not silently skipped);
 //! 2. the copy that this crate's build script fetched from the PyPI wheel
 //!    `onnxruntime==1.32.0` into its `OUT_DIR` (absent when the build was offline or
-//!    `SPARSEINV_NO_ORT_DOWNLOAD` was set);
-//! 3. an installed Python `onnxruntime` package: `$SPARSEINV_PYTHON` (default `python3`) is
-//!    asked for its `onnxruntime/capi` directory;
-//! 4. the system library path (`libonnxruntime.so` through the dynamic loader:
+//!    `SPARSEINV_NO_ORT_DOWNLOAD` was set, and gone after `cargo install`, which builds in a
+//!    temporary directory, or when the binary is copied to another machine;
+//!    `SPARSEINV_ORT_NO_BUILD_COPY=1` skips it, to check the other routes);
+//! 3. the per-user cache that [`install`] (`sparseinv runtime install`) fills from the PyPI
+//!    wheel with a verified checksum: `<cache>/onnxruntime-1.32.0/`, `<cache>` being
+//!    `$SPARSEINV_CACHE_DIR`, else the platform cache directory + `sparseinv`
+//!    (`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on macOS,
+//!    `%LOCALAPPDATA%` on Windows), see [`cache_dir`];
+//! 4. an installed Python `onnxruntime` package: `$SPARSEINV_PYTHON` (default `python3`) is
+//!    asked for its `onnxruntime/capi` directory (the Python package `sparseinv` depends on
+//!    `onnxruntime` and points `ORT_DYLIB_PATH` at its library);
+//! 5. the system library path (`libonnxruntime.so` through the dynamic loader:
 //!    `LD_LIBRARY_PATH`, `ldconfig`).
 //!
 //! ONNX Runtime ≥ 1.31 is required (ort 2.0.0-rc.15 with API level 31). The first successful
@@ -52,7 +60,7 @@ impl Runtime {
         &self.path
     }
     /// Which route found it: `"ORT_DYLIB_PATH"`, `"build script (PyPI wheel)"`,
-    /// `"python onnxruntime"` or `"system library path"`.
+    /// `"user cache"`, `"python onnxruntime"` or `"system library path"`.
     pub fn source(&self) -> &'static str {
         self.source
     }
@@ -123,17 +131,31 @@ fn candidates(tried: &mut Vec<String>) -> Vec<(&'static str, PathBuf)> {
         return vec![("ORT_DYLIB_PATH", PathBuf::from(p))];
     }
     let mut out = Vec::new();
+    let skip_build =
+        std::env::var_os("SPARSEINV_ORT_NO_BUILD_COPY").is_some_and(|v| !v.is_empty() && v != "0");
     match option_env!("SPARSEINV_ORT_BUILD_DYLIB") {
+        _ if skip_build => {
+            tried.push("build script copy: skipped (SPARSEINV_ORT_NO_BUILD_COPY)".to_string())
+        }
         Some(p) if Path::new(p).is_file() => {
             out.push(("build script (PyPI wheel)", PathBuf::from(p)))
         }
         Some(p) => tried.push(format!(
-            "build script copy {p}: file no longer exists (rebuild sparseinv-models)"
+            "build script copy {p}: file no longer exists (e.g. after `cargo install` or a \
+             copied binary)"
         )),
         None => tried.push(
             "build script copy: not fetched at build time (offline, or SPARSEINV_NO_ORT_DOWNLOAD set)"
                 .to_string(),
         ),
+    }
+    match cached_library() {
+        Some(p) if p.is_file() => out.push(("user cache", p)),
+        Some(p) => tried.push(format!(
+            "user cache {}: not installed (run `sparseinv runtime install`)",
+            p.display()
+        )),
+        None => tried.push("user cache: no cache directory (set SPARSEINV_CACHE_DIR)".into()),
     }
     match python_capi_dir() {
         Ok(dir) => match find_lib_in(&dir) {
@@ -240,4 +262,208 @@ fn load() -> std::result::Result<Runtime, Vec<String>> {
         }
     }
     Err(tried)
+}
+
+/// The ONNX Runtime release this crate pins (`ort` 2.0.0-rc.15 needs ≥ 1.31).
+pub const ORT_VERSION: &str = "1.32.0";
+
+/// SHA-256 of the ONNX Runtime library inside the PyPI wheels `onnxruntime==1.32.0`, per
+/// `(os, arch)`: the file is the same in every CPython wheel of a platform (checked for the
+/// cp311 and cp312 manylinux_2_28 x86-64 wheels). Platforms without an entry can only be
+/// installed with verification off.
+const PINNED_SHA256: &[(&str, &str, &str)] = &[(
+    "linux",
+    "x86_64",
+    "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f",
+)];
+
+/// File name of the runtime library inside the wheel's `onnxruntime/capi/` on this platform.
+pub fn library_file_name() -> String {
+    if cfg!(target_os = "windows") {
+        "onnxruntime.dll".into()
+    } else if cfg!(target_os = "macos") {
+        format!("libonnxruntime.{ORT_VERSION}.dylib")
+    } else {
+        format!("libonnxruntime.so.{ORT_VERSION}")
+    }
+}
+
+/// The per-user cache directory of sparseinv: `$SPARSEINV_CACHE_DIR` if set, else
+/// `$XDG_CACHE_HOME/sparseinv` or `~/.cache/sparseinv` (Linux and other Unix),
+/// `~/Library/Caches/sparseinv` (macOS), `%LOCALAPPDATA%\sparseinv` (Windows); `None` when no
+/// home directory is known.
+pub fn cache_dir() -> Option<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(d) = env("SPARSEINV_CACHE_DIR") {
+        return Some(d);
+    }
+    let base = if cfg!(target_os = "windows") {
+        env("LOCALAPPDATA")
+    } else if cfg!(target_os = "macos") {
+        env("HOME").map(|h| h.join("Library").join("Caches"))
+    } else {
+        env("XDG_CACHE_HOME").or_else(|| env("HOME").map(|h| h.join(".cache")))
+    };
+    base.map(|b| b.join("sparseinv"))
+}
+
+/// Where [`install`] puts the runtime library: `<cache_dir>/onnxruntime-1.32.0/<library>`.
+pub fn cached_library() -> Option<PathBuf> {
+    cache_dir().map(|d| {
+        d.join(format!("onnxruntime-{ORT_VERSION}"))
+            .join(library_file_name())
+    })
+}
+
+/// Every place [`runtime`] looks, in order, with whether a file is there: `(source, path,
+/// exists)` (the system library path is a bare name, reported as not existing).
+pub fn candidates_report() -> Vec<(&'static str, PathBuf, bool)> {
+    let mut tried = Vec::new();
+    candidates(&mut tried)
+        .into_iter()
+        .map(|(s, p)| {
+            let e = s != "system library path" && p.is_file();
+            (s, p, e)
+        })
+        .collect()
+}
+
+fn python() -> String {
+    std::env::var("SPARSEINV_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+fn run_python(args: &[&std::ffi::OsStr]) -> std::result::Result<String, String> {
+    let py = python();
+    let out = std::process::Command::new(&py)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run `{py}` (set SPARSEINV_PYTHON): {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{py}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Install the ONNX Runtime library into the per-user cache ([`cached_library`]), where
+/// [`runtime`] finds it whatever became of the build directory.
+///
+/// `from`: `None` fetches the PyPI wheel `onnxruntime==1.32.0` with
+/// `python3 -m pip download --no-deps --only-binary=:all:` (the package registry's own client;
+/// `$SPARSEINV_PYTHON` picks the interpreter); a `.whl` file is used as is; any other file is
+/// taken as the library itself. The library's SHA-256 is checked against the pinned value of
+/// this platform (linux x86-64); `verify = false` skips the check (for platforms without a
+/// pinned value — say so to the user). The file is copied under a temporary name and renamed
+/// into place, so a failed install leaves no partial library. Returns the installed path.
+///
+/// Errors ([`Error::Install`]) say what failed and how to fix it: no Python or pip, no
+/// network, a checksum mismatch (the file is then not installed), an unwritable cache.
+pub fn install(from: Option<&Path>, verify: bool) -> Result<PathBuf> {
+    let fail = |m: String| Error::Install(m);
+    let dest = cached_library()
+        .ok_or_else(|| fail("no cache directory: set SPARSEINV_CACHE_DIR (or HOME)".to_string()))?;
+    let dir = dest
+        .parent()
+        .expect("cache path has a parent")
+        .to_path_buf();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+    let work = dir.join(format!(".install-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)
+        .map_err(|e| fail(format!("cannot create {}: {e}", work.display())))?;
+    let result = (|| -> Result<PathBuf> {
+        let wheel_or_lib: PathBuf = match from {
+            Some(p) => p.to_path_buf(),
+            None => {
+                run_python(&[
+                    "-m".as_ref(),
+                    "pip".as_ref(),
+                    "download".as_ref(),
+                    "--quiet".as_ref(),
+                    "--no-deps".as_ref(),
+                    "--only-binary=:all:".as_ref(),
+                    format!("onnxruntime=={ORT_VERSION}").as_ref(),
+                    "-d".as_ref(),
+                    work.as_os_str(),
+                ])
+                .map_err(|e| {
+                    fail(format!(
+                        "downloading onnxruntime=={ORT_VERSION} from PyPI: {e}"
+                    ))
+                })?;
+                std::fs::read_dir(&work)
+                    .map_err(|e| fail(e.to_string()))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .find(|p| p.extension().is_some_and(|x| x == "whl"))
+                    .ok_or_else(|| fail("pip downloaded no wheel".into()))?
+            }
+        };
+        if !wheel_or_lib.is_file() {
+            return Err(fail(format!("{} does not exist", wheel_or_lib.display())));
+        }
+        let tmp = dir.join(format!(
+            ".{}.tmp{}",
+            library_file_name(),
+            std::process::id()
+        ));
+        // extract (from a wheel) or copy to `tmp`, and hash it, in one Python call
+        let script = "import hashlib, shutil, sys, zipfile\n\
+             src, name, dst = sys.argv[1], sys.argv[2], sys.argv[3]\n\
+             if src.endswith('.whl'):\n\
+             \x20   z = zipfile.ZipFile(src)\n\
+             \x20   m = [n for n in z.namelist() if n.endswith('/capi/' + name)]\n\
+             \x20   if not m: sys.exit('no onnxruntime/capi/' + name + ' in ' + src)\n\
+             \x20   open(dst, 'wb').write(z.read(m[0]))\n\
+             else:\n\
+             \x20   shutil.copyfile(src, dst)\n\
+             print(hashlib.sha256(open(dst, 'rb').read()).hexdigest())";
+        let digest = run_python(&[
+            "-c".as_ref(),
+            script.as_ref(),
+            wheel_or_lib.as_os_str(),
+            library_file_name().as_ref(),
+            tmp.as_os_str(),
+        ])
+        .map_err(|e| fail(format!("extracting the library: {e}")))?;
+        let pinned = PINNED_SHA256
+            .iter()
+            .find(|(os, arch, _)| *os == std::env::consts::OS && *arch == std::env::consts::ARCH)
+            .map(|t| t.2);
+        if verify {
+            match pinned {
+                Some(want) if want == digest => {}
+                Some(want) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(fail(format!(
+                        "checksum mismatch for {}: SHA-256 {digest}, expected {want}; not installed",
+                        wheel_or_lib.display()
+                    )));
+                }
+                None => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(fail(format!(
+                        "no pinned checksum of ONNX Runtime {ORT_VERSION} for {}-{}: install \
+                         without verification (`--no-verify`) if you trust the source, or set \
+                         ORT_DYLIB_PATH",
+                        std::env::consts::OS,
+                        std::env::consts::ARCH
+                    )));
+                }
+            }
+        }
+        std::fs::rename(&tmp, &dest).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            fail(format!("cannot write {}: {e}", dest.display()))
+        })?;
+        Ok(dest.clone())
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    result
 }

@@ -10,6 +10,8 @@ pub mod deconvolve;
 pub mod denoise;
 #[cfg(feature = "fits")]
 pub mod psf;
+#[cfg(feature = "onnx")]
+pub mod runtime;
 pub mod selfcal;
 pub mod sparse_code;
 

@@ -331,7 +331,30 @@ struct Solve<'a> {
 
 type IterProgress<'p> = Option<&'p mut dyn FnMut(usize)>;
 
-impl Solve<'_> {
+impl<'a> Solve<'a> {
+    fn new(
+        psf: ArrayView2<'a, f64>,
+        boundary: BoundaryMode,
+        opts: &DeconvolveOptions,
+        g: &DeconvolveGlobals,
+    ) -> Self {
+        Solve {
+            method: opts.method,
+            psf,
+            boundary: boundary.op(),
+            iters: opts.iters,
+            accelerate: opts.accelerate,
+            single: opts.precision == Precision::F32,
+            mu: g.balance,
+            rl_offset: g.rl_offset,
+            rl_init: g.rl_init,
+            rl_background: g.rl_background,
+            sigma: g.noise_sigma,
+            k_sigma: opts.k_sigma,
+            refit: opts.refit_active,
+        }
+    }
+
     /// Richardson–Lucy in precision `R` on the window minus the data offset (masked where
     /// `valid` is false), with the sky as its known background term; returns the sources
     /// above the background plus the background and the offset, in `f64`.
@@ -493,27 +516,15 @@ pub fn deconvolve_with_progress(
     let method = opts.method;
     let boundary = opts.boundary.unwrap_or(method.default_boundary());
     let t0 = Instant::now();
-    // Global quantities, and the image the tiles see (NaN = masked).
-    let mut solve = Solve {
-        method,
-        psf: psf.view(),
-        boundary: boundary.op(),
-        iters: opts.iters,
-        accelerate: opts.accelerate,
-        single: opts.precision == Precision::F32,
-        mu: 0.0,
-        rl_offset: 0.0,
-        rl_init: 1.0,
-        rl_background: 1e-12,
-        sigma: 0.0,
-        k_sigma: opts.k_sigma,
-        refit: opts.refit_active,
-    };
     let sky = match opts.sky {
         Some(v) => v,
         None => estimate_sky(y),
     };
-    let mut report = DeconvolveReport {
+    // Global quantities, and the image the tiles see (NaN = masked).
+    let work = work_image(method, y, valid.view(), sky)?;
+    let globals = compute_globals(method, y, valid.view(), work.view(), sky, opts)?;
+    let solve = Solve::new(psf.view(), boundary, opts, &globals);
+    let report = DeconvolveReport {
         method,
         boundary,
         iterations: if method.is_iterative() { opts.iters } else { 0 },
@@ -522,53 +533,17 @@ pub fn deconvolve_with_progress(
         flux_after: 0.0,
         masked_pixels: y.len() - nvalid,
         sky,
-        balance: None,
-        masked_fill: None,
-        accelerated: None,
-        precision: None,
-        noise_sigma: None,
+        balance: matches!(method, Method::Wiener | Method::Tikhonov).then_some(globals.balance),
+        masked_fill: matches!(method, Method::Wiener | Method::Tikhonov)
+            .then(|| "local median of the valid pixels (5x5 window, grown into holes)".to_string()),
+        accelerated: (method == Method::Rl).then_some(opts.accelerate),
+        precision: (method == Method::Rl).then_some(opts.precision),
+        noise_sigma: (method == Method::Starlet).then_some(globals.noise_sigma),
         tiling: None,
         psf_sum,
         warnings: Vec::new(),
     };
-    let work: Array2<f64> = match method {
-        Method::Wiener | Method::Tikhonov => {
-            let filled = fill_masked_median(y, valid.view(), 2)? - sky;
-            solve.mu = match (method, opts.balance) {
-                (Method::Tikhonov, b) => b.unwrap_or(0.01),
-                (_, b) => wiener_balance(filled.view(), b.map_or(Balance::Auto, Balance::Fixed))?,
-            };
-            report.balance = Some(solve.mu);
-            report.masked_fill =
-                Some("local median of the valid pixels (5x5 window, grown into holes)".into());
-            filled
-        }
-        Method::Rl => {
-            // RL needs non-negative data: offset by the minimum when negative; the sky is the
-            // constant background term of the Poisson model
-            let off = Zip::from(y)
-                .and(&valid)
-                .fold(0.0f64, |a, &v, &m| if m { a.min(v) } else { a });
-            let bg = (sky - off).max(0.0);
-            solve.rl_offset = off;
-            solve.rl_background = bg.max(1e-12);
-            let mean = (flux_in - off * nvalid as f64) / nvalid as f64;
-            solve.rl_init = (mean - bg).max(1e-3 * mean.abs()).max(1e-12);
-            report.accelerated = Some(solve.accelerate);
-            report.precision = Some(opts.precision);
-            Zip::from(y)
-                .and(&valid)
-                .map_collect(|&v, &m| if m { v } else { f64::NAN })
-        }
-        Method::Starlet => {
-            let filled = fill_masked_median(y, valid.view(), 2)?;
-            solve.sigma = estimate_noise_sigma(filled.view())?;
-            report.noise_sigma = Some(solve.sigma);
-            Zip::from(y)
-                .and(&valid)
-                .map_collect(|&v, &m| if m { v - sky } else { f64::NAN })
-        }
-    };
+    let mut report = report;
     let (ny, nx) = y.dim();
     let tile = opts.tile.unwrap_or(if ny.max(nx) > AUTO_TILE_ABOVE {
         AUTO_TILE
@@ -640,16 +615,169 @@ pub fn deconvolve_with_progress(
         solve.run(work.view(), pbr)?
     };
     drop(work);
-    // RL adds its background and offset back itself
-    let x = if method == Method::Rl { x } else { x + sky };
+    let image = finish(method, x, valid.view(), sky);
     report.seconds = t0.elapsed().as_secs_f64();
-    report.flux_after = Zip::from(&x)
-        .and(&valid)
-        .fold(0.0, |a, &v, &m| if m { a + v } else { a });
-    let image = Zip::from(&x)
-        .and(&valid)
-        .map_collect(|&v, &m| if m { v } else { f64::NAN });
+    report.flux_after = image.iter().filter(|v| v.is_finite()).sum();
     Ok(Deconvolved { image, report })
+}
+
+/// The image the solver sees: for the Fourier filters the masked pixels filled with the local
+/// median, minus the sky; for Richardson–Lucy the data with NaN at masked pixels; for
+/// `starlet` the data minus the sky with NaN at masked pixels.
+fn work_image(
+    method: Method,
+    y: ArrayView2<'_, f64>,
+    valid: ArrayView2<'_, bool>,
+    sky: f64,
+) -> Result<Array2<f64>> {
+    Ok(match method {
+        Method::Wiener | Method::Tikhonov => fill_masked_median(y, valid, 2)? - sky,
+        Method::Rl => Zip::from(y)
+            .and(valid)
+            .map_collect(|&v, &m| if m { v } else { f64::NAN }),
+        Method::Starlet => Zip::from(y)
+            .and(valid)
+            .map_collect(|&v, &m| if m { v - sky } else { f64::NAN }),
+    })
+}
+
+/// The solver's output as the deconvolved image: the sky added back (Richardson–Lucy adds its
+/// background and offset itself) and NaN at masked pixels.
+fn finish(method: Method, x: Array2<f64>, valid: ArrayView2<'_, bool>, sky: f64) -> Array2<f64> {
+    let add = if method == Method::Rl { 0.0 } else { sky };
+    Zip::from(&x)
+        .and(valid)
+        .map_collect(|&v, &m| if m { v + add } else { f64::NAN })
+}
+
+/// The quantities of [`deconvolve()`] that must be the same in every tile of an image,
+/// computed once on the whole image ([`deconvolve_globals`]) and passed to
+/// [`deconvolve_window`] when the tiles are processed elsewhere (e.g. chunks of a mosaic on a
+/// cluster). Fields a method does not use are 0.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeconvolveGlobals {
+    /// Sky level (known background), data units.
+    pub sky: f64,
+    /// Wiener balance / Tikhonov weight (`wiener`, `tikhonov`).
+    pub balance: f64,
+    /// Richardson–Lucy: data offset `o = min(0, min y)` (the solver sees `y − o ≥ 0`).
+    pub rl_offset: f64,
+    /// Richardson–Lucy: starting value, `max(mean(y − o) − b, 10⁻³ |mean(y − o)|, 10⁻¹²)`.
+    pub rl_init: f64,
+    /// Richardson–Lucy: background term `b = max(sky − o, 10⁻¹²)` of `y − o ~ P(A x + b)`.
+    pub rl_background: f64,
+    /// `starlet`: noise standard deviation of the thresholds (MAD of the finest scale).
+    pub noise_sigma: f64,
+}
+
+fn compute_globals(
+    method: Method,
+    y: ArrayView2<'_, f64>,
+    valid: ArrayView2<'_, bool>,
+    work: ArrayView2<'_, f64>,
+    sky: f64,
+    opts: &DeconvolveOptions,
+) -> Result<DeconvolveGlobals> {
+    let mut g = DeconvolveGlobals {
+        sky,
+        balance: 0.0,
+        rl_offset: 0.0,
+        rl_init: 1.0,
+        rl_background: 1e-12,
+        noise_sigma: 0.0,
+    };
+    match method {
+        Method::Tikhonov => g.balance = opts.balance.unwrap_or(0.01),
+        Method::Wiener => {
+            g.balance = wiener_balance(work, opts.balance.map_or(Balance::Auto, Balance::Fixed))?
+        }
+        Method::Rl => {
+            // RL needs non-negative data: offset by the minimum when negative; the sky is the
+            // constant background term of the Poisson model
+            let (off, sum, n) =
+                Zip::from(y)
+                    .and(valid)
+                    .fold((0.0f64, 0.0f64, 0usize), |(o, s, n), &v, &m| {
+                        if m {
+                            (o.min(v), s + v, n + 1)
+                        } else {
+                            (o, s, n)
+                        }
+                    });
+            let bg = (sky - off).max(0.0);
+            g.rl_offset = off;
+            g.rl_background = bg.max(1e-12);
+            let mean = (sum - off * n as f64) / n.max(1) as f64;
+            g.rl_init = (mean - bg).max(1e-3 * mean.abs()).max(1e-12);
+        }
+        Method::Starlet => {
+            let filled = fill_masked_median(y, valid, 2)?;
+            g.noise_sigma = estimate_noise_sigma(filled.view())?;
+        }
+    }
+    Ok(g)
+}
+
+/// The global quantities [`deconvolve()`] computes on `image` with `opts` (the sky, the Wiener
+/// balance, the Richardson–Lucy offset, start and background, the starlet noise level), for
+/// [`deconvolve_window`]. Errors as [`deconvolve()`].
+pub fn deconvolve_globals(
+    image: ArrayView2<'_, f64>,
+    opts: &DeconvolveOptions,
+) -> Result<DeconvolveGlobals> {
+    opts.validate()?;
+    let valid = image.mapv(f64::is_finite);
+    if !valid.iter().any(|&b| b) {
+        return Err(Error::input("every pixel is masked"));
+    }
+    let sky = match opts.sky {
+        Some(v) => v,
+        None => estimate_sky(image),
+    };
+    let work = work_image(opts.method, image, valid.view(), sky)?;
+    compute_globals(opts.method, image, valid.view(), work.view(), sky, opts)
+}
+
+/// Deconvolve one window of a larger image (a tile with its halo) with global quantities
+/// computed beforehand on the whole image ([`deconvolve_globals`]); no tiling, no progress.
+/// For the Fourier filters and unaccelerated Richardson–Lucy the core of the window equals the
+/// whole-image result up to the boundary effect of the window's edge, which decays over the
+/// halo; accelerated Richardson–Lucy and `starlet` adapt steps and thresholds to the window
+/// (see the module documentation). `opts.tile`, `halo` and `sky` are not used (the sky is
+/// `globals.sky`). Returns the window's result, NaN at masked pixels.
+///
+/// ```
+/// use ndarray::{s, Array2};
+/// use sparseinv::pipeline::{deconvolve, deconvolve_globals, deconvolve_window, DeconvolveOptions, Method};
+/// let psf = Array2::from_elem((3, 3), 1.0 / 9.0);
+/// let img = Array2::from_shape_fn((40, 40), |(i, j)| 5.0 + ((i * 7 + j * 3) % 11) as f64);
+/// let opts = DeconvolveOptions { method: Method::Wiener, ..Default::default() };
+/// let g = deconvolve_globals(img.view(), &opts).unwrap();
+/// let whole = deconvolve(img.view(), psf.view(), &opts).unwrap().image;
+/// let win = deconvolve_window(img.slice(s![.., ..]), psf.view(), &opts, &g).unwrap();
+/// assert!((&whole - &win).iter().all(|d| d.abs() < 1e-12));
+/// ```
+pub fn deconvolve_window(
+    window: ArrayView2<'_, f64>,
+    psf: ArrayView2<'_, f64>,
+    opts: &DeconvolveOptions,
+    globals: &DeconvolveGlobals,
+) -> Result<Array2<f64>> {
+    opts.validate()?;
+    crate::psf::check_fits_image(psf.dim(), window.dim())?;
+    let psf = if opts.normalize_psf {
+        crate::psf::normalize(psf)?.0
+    } else {
+        crate::psf::validate(psf)?;
+        psf.to_owned()
+    };
+    let valid = window.mapv(f64::is_finite);
+    let method = opts.method;
+    let boundary = opts.boundary.unwrap_or(method.default_boundary());
+    let work = work_image(method, window, valid.view(), globals.sky)?;
+    let solve = Solve::new(psf.view(), boundary, opts, globals);
+    let x = solve.run(work.view(), None)?;
+    Ok(finish(method, x, valid.view(), globals.sky))
 }
 
 #[cfg(feature = "fits")]

@@ -74,13 +74,13 @@ pub(crate) fn masked_data<R: Real>(
     y: ArrayView2<R>,
     mask: Option<ArrayView2<bool>>,
 ) -> (Array2<R>, Option<Array2<bool>>) {
+    // Always standard (row-major) layout, whatever the layout of the inputs (a Fortran-order
+    // or strided view from numpy): the solvers work on the flat slices of these arrays.
     match mask {
-        None => (y.to_owned(), None),
+        None => (Array2::from_shape_fn(y.dim(), |ix| y[ix]), None),
         Some(m) => {
-            let d = ndarray::Zip::from(&y)
-                .and(&m)
-                .map_collect(|&v, &b| if b { v } else { R::zero() });
-            (d, Some(m.to_owned()))
+            let d = Array2::from_shape_fn(y.dim(), |ix| if m[ix] { y[ix] } else { R::zero() });
+            (d, Some(Array2::from_shape_fn(m.dim(), |ix| m[ix])))
         }
     }
 }
