@@ -4,7 +4,7 @@
    iterations) from Python against the time the Rust pipeline itself reports for the same call
    (`report["seconds"]`, measured inside the library after the arrays arrive). Overhead =
    (Python wall time − library time) / library time, median over --calls calls.
-2. Files: --files FITS star fields (256x256 float32 with a TAN WCS) deconvolved file in → file
+2. Files: --files FITS star fields (--size², default 256², float32 with a TAN WCS) deconvolved file in → file
    out, RL 30 iterations:
    - `sparseinv.dask.deconvolve_files` on a LocalCluster of 1 and of 2 worker processes
      (1 thread each; worker start-up and imports outside the timing);
@@ -94,6 +94,7 @@ def main():
     ap.add_argument("--files", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--calls", type=int, default=30)
+    ap.add_argument("--size", type=int, default=256, help="side of the simulated files")
     a = ap.parse_args()
     w, l, o, olo, ohi = overhead(a.calls)
     print(f"call overhead, 256x256 RL 30 it: Python {w * 1e3:.2f} ms, library {l * 1e3:.2f} ms, "
@@ -101,7 +102,7 @@ def main():
     times = {k: [] for k in ("dask 1 worker", "dask 2 workers", "skimage loop", "sparseinv loop (unaccelerated)", "sparseinv loop (accelerated)")}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        paths, psf = make_files(d, a.files, 256)
+        paths, psf = make_files(d, a.files, a.size)
         for r in range(a.rounds):
             times["dask 1 worker"].append(run_dask(paths, psf, d / f"o1_{r}", 1))
             times["dask 2 workers"].append(run_dask(paths, psf, d / f"o2_{r}", 2))

@@ -347,6 +347,20 @@ fn estimate_psf<'py>(
     Ok((out.psf.into_pyarray(py), text(json(&out.report)?)))
 }
 
+/// ONNX Runtime session options with `threads` intra-op threads (0: the library's default,
+/// the cores up to 4).
+fn session(threads: usize) -> sparseinv::models::SessionOptions {
+    let d = sparseinv::models::SessionOptions::default();
+    sparseinv::models::SessionOptions {
+        intra_threads: if threads == 0 {
+            d.intra_threads
+        } else {
+            threads
+        },
+        ..d
+    }
+}
+
 fn denoise_model(name: &str, scales: usize) -> pipeline::DenoiseModel {
     if name == "starlet" {
         pipeline::DenoiseModel::Starlet { scales }
@@ -379,10 +393,7 @@ fn denoise<'py>(
         overlap,
         normalization,
         percentiles,
-        session: sparseinv::models::SessionOptions {
-            intra_threads: threads,
-            ..Default::default()
-        },
+        session: session(threads),
     };
     let x = image.as_array();
     let out = compute(py, || pipeline::denoise(x, &opts)).map_err(py_err)?;
@@ -433,10 +444,7 @@ fn deblur<'py>(
         percentiles,
         tile,
         overlap,
-        session: sparseinv::models::SessionOptions {
-            intra_threads: threads,
-            ..Default::default()
-        },
+        session: session(threads),
     };
     let (img, k) = (image.as_array(), psf.as_array());
     let out = compute(py, || pipeline::deblur(img, k, &opts)).map_err(py_err)?;

@@ -233,9 +233,24 @@ def test_denoise_starlet_and_builtin():
     out, rep = sparseinv.denoise(noisy, 0.05, model="starlet")
     assert out.shape == noisy.shape and out.dtype == np.float32
     assert np.mean((out - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
+    out, rep = sparseinv.denoise(noisy, 0.05, model="builtin")  # default threads
+    assert "onnxruntime" in rep and rep["onnxruntime"]
+    assert np.mean((out - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
     out, rep = sparseinv.denoise(noisy, 0.05, model="builtin", threads=1)
     assert "onnxruntime" in rep and rep["onnxruntime"]
     assert np.mean((out - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
+
+
+def test_deblur_pnp_and_learned_run_with_default_threads():
+    x, psf, _ = star_field(n=64, seed=9)
+    clean = circular_conv(x, np.ones((3, 3)) / 9)[0] + 1.0  # extended sources on a sky
+    blurred = circular_conv(clean, psf)[0] + np.random.default_rng(10).normal(0, 0.01, clean.shape)
+    out, rep = sparseinv.deblur(blurred, psf, method="pnp-fista", denoiser="starlet", iters=30)
+    assert rep["iterations"] == 30 and out.shape == clean.shape
+    assert np.mean((out - clean) ** 2) < np.mean((blurred - clean) ** 2)
+    out, rep = sparseinv.deblur(blurred, psf)  # the learned model, default threads
+    assert out.shape == clean.shape and np.isfinite(out).all()
+    assert rep["method"] == "learned"
 
 
 # ------------------------------------------------------------------------------------------

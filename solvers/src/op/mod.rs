@@ -281,12 +281,14 @@ mod diagonal;
 mod downsample;
 mod finite_diff;
 mod mask;
+mod shift;
 pub use column_norms::{probe_weighted_column_norms_sq, PROBE_WORK_LIMIT};
 pub use combinators::{Adjoint, BlockDiag, BlockLayout, Compose, HStack, Scaled, Sum, VStack};
 pub use diagonal::Diagonal;
 pub use downsample::{Downsample, DownsampleMode};
 pub use finite_diff::FiniteDiff;
 pub use mask::{Mask, Subsample};
+pub use shift::FourierShift;
 mod matrix;
 #[cfg(feature = "nalgebra")]
 pub mod nalgebra;
