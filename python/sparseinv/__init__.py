@@ -121,7 +121,8 @@ def _real(a: Any, name: str, ndim: Optional[int] = None) -> np.ndarray:
 def _image_and_mask(image: Any, mask: Any) -> Tuple[np.ndarray, np.dtype]:
     """The image as float64 with masked pixels (``mask`` true, or a ``numpy.ma`` mask) set to
     NaN, and the dtype to return (float32 stays float32, everything else is float64)."""
-    out_dtype = np.dtype(np.float32) if np.asarray(image).dtype == np.float32 else np.dtype(np.float64)
+    dt = np.asarray(image).dtype  # (big-endian FITS data too: compare kind and size, not dtype)
+    out_dtype = np.dtype(np.float32) if (dt.kind == "f" and dt.itemsize == 4) else np.dtype(np.float64)
     if np.ma.isMaskedArray(image):
         m = np.ma.getmaskarray(image)
         mask = m if mask is None else (np.asarray(mask, dtype=bool) | m)
@@ -237,7 +238,7 @@ def deconvolve_hdu(hdu: Any, psf: Any, method: str = "rl", **options: Any) -> An
         # astropy returns raw integers when no scaling applies: BLANK marks missing pixels
         mask = data == blank
     out, rep = deconvolve(data, psf, method=method, mask=mask, **options)
-    dtype = np.float64 if data.dtype == np.float64 else np.float32
+    dtype = np.float64 if (data.dtype.kind == "f" and data.dtype.itemsize == 8) else np.float32
     header = hdu.header.copy()
     for key in ("BSCALE", "BZERO", "BLANK"):
         header.remove(key, ignore_missing=True, remove_all=True)

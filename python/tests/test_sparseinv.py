@@ -107,6 +107,8 @@ def test_strided_big_endian_and_float32_inputs_give_the_same_result():
     np.testing.assert_array_equal(fortran, ref)
     f32, _ = sparseinv.deconvolve(y[::2, ::2].astype(np.float32), psf, method="rl", iters=15)
     assert f32.dtype == np.float32
+    assert sparseinv.deconvolve(y[::2, ::2].astype(">f4"), psf, iters=2)[0].dtype == np.float32
+    assert sparseinv.deconvolve(y[::2, ::2].astype(">f8"), psf, iters=2)[0].dtype == np.float64
     assert np.max(np.abs(f32 - ref)) < 1e-5 * np.max(ref)
 
 
