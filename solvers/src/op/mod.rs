@@ -275,6 +275,7 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for std::sync::
     }
 }
 
+mod band_sum;
 mod column_norms;
 pub mod combinators;
 mod diagonal;
@@ -282,6 +283,7 @@ mod downsample;
 mod finite_diff;
 mod mask;
 mod shift;
+pub use band_sum::BandSum;
 pub use column_norms::{probe_weighted_column_norms_sq, PROBE_WORK_LIMIT};
 pub use combinators::{Adjoint, BlockDiag, BlockLayout, Compose, HStack, Scaled, Sum, VStack};
 pub use diagonal::Diagonal;
