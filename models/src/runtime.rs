@@ -183,7 +183,7 @@ fn system_lib_name() -> &'static str {
 
 /// Ask Python where the installed `onnxruntime` package keeps its shared library.
 fn python_capi_dir() -> std::result::Result<PathBuf, String> {
-    let python = std::env::var("SPARSEINV_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let python = python();
     let out = std::process::Command::new(&python)
         .args([
             "-c",
@@ -332,6 +332,7 @@ pub fn candidates_report() -> Vec<(&'static str, PathBuf, bool)> {
         .collect()
 }
 
+/// The Python interpreter asked about `onnxruntime`: `$SPARSEINV_PYTHON`, default `python3`.
 fn python() -> String {
     std::env::var("SPARSEINV_PYTHON").unwrap_or_else(|_| "python3".to_string())
 }

@@ -34,6 +34,10 @@ def deconvolve_globals(image: F64, **options: Any) -> dict[str, float]:
     """The quantities computed once per image (sky, balance, rl_offset, rl_init,
     rl_background, noise_sigma)."""
 
+def globals_with_rl(globals: dict[str, float], min: float, sum: float, n: int) -> dict[str, float]:
+    """``globals`` with the Richardson–Lucy offset, start and background set from whole-image
+    statistics of the valid pixels."""
+
 def deconvolve_window(window: F64, psf: F64, globals: dict[str, float], **options: Any) -> F64:
     """One window deconvolved with given global quantities."""
 

@@ -246,11 +246,7 @@ def deconvolve_array(
         g = dict(_sparseinv.deconvolve_globals(s, **opts))
         if method == "rl":
             lo, total, n = da.compute(da.nanmin(arr), da.nansum(arr), da.isfinite(arr).sum())
-            off = min(0.0, float(lo))
-            bg = max(g["sky"] - off, 0.0)
-            mean = (float(total) - off * int(n)) / max(int(n), 1)
-            g.update(rl_offset=off, rl_background=max(bg, 1e-12),
-                     rl_init=max(mean - bg, 1e-3 * abs(mean), 1e-12))
+            g = dict(_sparseinv.globals_with_rl(g, float(lo), float(total), int(n)))
     else:
         g = dict(globals)
     opts.pop("sky", None)

@@ -214,6 +214,36 @@ fn deconvolve<'py>(
     Ok((out.image.into_pyarray(py), rep))
 }
 
+fn globals_to_dict<'py>(
+    py: Python<'py>,
+    g: &pipeline::DeconvolveGlobals,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("sky", g.sky)?;
+    d.set_item("balance", g.balance)?;
+    d.set_item("rl_offset", g.rl_offset)?;
+    d.set_item("rl_init", g.rl_init)?;
+    d.set_item("rl_background", g.rl_background)?;
+    d.set_item("noise_sigma", g.noise_sigma)?;
+    Ok(d)
+}
+
+fn globals_from_dict(d: &Bound<'_, PyDict>) -> PyResult<pipeline::DeconvolveGlobals> {
+    let get = |k: &str| -> PyResult<f64> {
+        d.get_item(k)?
+            .ok_or_else(|| PyValueError::new_err(format!("globals lacks {k:?}")))?
+            .extract()
+    };
+    Ok(pipeline::DeconvolveGlobals {
+        sky: get("sky")?,
+        balance: get("balance")?,
+        rl_offset: get("rl_offset")?,
+        rl_init: get("rl_init")?,
+        rl_background: get("rl_background")?,
+        noise_sigma: get("noise_sigma")?,
+    })
+}
+
 /// The global quantities of a deconvolution of `image` (library
 /// `pipeline::deconvolve_globals`) as a dict.
 #[pyfunction]
@@ -226,14 +256,22 @@ fn deconvolve_globals<'py>(
     let opts = deconvolve_options(options)?;
     let img = image.as_array();
     let g = compute(py, || pipeline::deconvolve_globals(img, &opts)).map_err(py_err)?;
-    let d = PyDict::new(py);
-    d.set_item("sky", g.sky)?;
-    d.set_item("balance", g.balance)?;
-    d.set_item("rl_offset", g.rl_offset)?;
-    d.set_item("rl_init", g.rl_init)?;
-    d.set_item("rl_background", g.rl_background)?;
-    d.set_item("noise_sigma", g.noise_sigma)?;
-    Ok(d)
+    globals_to_dict(py, &g)
+}
+
+/// `globals` with the Richardson–Lucy quantities set from the minimum, sum and count of the
+/// valid pixels of the whole image (library `DeconvolveGlobals::set_rl`).
+#[pyfunction]
+fn globals_with_rl<'py>(
+    py: Python<'py>,
+    globals: &Bound<'py, PyDict>,
+    min: f64,
+    sum: f64,
+    n: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut g = globals_from_dict(globals)?;
+    g.set_rl(min, sum, n);
+    globals_to_dict(py, &g)
 }
 
 /// Deconvolve one window with given global quantities (library `pipeline::deconvolve_window`).
@@ -247,20 +285,7 @@ fn deconvolve_window<'py>(
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let opts = deconvolve_options(options)?;
-    let get = |k: &str| -> PyResult<f64> {
-        globals
-            .get_item(k)?
-            .ok_or_else(|| PyValueError::new_err(format!("globals lacks {k:?}")))?
-            .extract()
-    };
-    let g = pipeline::DeconvolveGlobals {
-        sky: get("sky")?,
-        balance: get("balance")?,
-        rl_offset: get("rl_offset")?,
-        rl_init: get("rl_init")?,
-        rl_background: get("rl_background")?,
-        noise_sigma: get("noise_sigma")?,
-    };
+    let g = globals_from_dict(globals)?;
     let (w, k) = (window.as_array(), psf.as_array());
     let out = compute(py, || pipeline::deconvolve_window(w, k, &opts, &g)).map_err(py_err)?;
     Ok(out.into_pyarray(py))
@@ -890,6 +915,7 @@ fn _sparseinv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(deconvolve_file, m)?)?;
     m.add_function(wrap_pyfunction!(deconvolve_globals, m)?)?;
     m.add_function(wrap_pyfunction!(deconvolve_window, m)?)?;
+    m.add_function(wrap_pyfunction!(globals_with_rl, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_psf, m)?)?;
     m.add_function(wrap_pyfunction!(denoise, m)?)?;
     m.add_function(wrap_pyfunction!(deblur, m)?)?;

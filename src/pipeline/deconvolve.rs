@@ -670,6 +670,22 @@ pub struct DeconvolveGlobals {
     pub noise_sigma: f64,
 }
 
+impl DeconvolveGlobals {
+    /// Set the Richardson–Lucy quantities from the minimum, sum and count of the valid pixels
+    /// and `self.sky`: RL needs non-negative data, so the data are offset by
+    /// `o = min(0, min y)`; the sky is the constant background term `b = max(sky − o, 10⁻¹²)`
+    /// of the Poisson model; the start is `max(mean(y − o) − b, 10⁻³ |mean(y − o)|, 10⁻¹²)`.
+    /// A mosaic processed in chunks gets these from whole-mosaic reductions.
+    pub fn set_rl(&mut self, min: f64, sum: f64, n: usize) {
+        let off = min.min(0.0);
+        let bg = (self.sky - off).max(0.0);
+        self.rl_offset = off;
+        self.rl_background = bg.max(1e-12);
+        let mean = (sum - off * n as f64) / n.max(1) as f64;
+        self.rl_init = (mean - bg).max(1e-3 * mean.abs()).max(1e-12);
+    }
+}
+
 fn compute_globals(
     method: Method,
     y: ArrayView2<'_, f64>,
@@ -692,23 +708,17 @@ fn compute_globals(
             g.balance = wiener_balance(work, opts.balance.map_or(Balance::Auto, Balance::Fixed))?
         }
         Method::Rl => {
-            // RL needs non-negative data: offset by the minimum when negative; the sky is the
-            // constant background term of the Poisson model
-            let (off, sum, n) =
-                Zip::from(y)
-                    .and(valid)
-                    .fold((0.0f64, 0.0f64, 0usize), |(o, s, n), &v, &m| {
-                        if m {
-                            (o.min(v), s + v, n + 1)
-                        } else {
-                            (o, s, n)
-                        }
-                    });
-            let bg = (sky - off).max(0.0);
-            g.rl_offset = off;
-            g.rl_background = bg.max(1e-12);
-            let mean = (sum - off * n as f64) / n.max(1) as f64;
-            g.rl_init = (mean - bg).max(1e-3 * mean.abs()).max(1e-12);
+            let (min, sum, n) = Zip::from(y).and(valid).fold(
+                (f64::INFINITY, 0.0f64, 0usize),
+                |(o, s, n), &v, &m| {
+                    if m {
+                        (o.min(v), s + v, n + 1)
+                    } else {
+                        (o, s, n)
+                    }
+                },
+            );
+            g.set_rl(min, sum, n);
         }
         Method::Starlet => {
             let filled = fill_masked_median(y, valid, 2)?;
