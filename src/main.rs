@@ -32,6 +32,10 @@ enum Command {
     /// Deconvolve a FITS image by a known PSF (Wiener, Tikhonov, Richardson–Lucy, starlet).
     #[cfg(feature = "fits")]
     Deconvolve(cli::deconvolve::DeconvolveArgs),
+    /// Joint multiband deconvolution: low-resolution bands restored on the grid of a
+    /// high-resolution wide band that covers them (e.g. Rubin r/i/z with Euclid VIS).
+    #[cfg(feature = "fits")]
+    Multiband(Box<cli::multiband::MultibandArgs>),
     /// Deblur an image (FITS, PNG/TIFF, .npy) by a known PSF with deep priors: plug-and-play
     /// (FISTA, ADMM), RED, or the learned Wiener-feature model.
     #[cfg(all(feature = "onnx", feature = "fits"))]
@@ -58,6 +62,8 @@ fn main() {
         Command::Selfcal(a) => cli::selfcal::run(a),
         #[cfg(feature = "fits")]
         Command::Deconvolve(args) => cli::deconvolve::run(args),
+        #[cfg(feature = "fits")]
+        Command::Multiband(a) => cli::multiband::run(*a),
         #[cfg(all(feature = "onnx", feature = "fits"))]
         Command::Deblur(a) => cli::deblur::run(*a),
         #[cfg(feature = "onnx")]

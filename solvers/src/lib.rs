@@ -24,6 +24,7 @@ pub mod iter;
 pub mod krylov;
 pub mod linalg;
 pub mod metrics;
+pub mod multiband;
 pub mod op;
 pub(crate) mod par;
 pub mod pnp;

@@ -9,6 +9,8 @@ pub mod deconvolve;
 #[cfg(feature = "onnx")]
 pub mod denoise;
 #[cfg(feature = "fits")]
+pub mod multiband;
+#[cfg(feature = "fits")]
 pub mod psf;
 #[cfg(feature = "onnx")]
 pub mod runtime;

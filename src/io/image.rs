@@ -358,6 +358,110 @@ pub fn write_before_after(
     write_side_by_side(path, before, after, shared, fits_orientation, force)
 }
 
+/// Lupton et al. (2004, PASP 116, 133) asinh colour mapping of three flux images
+/// `(red, green, blue)` (same shape, background-subtracted): with `I = (R + G + B)/3` and
+/// `F(I) = asinh(Q I / s) / Q`, each channel is `X · F(I) / I`, clipped at 0 and, where any
+/// channel exceeds 1, all three are divided by the largest (so colours saturate to their hue,
+/// not to white). `Q` softens the asinh (`Q → 0` is linear), `s` sets the flux of the linear
+/// part. Returns `[rows, cols, 3]` values in `[0, 1]` (NaN → 0).
+pub fn lupton_rgb(
+    red: ArrayView2<'_, f64>,
+    green: ArrayView2<'_, f64>,
+    blue: ArrayView2<'_, f64>,
+    q: f64,
+    stretch: f64,
+) -> ndarray::Array3<f64> {
+    let (h, w) = red.dim();
+    let mut out = ndarray::Array3::<f64>::zeros((h, w, 3));
+    for i in 0..h {
+        for j in 0..w {
+            let c = [red[[i, j]], green[[i, j]], blue[[i, j]]].map(|v| {
+                if v.is_finite() {
+                    v.max(0.0)
+                } else {
+                    0.0
+                }
+            });
+            let int = (c[0] + c[1] + c[2]) / 3.0;
+            if int <= 0.0 {
+                continue;
+            }
+            let f = (q * int / stretch).asinh() / q / int;
+            let mut v = c.map(|x| x * f);
+            let m = v[0].max(v[1]).max(v[2]);
+            if m > 1.0 {
+                v = v.map(|x| x / m);
+            }
+            for (k, x) in v.iter().enumerate() {
+                out[[i, j, k]] = *x;
+            }
+        }
+    }
+    out
+}
+
+/// Write colour panels (each `[rows, cols, 3]` in `[0, 1]`, e.g. from [`lupton_rgb`]) side by
+/// side as an 8-bit RGB PNG with 4-pixel white separators, atomically; with
+/// `fits_orientation` FITS row 0 is at the bottom.
+pub fn write_rgb_panels(
+    path: impl AsRef<Path>,
+    panels: &[ndarray::ArrayView3<'_, f64>],
+    fits_orientation: bool,
+    force: bool,
+) -> Result<(), IoError> {
+    let path = path.as_ref();
+    let fmt = format_of(path)?;
+    let gap = 4;
+    let h = panels.iter().map(|p| p.dim().0).max().unwrap_or(0);
+    let w: usize =
+        panels.iter().map(|p| p.dim().1).sum::<usize>() + gap * panels.len().saturating_sub(1);
+    if h == 0 || w == 0 {
+        return Err(IoError::Format {
+            path: path.to_path_buf(),
+            reason: "nothing to draw".into(),
+        });
+    }
+    let mut buf = vec![0u8; h * w * 3];
+    let mut x0 = 0;
+    for (n, p) in panels.iter().enumerate() {
+        let (ph, pw, _) = p.dim();
+        for i in 0..ph {
+            let row = if fits_orientation { ph - 1 - i } else { i };
+            for j in 0..pw {
+                for k in 0..3 {
+                    let v = p[[row, j, k]];
+                    let v = if v.is_finite() {
+                        v.clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    buf[(i * w + x0 + j) * 3 + k] = (v * 255.0).round() as u8;
+                }
+            }
+        }
+        x0 += pw;
+        if n + 1 < panels.len() {
+            for i in 0..h {
+                for j in x0..x0 + gap {
+                    for k in 0..3 {
+                        buf[(i * w + j) * 3 + k] = 255;
+                    }
+                }
+            }
+            x0 += gap;
+        }
+    }
+    let img: image::DynamicImage = image::RgbImage::from_raw(w as u32, h as u32, buf)
+        .expect("buffer size matches")
+        .into();
+    atomic_write(path, force, |tmp| {
+        img.save_with_format(tmp, fmt).map_err(|e| IoError::Format {
+            path: path.to_path_buf(),
+            reason: format!("cannot write the picture: {e}"),
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 pub mod fits;
 pub mod image;
 pub mod npy;
+pub mod wcs;
 
 use std::path::{Path, PathBuf};
 

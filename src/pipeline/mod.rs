@@ -6,6 +6,7 @@
 //! | function | command | what it does |
 //! |---|---|---|
 //! | [`deconvolve()`] / [`deconvolve_fits`] | `sparseinv deconvolve` | Wiener, Tikhonov, Richardson–Lucy or starlet-sparse deconvolution by a known PSF, with the sky as a known background, masks and tiling |
+//! | [`multiband::multiband()`] / `multiband::multiband_fits` | `sparseinv multiband` | joint deconvolution of low-resolution bands with a high-resolution wide band |
 //! | [`estimate_psf()`] | `sparseinv psf` | empirical PSF from the isolated, unsaturated stars of an image |
 //! | [`denoise()`] | `sparseinv denoise` | starlet thresholding or a learned (ONNX) denoiser, in tiles |
 //! | `deblur` (feature `onnx`) | `sparseinv deblur` | plug-and-play / RED with a denoiser, or the learned Wiener-feature model |
@@ -17,6 +18,7 @@
 pub mod deblur;
 pub mod deconvolve;
 pub mod denoise;
+pub mod multiband;
 pub mod psf;
 
 #[cfg(feature = "onnx")]

@@ -14,8 +14,8 @@ use std::path::Path;
 pub struct WriteOptions<'a> {
     /// A header whose non-structural cards (WCS, observation metadata, ...) are copied.
     pub header: Option<&'a Header>,
-    /// Extra cards, written after the copied ones (e.g. from [`Header::set_f64`]); structural
-    /// keywords in it are ignored.
+    /// Extra cards, written after the copied ones (e.g. from [`Header::set_f64`]); a keyword
+    /// set here replaces the copied card of the same name; structural keywords are ignored.
     pub extra: Option<&'a Header>,
     /// Text of `HISTORY` cards appended last (long texts continue over several cards).
     pub history: Vec<String>,
@@ -115,8 +115,26 @@ pub fn write_fits(
             }
             k -= 1;
         }
-        let sources = opts.header.into_iter().chain(opts.extra);
-        for h in sources {
+        // a keyword set in `extra` replaces the copied card of the same name (no duplicates)
+        let replaced: std::collections::HashSet<&str> = opts
+            .extra
+            .map(|e| {
+                e.non_structural()
+                    .map(Header::card_key)
+                    .filter(|k| !matches!(*k, "" | "COMMENT" | "HISTORY"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(h) = opts.header {
+            for card in h.non_structural() {
+                if replaced.contains(Header::card_key(card)) {
+                    continue;
+                }
+                let c = CString::new(card.trim_end().replace('\0', " ")).unwrap_or_default();
+                unsafe { sys::ffprec(raw.fptr, c.as_ptr(), &mut status) };
+            }
+        }
+        if let Some(h) = opts.extra {
             for card in h.non_structural() {
                 let c = CString::new(card.trim_end().replace('\0', " ")).unwrap_or_default();
                 unsafe { sys::ffprec(raw.fptr, c.as_ptr(), &mut status) };
