@@ -450,10 +450,16 @@ pub fn multiband_with_progress<'a>(
         };
         let d = im.data.mapv(|v| if v.is_finite() { v - sky } else { 0.0 });
         let sig = noise_sigma_masked(d.view(), Some(mask.view()))?;
-        data.push(d);
         masks.push(mask);
         skies.push(sky);
-        sigmas.push(if sig > 0.0 { sig } else { 1e-12 });
+        // a noise-free image (MAD 0): weight it as if its noise were 1e-3 of its peak
+        let peak = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        sigmas.push(if sig > 0.0 {
+            sig
+        } else {
+            (1e-3 * peak).max(1e-12)
+        });
+        data.push(d);
     }
     let any_mask = masks.iter().any(|m| m.iter().any(|v| !v));
     let full = MultibandData {
