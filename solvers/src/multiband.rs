@@ -772,6 +772,42 @@ pub fn wide_start(d: &MultibandData, ratio: usize, alphas: &[f64], sigmas: &[f64
     x
 }
 
+/// What both joint solvers need before iterating: noise levels, α (given or fitted), the
+/// whitened operator and data, the Lipschitz constant `1.01 ‖A‖²` and the start (the wide
+/// band shared by colour when there is one, the upsampled bands otherwise).
+struct Setup {
+    sigmas: Vec<f64>,
+    alphas: Option<Vec<f64>>,
+    alpha_fit: Option<AlphaFit>,
+    a: MultibandOperator,
+    yw: ArrayD<f64>,
+    lip: f64,
+    x0: ArrayD<f64>,
+}
+
+fn setup(d: &MultibandData, p: &MultibandParams, k: usize) -> Result<Setup> {
+    let sigmas = noise_levels(d, p.sigmas.as_deref())?;
+    let (alphas, alpha_fit) = resolve_alphas(d, p, &sigmas, k)?;
+    let (a, yw) = build(d, p.ratio, &p.shifts, alphas.clone(), &sigmas, p.boundary)?;
+    let lip = {
+        let l: f64 = op_norm(&a, NormEstimate::default());
+        (l * l * 1.01).max(1e-12)
+    };
+    let x0 = match &alphas {
+        Some(al) => wide_start(d, p.ratio, al, &sigmas).into_dyn(),
+        None => upsample_start(d, p.ratio).into_dyn(),
+    };
+    Ok(Setup {
+        sigmas,
+        alphas,
+        alpha_fit,
+        a,
+        yw,
+        lip,
+        x0,
+    })
+}
+
 /// Joint multiband deconvolution (module docs): restore the `K` bands of `d` on the fine grid
 /// with the wide band, positivity and the chosen prior, by the Condat–Vũ primal–dual
 /// algorithm on the whitened model, from the flux-preserving upsampled bands.
@@ -818,18 +854,16 @@ pub fn multiband_deconvolve_with(
 ) -> Result<MultibandResult> {
     let (k, _, fine) = check_data(d, p.ratio)?;
     p.stop.validate()?;
-    let sigmas = noise_levels(d, p.sigmas.as_deref())?;
-    let (alphas, alpha_fit) = resolve_alphas(d, p, &sigmas, k)?;
-    let (a, yw) = build(d, p.ratio, &p.shifts, alphas.clone(), &sigmas, p.boundary)?;
-    let lip = {
-        let l: f64 = op_norm(&a, NormEstimate::default());
-        (l * l * 1.01).max(1e-12)
-    };
+    let Setup {
+        sigmas,
+        alphas,
+        alpha_fit,
+        a,
+        yw,
+        lip,
+        x0,
+    } = setup(d, p, k)?;
     let f = LeastSquares::with_lipschitz(&a, yw.view(), None, lip)?;
-    let x0 = match (&d.wide, &alphas) {
-        (Some(_), Some(al)) => wide_start(d, p.ratio, al, &sigmas).into_dyn(),
-        _ => upsample_start(d, p.ratio).into_dyn(),
-    };
     let (x, objective, report, lambdas) = match p.prior {
         MultibandPrior::Starlet { scales, k_sigma } => {
             let lambdas = thresholds(&a, k, fine, scales, k_sigma, p.seed)?;
@@ -960,13 +994,15 @@ pub fn multiband_deconvolve_pnp(
             format!("must be finite and ≥ 0, got {strength}"),
         ));
     }
-    let sigmas = noise_levels(d, p.sigmas.as_deref())?;
-    let (alphas, alpha_fit) = resolve_alphas(d, p, &sigmas, k)?;
-    let (a, yw) = build(d, p.ratio, &p.shifts, alphas.clone(), &sigmas, p.boundary)?;
-    let lip = {
-        let l: f64 = op_norm(&a, NormEstimate::default());
-        (l * l * 1.01).max(1e-12)
-    };
+    let Setup {
+        sigmas,
+        alphas,
+        alpha_fit,
+        a,
+        yw,
+        lip,
+        x0,
+    } = setup(d, p, k)?;
     let tau = 1.0 / lip;
     let bd = BandwiseDenoiser::new(denoiser);
     let params = PnpParams {
@@ -975,10 +1011,6 @@ pub fn multiband_deconvolve_pnp(
         accelerate: true,
         stop: p.stop,
         ..PnpParams::default()
-    };
-    let x0 = match &alphas {
-        Some(al) => wide_start(d, p.ratio, al, &sigmas).into_dyn(),
-        None => upsample_start(d, p.ratio).into_dyn(),
     };
     let mut sv = PnpPgd::new(&a, yw.view(), &bd, Some(x0.view()), &params)?;
     let report = run(&mut sv, &p.stop, &mut NoObserver)?;
