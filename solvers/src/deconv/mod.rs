@@ -13,17 +13,21 @@
 //! - [`starlet_sparse`]: `min ½‖M⊙(Ax − y)‖² + Σ_j λ_j ‖W_j x‖₁` s.t. `x ≥ 0`, analysis
 //!   starlet sparsity solved exactly by the Condat–Vũ primal–dual algorithm;
 //! - [`refit_active`]: re-fit the amplitudes of the significant starlet coefficients of an
-//!   estimate to the data (debiasing the ℓ1 shrinkage).
+//!   estimate to the data (debiasing the ℓ1 shrinkage);
+//! - [`debias_active`]: re-fit any estimate to the data on the multi-resolution support of
+//!   the observation (photometric debiasing after any method, learned ones included).
 //!
 //! Images are `[rows, cols]` arrays of `f32` or `f64` (the starlet-sparse solver and the
 //! refit are `f64` only); the PSF is used as given (it should
 //! sum to 1 for flux to be preserved). The PSF centre is the element `(h/2, w/2)` as in
 //! [`Conv2d`](crate::op::Conv2d).
 
+mod debias;
 mod rl;
 mod sparse;
 mod wiener;
 
+pub use debias::{debias_active, DebiasParams, DebiasResult};
 pub use rl::{richardson_lucy, RichardsonLucy, RlParams};
 pub use sparse::{refit_active, starlet_sparse, StarletSparseParams, StarletSparseResult};
 pub use wiener::{
