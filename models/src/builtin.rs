@@ -1,11 +1,13 @@
 //! The models shipped with sparseinv, embedded in the compiled crate (so that a binary copied
 //! elsewhere still has them): the grayscale denoiser `onnx/denoiser_small.onnx` and the
-//! learned deblurring model `onnx/deblur_small{.json,_enc.onnx,_dec.onnx}`. Their training
+//! learned deblurring model `onnx/deblur_small{.json,_enc.onnx,_dec.onnx}` and the galaxy
+//! deconvolution network `onnx/galaxy_unet{.onnx,.json}`. Their training
 //! and measured quality are described in the crate's README.
 
 use crate::deblur::{DeblurParams, LearnedDeblur};
 use crate::denoiser::{DenoiserConfig, OnnxDenoiser};
 use crate::error::Result;
+use crate::galaxy::{GalaxyModelInfo, GalaxyNet};
 use crate::model::{OnnxModel, SessionOptions};
 
 /// `onnx/denoiser_small.onnx`: input `[N, 2, H, W]` (image in `[0, 1]`, noise map σ),
@@ -17,6 +19,19 @@ pub const DEBLUR_SMALL_ENC_ONNX: &[u8] = include_bytes!("../onnx/deblur_small_en
 pub const DEBLUR_SMALL_DEC_ONNX: &[u8] = include_bytes!("../onnx/deblur_small_dec.onnx");
 /// `onnx/deblur_small.json`: the sidecar of the shipped [`LearnedDeblur`].
 pub const DEBLUR_SMALL_JSON: &str = include_str!("../onnx/deblur_small.json");
+
+/// `onnx/galaxy_unet.onnx`: the learned galaxy deconvolution network ([`GalaxyNet`]).
+pub const GALAXY_UNET_ONNX: &[u8] = include_bytes!("../onnx/galaxy_unet.onnx");
+/// `onnx/galaxy_unet.json`: its sidecar (Tikhonov weight, training PSF and SNR ranges).
+pub const GALAXY_UNET_JSON: &str = include_str!("../onnx/galaxy_unet.json");
+
+/// The shipped galaxy deconvolution network.
+pub fn galaxy(options: SessionOptions) -> Result<GalaxyNet> {
+    let info = GalaxyModelInfo::from_json(GALAXY_UNET_JSON)?;
+    let model =
+        OnnxModel::load_from_memory(GALAXY_UNET_ONNX, "<builtin>/galaxy_unet.onnx", options)?;
+    GalaxyNet::new(model, info)
+}
 
 /// The shipped denoiser as an [`OnnxDenoiser`]. `config.multiple` below 4 is raised to 4 (the
 /// network downsamples twice) and `config.noise_map` is set (the graph takes a noise map).

@@ -12,6 +12,7 @@
 //!   explicit invertible normalisation and overlapping tiled inference;
 //! - [`deblur`]: learned non-blind deblurring ([`LearnedDeblur`], "INFWIDE-lite"): Wiener
 //!   deconvolution in image and learned feature space (FFTs in Rust) fused by ONNX graphs;
+//! - [`galaxy`](mod@galaxy): learned galaxy deconvolution (Tikhonov, then a U-Net, in noise units);
 //! - [`builtin`]: the shipped models, embedded in the crate.
 
 #![warn(missing_docs)]
@@ -20,11 +21,13 @@ pub mod builtin;
 pub mod deblur;
 pub mod denoiser;
 pub mod error;
+pub mod galaxy;
 pub mod model;
 pub mod runtime;
 
 pub use deblur::{wiener_reflect, DeblurParams, LearnedDeblur};
 pub use denoiser::{DenoiserConfig, Normalization, OnnxDenoiser, Tiling};
 pub use error::{Error, Result};
+pub use galaxy::{GalaxyModelInfo, GalaxyNet};
 pub use model::{Device, OnnxModel, SessionOptions, TensorSpec};
 pub use runtime::{runtime, runtime_or_skip, Runtime};

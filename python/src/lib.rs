@@ -110,9 +110,11 @@ fn parse_method(s: &str) -> PyResult<pipeline::Method> {
         "wiener" => pipeline::Method::Wiener,
         "tikhonov" => pipeline::Method::Tikhonov,
         "starlet" => pipeline::Method::Starlet,
+        "learned" => pipeline::Method::Learned,
         _ => {
             return Err(PyValueError::new_err(format!(
-                "unknown method {s:?} (expected \"rl\", \"wiener\", \"tikhonov\" or \"starlet\")"
+                "unknown method {s:?} (expected \"rl\", \"wiener\", \"tikhonov\", \"starlet\" \
+                 or \"learned\")"
             )))
         }
     })
@@ -172,6 +174,15 @@ fn deconvolve_options(kw: Option<&Bound<'_, PyDict>>) -> PyResult<pipeline::Deco
             "balance" => o.balance = Some(v.extract()?),
             "k_sigma" => o.k_sigma = v.extract()?,
             "refit_active" => o.refit_active = v.extract()?,
+            "refit_kappa" => o.refit_kappa = v.extract()?,
+            "model" => {
+                let m: String = v.extract()?;
+                o.model = if m == "builtin" {
+                    pipeline::LearnedModel::Builtin
+                } else {
+                    pipeline::LearnedModel::Path(m.into())
+                }
+            }
             "sky" => o.sky = Some(v.extract()?),
             "boundary" => o.boundary = Some(parse_boundary_mode(&v.extract::<String>()?)?),
             "tile" => o.tile = Some(v.extract()?),
@@ -181,8 +192,8 @@ fn deconvolve_options(kw: Option<&Bound<'_, PyDict>>) -> PyResult<pipeline::Deco
             _ => {
                 return Err(PyValueError::new_err(format!(
                     "unknown deconvolve option {key:?} (expected method, iters, accelerate, \
-                     precision, balance, k_sigma, refit_active, sky, boundary, tile, halo, \
-                     normalize_psf)"
+                     precision, balance, k_sigma, refit_active, refit_kappa, model, sky, \
+                     boundary, tile, halo, normalize_psf)"
                 )))
             }
         }

@@ -4,8 +4,20 @@
 //! # Methods
 //! [`Method::Wiener`] and [`Method::Tikhonov`] (Laplacian regulariser) are closed-form Fourier
 //! filters; [`Method::Rl`] is Richardson–Lucy (Biggs–Andrews accelerated by default, in `f64`
-//! or `f32`); [`Method::Starlet`] is starlet-sparse analysis ℓ1 with positivity, optionally
-//! followed by a re-fit of the significant coefficients.
+//! or `f32`); [`Method::Starlet`] is starlet-sparse analysis ℓ1 with positivity;
+//! [`Method::Learned`] (with the `onnx` feature) is a Laplacian Tikhonov deconvolution cleaned
+//! by a U-Net trained on simulated galaxies ([`sparseinv_models::galaxy`], after Akhaury et
+//! al. 2024), in units of the image's noise level so that the flux scale is kept exactly.
+//!
+//! # Photometric re-fit
+//! [`DeconvolveOptions::refit_active`] re-fits the result of any method to the data on the
+//! multi-resolution support of the observation (the starlet coefficients `|W_j y| > κ σ σ_j`,
+//! plus the whole coarse scale), with positivity:
+//! [`debias_active`](sparseinv_solvers::deconv::debias_active), 100 accelerated
+//! projected-gradient iterations at most, stopping at a relative change of 10⁻⁴. Masked
+//! pixels are left out of its data term. This removes the photometric bias of regularised
+//! and learned estimates while keeping their look where the data hold no significant
+//! structure.
 //!
 //! # Boundaries
 //! Default: [`BoundaryMode::Zero`] for `rl` and `starlet` (the unknown image is zero beyond
@@ -51,8 +63,8 @@ use crate::tiling::{plan_tiles, process_tiled_with_progress, TileParams};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2, Zip};
 use sparseinv_solvers::deconv::{
-    estimate_noise_sigma, fill_masked_median, refit_active, richardson_lucy, starlet_sparse,
-    tikhonov_bounded, wiener_balance, wiener_bounded, Balance, Regulariser, RlParams,
+    debias_active, estimate_noise_sigma, fill_masked_median, richardson_lucy, starlet_sparse,
+    tikhonov_bounded, wiener_balance, wiener_bounded, Balance, DebiasParams, Regulariser, RlParams,
     StarletSparseParams,
 };
 use sparseinv_solvers::iter::{Control, IterInfo};
@@ -75,6 +87,9 @@ pub enum Method {
     Rl,
     /// Starlet-sparse analysis ℓ1 with positivity (masked pixels excluded).
     Starlet,
+    /// Tikhonov (Laplacian, the model's weight), then the learned galaxy network (needs the
+    /// `onnx` feature; masked pixels filled like the Fourier methods).
+    Learned,
 }
 
 impl Method {
@@ -85,6 +100,7 @@ impl Method {
             Method::Tikhonov => "tikhonov",
             Method::Rl => "rl",
             Method::Starlet => "starlet",
+            Method::Learned => "learned",
         }
     }
 
@@ -165,8 +181,13 @@ pub struct DeconvolveOptions {
     pub balance: Option<f64>,
     /// Threshold of `starlet` in noise units (≥ 0).
     pub k_sigma: f64,
-    /// Re-fit the significant starlet coefficients to the data after the starlet solve.
+    /// Re-fit the result of any method to the data on the significant starlet coefficients of
+    /// the observation ([module documentation](self)).
     pub refit_active: bool,
+    /// Significance threshold `κ` of the re-fit, in noise units (≥ 0; default 3).
+    pub refit_kappa: f64,
+    /// The network of [`Method::Learned`].
+    pub model: LearnedModel,
     /// Sky level (data units) treated as a known background; `None`: the 3σ-clipped median
     /// of the valid pixels; `Some(0.0)` deconvolves the raw values.
     pub sky: Option<f64>,
@@ -193,6 +214,8 @@ impl Default for DeconvolveOptions {
             balance: None,
             k_sigma: 3.0,
             refit_active: false,
+            refit_kappa: 3.0,
+            model: LearnedModel::Builtin,
             sky: None,
             boundary: None,
             tile: None,
@@ -221,6 +244,21 @@ impl DeconvolveOptions {
                 return Err(E::param("balance", format!("must be finite and ≥ 0, got {b}")).into());
             }
         }
+        if !(self.refit_kappa >= 0.0 && self.refit_kappa.is_finite()) {
+            return Err(E::param(
+                "refit_kappa",
+                format!("must be finite and ≥ 0, got {}", self.refit_kappa),
+            )
+            .into());
+        }
+        if self.method == Method::Learned && self.balance.is_some() {
+            return Err(E::param(
+                "balance",
+                "the learned method uses the Tikhonov weight its network was trained with; a \
+                 balance does not apply",
+            )
+            .into());
+        }
         if !(self.k_sigma >= 0.0 && self.k_sigma.is_finite()) {
             return Err(E::param(
                 "k_sigma",
@@ -229,6 +267,27 @@ impl DeconvolveOptions {
             .into());
         }
         Ok(())
+    }
+}
+
+/// The network of [`Method::Learned`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LearnedModel {
+    /// The shipped galaxy network (`models/onnx/galaxy_unet.onnx`, embedded).
+    #[default]
+    Builtin,
+    /// An ONNX graph with the same contract and its sidecar JSON next to it (same path,
+    /// extension `.json`); see [`sparseinv_models::galaxy`].
+    Path(std::path::PathBuf),
+}
+
+impl LearnedModel {
+    /// `"builtin"` or the path.
+    pub fn label(&self) -> String {
+        match self {
+            LearnedModel::Builtin => "builtin".into(),
+            LearnedModel::Path(p) => p.display().to_string(),
+        }
     }
 }
 
@@ -279,9 +338,16 @@ pub struct DeconvolveReport {
     /// Precision of Richardson–Lucy (`rl`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
-    /// Noise level of the starlet thresholds, estimated once on the whole image (`starlet`).
+    /// Noise level estimated once on the whole image (`starlet` thresholds, `learned`
+    /// normalisation, re-fit support).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub noise_sigma: Option<f64>,
+    /// The network used (`learned`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Significance threshold of the photometric re-fit, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refit_kappa: Option<f64>,
     /// The tiling, or `None` (JSON `null`) for an untiled run.
     pub tiling: Option<TilingReport>,
     /// Sum of the PSF as given (it was divided by it when
@@ -323,10 +389,14 @@ struct Solve<'a> {
     rl_offset: f64,
     rl_init: f64,
     rl_background: f64,
-    /// starlet: noise level and options.
+    /// starlet / learned / re-fit: noise level and options.
     sigma: f64,
     k_sigma: f64,
-    refit: bool,
+    refit: Option<f64>,
+    /// The sky (what Richardson–Lucy's output carries on top of the sources).
+    sky: f64,
+    #[cfg(feature = "onnx")]
+    learned: Option<&'a sparseinv_models::GalaxyNet>,
 }
 
 type IterProgress<'p> = Option<&'p mut dyn FnMut(usize)>;
@@ -337,6 +407,7 @@ impl<'a> Solve<'a> {
         boundary: BoundaryMode,
         opts: &DeconvolveOptions,
         g: &DeconvolveGlobals,
+        #[cfg(feature = "onnx")] learned: Option<&'a sparseinv_models::GalaxyNet>,
     ) -> Self {
         Solve {
             method: opts.method,
@@ -351,7 +422,10 @@ impl<'a> Solve<'a> {
             rl_background: g.rl_background,
             sigma: g.noise_sigma,
             k_sigma: opts.k_sigma,
-            refit: opts.refit_active,
+            refit: opts.refit_active.then_some(opts.refit_kappa),
+            sky: g.sky,
+            #[cfg(feature = "onnx")]
+            learned,
         }
     }
 
@@ -394,12 +468,28 @@ impl<'a> Solve<'a> {
             return Ok(Array2::zeros(win.dim()));
         }
         let psf = self.psf;
-        Ok(match self.method {
-            // Fourier methods get a filled (NaN-free) image
-            Method::Wiener => wiener_bounded(win, psf, Balance::Fixed(self.mu), self.boundary)?,
-            Method::Tikhonov => {
-                tikhonov_bounded(win, psf, Regulariser::Laplacian, self.mu, self.boundary)?
-            }
+        // the Fourier filters (and the learned method's Tikhonov step) need a NaN-free image
+        let filled = || -> Result<Array2<f64>> {
+            Ok(if valid.iter().all(|&b| b) {
+                win.to_owned()
+            } else {
+                fill_masked_median(win, valid.view(), 2)?
+            })
+        };
+        let x = match self.method {
+            Method::Wiener => wiener_bounded(
+                filled()?.view(),
+                psf,
+                Balance::Fixed(self.mu),
+                self.boundary,
+            )?,
+            Method::Tikhonov => tikhonov_bounded(
+                filled()?.view(),
+                psf,
+                Regulariser::Laplacian,
+                self.mu,
+                self.boundary,
+            )?,
             Method::Rl if self.single => self.rl::<f32>(win, valid.view(), progress)?,
             Method::Rl => self.rl::<f64>(win, valid.view(), progress)?,
             Method::Starlet => {
@@ -418,21 +508,59 @@ impl<'a> Solve<'a> {
                 if let Some(p) = progress {
                     p(self.iters);
                 }
-                if self.refit {
-                    refit_active(
-                        win,
-                        psf,
-                        Some(valid.view()),
-                        r.x.view(),
-                        &r.lambdas,
-                        self.boundary,
-                        10,
-                    )?
-                } else {
-                    r.x
-                }
+                r.x
             }
-        })
+            Method::Learned => self.learned(filled()?.view())?,
+        };
+        let Some(kappa) = self.refit else {
+            return Ok(x);
+        };
+        // Richardson–Lucy's output carries the sky; the re-fit works on the sources
+        let off = if self.method == Method::Rl {
+            self.sky
+        } else {
+            0.0
+        };
+        let data = win.mapv(|v| if v.is_finite() { v - off } else { 0.0 });
+        let est = x.mapv(|v| v - off);
+        let p = DebiasParams {
+            kappa,
+            boundary: self.boundary,
+            ..DebiasParams::default()
+        };
+        let r = debias_active(
+            data.view(),
+            psf,
+            Some(valid.view()),
+            est.view(),
+            self.sigma,
+            &p,
+        )?;
+        Ok(r.x.mapv(|v| v + off))
+    }
+
+    /// `σ · N(T(y)/σ)`: the learned network on the Tikhonov deconvolution of the (filled,
+    /// sky-subtracted) window.
+    #[cfg(feature = "onnx")]
+    fn learned(&self, filled: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
+        let net = self
+            .learned
+            .ok_or_else(|| Error::input("the learned method has no network loaded"))?;
+        let t = tikhonov_bounded(
+            filled,
+            self.psf,
+            Regulariser::Laplacian,
+            net.info().tikhonov_balance,
+            self.boundary,
+        )?;
+        Ok(net.restore(t.view(), self.sigma)?)
+    }
+
+    #[cfg(not(feature = "onnx"))]
+    fn learned(&self, _filled: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
+        Err(Error::input(
+            "the learned method needs sparseinv built with the `onnx` feature",
+        ))
     }
 }
 
@@ -523,7 +651,16 @@ pub fn deconvolve_with_progress(
     // Global quantities, and the image the tiles see (NaN = masked).
     let work = work_image(method, y, valid.view(), sky)?;
     let globals = compute_globals(method, y, valid.view(), work.view(), sky, opts)?;
-    let solve = Solve::new(psf.view(), boundary, opts, &globals);
+    #[cfg(feature = "onnx")]
+    let net = load_learned(opts)?;
+    let solve = Solve::new(
+        psf.view(),
+        boundary,
+        opts,
+        &globals,
+        #[cfg(feature = "onnx")]
+        net.as_ref(),
+    );
     let report = DeconvolveReport {
         method,
         boundary,
@@ -538,12 +675,19 @@ pub fn deconvolve_with_progress(
             .then(|| "local median of the valid pixels (5x5 window, grown into holes)".to_string()),
         accelerated: (method == Method::Rl).then_some(opts.accelerate),
         precision: (method == Method::Rl).then_some(opts.precision),
-        noise_sigma: (method == Method::Starlet).then_some(globals.noise_sigma),
+        noise_sigma: (matches!(method, Method::Starlet | Method::Learned) || opts.refit_active)
+            .then_some(globals.noise_sigma),
+        model: (method == Method::Learned).then(|| opts.model.label()),
+        refit_kappa: opts.refit_active.then_some(opts.refit_kappa),
         tiling: None,
         psf_sum,
         warnings: Vec::new(),
     };
     let mut report = report;
+    #[cfg(feature = "onnx")]
+    if let Some(net) = &net {
+        report.warnings.extend(learned_psf_warning(net, psf.view()));
+    }
     let (ny, nx) = y.dim();
     let tile = opts.tile.unwrap_or(if ny.max(nx) > AUTO_TILE_ABOVE {
         AUTO_TILE
@@ -621,24 +765,60 @@ pub fn deconvolve_with_progress(
     Ok(Deconvolved { image, report })
 }
 
-/// The image the solver sees: for the Fourier filters the masked pixels filled with the local
-/// median, minus the sky; for Richardson–Lucy the data with NaN at masked pixels; for
-/// `starlet` the data minus the sky with NaN at masked pixels.
+/// The image the solver sees, NaN at masked pixels: the data for Richardson–Lucy, the data
+/// minus the sky for the other methods (the Fourier filters and the learned method fill the
+/// masked pixels of each window with the local median of its valid pixels).
 fn work_image(
     method: Method,
     y: ArrayView2<'_, f64>,
     valid: ArrayView2<'_, bool>,
     sky: f64,
 ) -> Result<Array2<f64>> {
-    Ok(match method {
-        Method::Wiener | Method::Tikhonov => fill_masked_median(y, valid, 2)? - sky,
-        Method::Rl => Zip::from(y)
-            .and(valid)
-            .map_collect(|&v, &m| if m { v } else { f64::NAN }),
-        Method::Starlet => Zip::from(y)
-            .and(valid)
-            .map_collect(|&v, &m| if m { v - sky } else { f64::NAN }),
+    let off = if method == Method::Rl { 0.0 } else { sky };
+    Ok(Zip::from(y)
+        .and(valid)
+        .map_collect(|&v, &m| if m { v - off } else { f64::NAN }))
+}
+
+/// The network of [`Method::Learned`] (`None` for the other methods).
+#[cfg(feature = "onnx")]
+fn load_learned(opts: &DeconvolveOptions) -> Result<Option<sparseinv_models::GalaxyNet>> {
+    if opts.method != Method::Learned {
+        return Ok(None);
+    }
+    let so = sparseinv_models::SessionOptions::default();
+    Ok(Some(match &opts.model {
+        LearnedModel::Builtin => sparseinv_models::builtin::galaxy(so)?,
+        LearnedModel::Path(p) => sparseinv_models::GalaxyNet::load(p, so)?,
+    }))
+}
+
+/// A warning when the PSF's FWHM (the area above half its maximum, `2√(A/π)`) lies outside
+/// the range the network was trained on (with a 20 % margin for the pixel-counting estimate).
+#[cfg(feature = "onnx")]
+fn learned_psf_warning(
+    net: &sparseinv_models::GalaxyNet,
+    psf: ArrayView2<'_, f64>,
+) -> Option<String> {
+    let fwhm = half_max_fwhm(psf);
+    let (lo, hi) = net.info().fwhm_px_range;
+    (!(fwhm >= 0.8 * lo && fwhm <= 1.2 * hi)).then(|| {
+        format!(
+            "the PSF's FWHM ({fwhm:.2} px) is outside the range the learned model was trained on \
+             ({lo}–{hi} px): expect artefacts; resample the image or use another method"
+        )
     })
+}
+
+/// FWHM of a PSF from the area `A` (pixels) where it exceeds half its maximum:
+/// `2√(A/π)`, exact for a round profile up to pixelisation.
+pub fn half_max_fwhm(psf: ArrayView2<'_, f64>) -> f64 {
+    let peak = psf.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if peak.is_nan() || peak <= 0.0 {
+        return f64::NAN;
+    }
+    let area = psf.iter().filter(|&&v| v >= 0.5 * peak).count() as f64;
+    2.0 * (area / std::f64::consts::PI).sqrt()
 }
 
 /// The solver's output as the deconvolved image: the sky added back (Richardson–Lucy adds its
@@ -666,7 +846,8 @@ pub struct DeconvolveGlobals {
     pub rl_init: f64,
     /// Richardson–Lucy: background term `b = max(sky − o, 10⁻¹²)` of `y − o ~ P(A x + b)`.
     pub rl_background: f64,
-    /// `starlet`: noise standard deviation of the thresholds (MAD of the finest scale).
+    /// Noise standard deviation (MAD of the finest starlet scale): `starlet` thresholds,
+    /// `learned` normalisation, re-fit support.
     pub noise_sigma: f64,
 }
 
@@ -702,10 +883,20 @@ fn compute_globals(
         rl_background: 1e-12,
         noise_sigma: 0.0,
     };
+    let filled = || -> Result<Array2<f64>> {
+        Ok(if valid.iter().all(|&b| b) {
+            work.to_owned()
+        } else {
+            fill_masked_median(work, valid, 2)?
+        })
+    };
     match method {
         Method::Tikhonov => g.balance = opts.balance.unwrap_or(0.01),
         Method::Wiener => {
-            g.balance = wiener_balance(work, opts.balance.map_or(Balance::Auto, Balance::Fixed))?
+            g.balance = wiener_balance(
+                filled()?.view(),
+                opts.balance.map_or(Balance::Auto, Balance::Fixed),
+            )?
         }
         Method::Rl => {
             let (min, sum, n) = Zip::from(y).and(valid).fold(
@@ -720,10 +911,10 @@ fn compute_globals(
             );
             g.set_rl(min, sum, n);
         }
-        Method::Starlet => {
-            let filled = fill_masked_median(y, valid, 2)?;
-            g.noise_sigma = estimate_noise_sigma(filled.view())?;
-        }
+        Method::Starlet | Method::Learned => {}
+    }
+    if matches!(method, Method::Starlet | Method::Learned) || opts.refit_active {
+        g.noise_sigma = estimate_noise_sigma(filled()?.view())?;
     }
     Ok(g)
 }
@@ -785,7 +976,16 @@ pub fn deconvolve_window(
     let method = opts.method;
     let boundary = opts.boundary.unwrap_or(method.default_boundary());
     let work = work_image(method, window, valid.view(), globals.sky)?;
-    let solve = Solve::new(psf.view(), boundary, opts, globals);
+    #[cfg(feature = "onnx")]
+    let net = load_learned(opts)?;
+    let solve = Solve::new(
+        psf.view(),
+        boundary,
+        opts,
+        globals,
+        #[cfg(feature = "onnx")]
+        net.as_ref(),
+    );
     let x = solve.run(work.view(), None)?;
     Ok(finish(method, x, valid.view(), globals.sky))
 }

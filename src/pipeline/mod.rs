@@ -28,9 +28,9 @@ pub use deblur::{
 #[cfg(feature = "fits")]
 pub use deconvolve::deconvolve_fits;
 pub use deconvolve::{
-    deconvolve, deconvolve_globals, deconvolve_window, deconvolve_with_progress, BoundaryMode,
-    DeconvolveGlobals, DeconvolveOptions, DeconvolveReport, Deconvolved, Method, Precision,
-    TilingReport,
+    deconvolve, deconvolve_globals, deconvolve_window, deconvolve_with_progress, half_max_fwhm,
+    BoundaryMode, DeconvolveGlobals, DeconvolveOptions, DeconvolveReport, Deconvolved,
+    LearnedModel, Method, Precision, TilingReport,
 };
 pub use denoise::{
     denoise, denoise_with_progress, DenoiseModel, DenoiseOptions, DenoiseReport, Denoised,

@@ -190,8 +190,8 @@ pub fn debias_active(
     let sj = starlet_noise_std(jn);
     let mut supp = Array3::<f64>::zeros(wy.dim());
     let mut active_fraction = Vec::with_capacity(jn);
-    for j in 0..jn {
-        let t = p.kappa * sigma * sj[j];
+    for (j, &s_j) in sj.iter().take(jn).enumerate() {
+        let t = p.kappa * sigma * s_j;
         let mut count = 0usize;
         Zip::from(supp.index_axis_mut(Axis(0), j))
             .and(wy.index_axis(Axis(0), j))
@@ -325,7 +325,7 @@ impl LinearOperator<f64> for SupportOp<'_> {
         self.w.apply_into(hx.view(), out.view_mut());
         out *= &self.supp.view().into_dyn();
     }
-    fn adjoint_into(&self, c: ArrayViewD<f64>, mut out: ArrayViewMutD<f64>) {
+    fn adjoint_into(&self, c: ArrayViewD<f64>, out: ArrayViewMutD<f64>) {
         let mc = &c * &self.supp.view().into_dyn();
         let mut u = ArrayD::<f64>::zeros(IxDyn(&self.domain));
         self.w.adjoint_into(mc.view(), u.view_mut());

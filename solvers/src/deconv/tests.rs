@@ -770,11 +770,11 @@ fn debias_converges_to_a_fixed_point_of_the_projected_support_iteration() {
         .unwrap()
         .into_dimensionality()
         .unwrap();
-    for j in 0..4 {
+    for (j, &s_j) in sj.iter().take(4).enumerate() {
         ndarray::Zip::from(c.index_axis_mut(ndarray::Axis(0), j))
             .and(wy.index_axis(ndarray::Axis(0), j))
             .for_each(|c, &d| {
-                if d.abs() <= 3.0 * sj[j] {
+                if d.abs() <= 3.0 * s_j {
                     *c = 0.0
                 }
             });
