@@ -3,9 +3,11 @@
 The computation is the Rust library ``sparseinv`` (the same code as the ``sparseinv`` command
 line tool); this package passes numpy arrays to it and returns numpy arrays and report dicts.
 
-* Pipelines on images: :func:`deconvolve` (Richardson–Lucy, Wiener, Tikhonov, starlet-sparse),
+* Pipelines on images: :func:`deconvolve` (Richardson–Lucy, Wiener, Tikhonov, starlet-sparse,
+  learned galaxy network; optional photometric re-fit),
   :func:`deconvolve_hdu` (astropy HDU in, HDU out with the header/WCS kept),
   :func:`deconvolve_file` (FITS file in, FITS file out, written atomically),
+  :func:`multiband` / :func:`multiband_files` (joint deconvolution of bands with a wide band),
   :func:`estimate_psf`, :func:`denoise`, :func:`deblur`.
 * Linear operators (:class:`Operator`, a ``scipy.sparse.linalg.LinearOperator``):
   :func:`Conv2d`, :func:`Mask`, :func:`Starlet`, :func:`Kronecker`, :func:`Matrix`, and
@@ -78,6 +80,8 @@ __version__ = _sparseinv.__version__
 __all__ = [
     "deconvolve",
     "deconvolve_hdu",
+    "multiband",
+    "multiband_files",
     "deconvolve_file",
     "estimate_psf",
     "denoise",
@@ -160,15 +164,19 @@ def deconvolve(
     image : 2-d array (any real dtype, strides, byte order); NaN pixels are missing data.
     psf : 2-d array, centre at ``(h // 2, w // 2)``; normalised to unit sum unless
         ``normalize_psf=False`` (its original sum is reported as ``psf_sum``).
-    method : ``"rl"`` (Richardson–Lucy, accelerated, default), ``"wiener"``, ``"tikhonov"``
-        or ``"starlet"`` (starlet-sparse ℓ1 with positivity).
+    method : ``"rl"`` (Richardson–Lucy, accelerated, default), ``"wiener"``, ``"tikhonov"``,
+        ``"starlet"`` (starlet-sparse ℓ1 with positivity) or ``"learned"`` (Tikhonov, then the
+        shipped galaxy network, in units of the image's noise level).
     mask : optional boolean array, ``True`` = bad pixel (excluded like NaN). A
         ``numpy.ma.MaskedArray`` image brings its own mask.
     sky : known sky level; ``None`` (default) estimates it (3σ-clipped median), ``0``
         deconvolves the raw values.
     **options : ``iters`` (30), ``accelerate`` (True), ``precision`` (``"f64"``/``"f32"``),
         ``balance`` (Wiener balance / Tikhonov weight, estimated by default), ``k_sigma`` (3,
-        starlet threshold in noise units), ``refit_active`` (False), ``boundary``
+        starlet threshold in noise units), ``refit_active`` (False: re-fit the result of any
+        method to the data on the significant starlet coefficients of the image, removing
+        photometric bias), ``refit_kappa`` (3), ``model`` (``"builtin"`` or an ONNX path, for
+        ``"learned"``), ``boundary``
         (``"zero"``, ``"reflect"``, ``"periodic"``; default by method), ``tile`` (pixels;
         automatic above 2048 px; 0 never), ``halo``, ``normalize_psf`` (True).
 
@@ -212,6 +220,80 @@ def deconvolve_file(
             os.fspath(input), os.fspath(output), psf=_real(psf, "psf", 2), method=method,
             force=force, **options,
         )
+    return json.loads(rep)
+
+
+def multiband(
+    bands: Sequence[Any],
+    psfs: Sequence[Any],
+    wide: Any,
+    wide_psf: Any,
+    names: Optional[Sequence[str]] = None,
+    ratio: Optional[int] = None,
+    offsets: Optional[Sequence[Tuple[float, float]]] = None,
+    **options: Any,
+) -> Tuple[np.ndarray, dict]:
+    """Joint multiband deconvolution: low-resolution bands sharpened by a high-resolution wide
+    band (the library's ``pipeline::multiband``, the same as ``sparseinv multiband``).
+
+    The model, per band ``b`` on the wide band's (fine) grid: ``band_b = S_b D_r(psf_b ⊛ x_b)
+    + n_b`` (``D_r`` sums ``r × r`` blocks, ``S_b`` the band's sub-pixel offset) and
+    ``wide = wide_psf ⊛ Σ_b α_b x_b + n_W``; solved with positivity and a starlet prior.
+
+    Parameters
+    ----------
+    bands : K 2-d arrays on the coarse grid (NaN = missing data).
+    psfs : K PSFs sampled on the fine grid (centre at ``(h // 2, w // 2)``).
+    wide, wide_psf : the wide-band image (fine grid, ``r`` times the bands' shape) and its PSF.
+    names : band names for the report (default ``"band0"``, ...).
+    ratio : resolution ratio ``r`` (arrays carry no WCS: required).
+    offsets : per band, the offset in coarse pixels ``(rows, cols)`` of its pixel (0, 0) from
+        the centre of fine block (0, 0); default ``(0, 0)`` for every band.
+    **options : ``weights`` (α_b; fitted by default), ``prior`` (``"starlet"`` or ``"pnp"``),
+        ``scales`` (4), ``k_sigma`` (3), ``strength`` (1, PnP), ``iterations`` (200), ``sky``
+        (True: subtract each image's sky and add it back), ``tile``.
+
+    Returns
+    -------
+    restored : array ``[K, H, W]`` on the wide band's grid (flux per fine pixel).
+    report : dict — ratio, bands (noise, sky, α and its error, flux in/out), alpha_method,
+        iterations, stop_reason, tiles, warnings, seconds.
+
+    For FITS files with WCS (ratio and offsets from the headers) use
+    :func:`multiband_files`.
+    """
+    bands = [_real(b, f"bands[{i}]", 2) for i, b in enumerate(bands)]
+    psfs = [_real(p, f"psfs[{i}]", 2) for i, p in enumerate(psfs)]
+    if names is None:
+        names = [f"band{i}" for i in range(len(bands))]
+    if ratio is None:
+        raise ValueError("ratio is required for arrays (they carry no WCS); use "
+                         "multiband_files for FITS files with WCS")
+    if offsets is None:
+        offsets = [(0.0, 0.0)] * len(bands)
+    cube, rep = _sparseinv.multiband(
+        bands, psfs, _real(wide, "wide", 2), _real(wide_psf, "wide_psf", 2), list(names),
+        ratio=int(ratio), offsets=[(float(a), float(b)) for a, b in offsets], **options)
+    return cube, json.loads(rep)
+
+
+def multiband_files(
+    bands: Sequence["str | os.PathLike[str]"],
+    psfs: Sequence["str | os.PathLike[str]"],
+    wide: "str | os.PathLike[str]",
+    wide_psf: "str | os.PathLike[str]",
+    out_dir: "str | os.PathLike[str]",
+    force: bool = False,
+    **options: Any,
+) -> dict:
+    """Joint multiband deconvolution of FITS files (the same as ``sparseinv multiband``): the
+    ratio and offsets come from the WCS, and ``out_dir/<band>.fits`` (one per band, on the wide
+    band's grid with its header and WCS, HISTORY added) and ``out_dir/report.json`` are
+    written, atomically and never over existing files unless ``force``. Options as
+    :func:`multiband`. Returns the report."""
+    rep = _sparseinv.multiband_files(
+        [os.fspath(b) for b in bands], [os.fspath(p) for p in psfs], os.fspath(wide),
+        os.fspath(wide_psf), os.fspath(out_dir), force=force, **options)
     return json.loads(rep)
 
 

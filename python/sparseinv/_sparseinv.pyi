@@ -41,6 +41,27 @@ def globals_with_rl(globals: dict[str, float], min: float, sum: float, n: int) -
 def deconvolve_window(window: F64, psf: F64, globals: dict[str, float], **options: Any) -> F64:
     """One window deconvolved with given global quantities."""
 
+def multiband(
+    bands: list[F64],
+    psfs: list[F64],
+    wide: F64,
+    wide_psf: F64,
+    names: list[str],
+    **options: Any,
+) -> Tuple[Any, str]:
+    """Library ``pipeline::multiband::multiband``; returns (bands [K, H, W], report JSON)."""
+
+def multiband_files(
+    bands: list["str | PathLike[str]"],
+    psfs: list["str | PathLike[str]"],
+    wide: "str | PathLike[str]",
+    wide_psf: "str | PathLike[str]",
+    out_dir: "str | PathLike[str]",
+    force: bool = False,
+    **options: Any,
+) -> str:
+    """Library ``pipeline::multiband::multiband_fits``; returns the report JSON."""
+
 def estimate_psf(
     image: F64,
     size: int = 25,

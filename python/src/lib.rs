@@ -351,6 +351,157 @@ fn deconvolve_file<'py>(
     deconvolve_report(&out)
 }
 
+/// The options of `pipeline::multiband::multiband` from keyword arguments.
+fn multiband_options(
+    kw: Option<&Bound<'_, PyDict>>,
+) -> PyResult<pipeline::multiband::MultibandOptions> {
+    use pipeline::multiband::{MultibandOptions, Prior};
+    let mut o = MultibandOptions::default();
+    let Some(kw) = kw else { return Ok(o) };
+    for (k, v) in kw.iter() {
+        let key: String = k.extract()?;
+        if v.is_none() {
+            match key.as_str() {
+                "ratio" => o.ratio = None,
+                "offsets" => o.offsets = None,
+                "weights" => o.weights = None,
+                "tile" => o.tile = None,
+                _ => {
+                    return Err(PyValueError::new_err(format!(
+                        "option {key:?} cannot be None"
+                    )))
+                }
+            }
+            continue;
+        }
+        match key.as_str() {
+            "ratio" => o.ratio = Some(v.extract()?),
+            "offsets" => {
+                let pairs: Vec<(f64, f64)> = v.extract()?;
+                o.offsets = Some(pairs.into_iter().map(|(a, b)| [a, b]).collect());
+            }
+            "weights" => o.weights = Some(v.extract()?),
+            "prior" => {
+                let p: String = v.extract()?;
+                o.prior = match p.as_str() {
+                    "starlet" => Prior::Starlet,
+                    "pnp" => Prior::Pnp,
+                    _ => {
+                        return Err(PyValueError::new_err(format!(
+                            "unknown prior {p:?} (expected \"starlet\" or \"pnp\")"
+                        )))
+                    }
+                }
+            }
+            "scales" => o.scales = v.extract()?,
+            "k_sigma" => o.k_sigma = v.extract()?,
+            "strength" => o.strength = v.extract()?,
+            "iterations" => o.iterations = v.extract()?,
+            "sky" => o.sky = v.extract()?,
+            "tile" => o.tile = Some(v.extract()?),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown multiband option {key:?} (expected ratio, offsets, weights, prior, \
+                     scales, k_sigma, strength, iterations, sky, tile)"
+                )))
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// Joint multiband deconvolution on arrays (library `pipeline::multiband::multiband`):
+/// returns (restored bands `[K, H, W]` on the wide band's grid, report JSON).
+#[pyfunction]
+#[pyo3(signature = (bands, psfs, wide, wide_psf, names, **options))]
+fn multiband<'py>(
+    py: Python<'py>,
+    bands: Vec<PyReadonlyArray2<'py, f64>>,
+    psfs: Vec<PyReadonlyArray2<'py, f64>>,
+    wide: PyReadonlyArray2<'py, f64>,
+    wide_psf: PyReadonlyArray2<'py, f64>,
+    names: Vec<String>,
+    options: Option<&Bound<'py, PyDict>>,
+) -> PyResult<(Bound<'py, numpy::PyArray3<f64>>, String)> {
+    use pipeline::multiband::BandImage;
+    let opts = multiband_options(options)?;
+    if bands.len() != psfs.len() || bands.len() != names.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} bands, {} PSFs and {} names: give one PSF and one name per band",
+            bands.len(),
+            psfs.len(),
+            names.len()
+        )));
+    }
+    let views: Vec<BandImage> = bands
+        .iter()
+        .zip(&psfs)
+        .zip(&names)
+        .map(|((b, p), n)| BandImage {
+            name: n.clone(),
+            data: b.as_array(),
+            psf: p.as_array(),
+            wcs: None,
+        })
+        .collect();
+    let wide_in = BandImage {
+        name: "wide".into(),
+        data: wide.as_array(),
+        psf: wide_psf.as_array(),
+        wcs: None,
+    };
+    let out = compute(py, || {
+        pipeline::multiband::multiband(&views, &wide_in, &opts)
+    })
+    .map_err(py_err)?;
+    let (n0, n1) = out.bands[0].dim();
+    let mut cube = Array3::<f64>::zeros((out.bands.len(), n0, n1));
+    for (k, b) in out.bands.iter().enumerate() {
+        cube.index_axis_mut(ndarray::Axis(0), k).assign(b);
+    }
+    let rep = text(json(&out.report)?);
+    Ok((cube.into_pyarray(py), rep))
+}
+
+/// Joint multiband deconvolution of FITS files (library `pipeline::multiband::multiband_fits`):
+/// writes `out_dir/<band>.fits` and `out_dir/report.json`; returns the report JSON.
+#[pyfunction]
+#[pyo3(signature = (bands, psfs, wide, wide_psf, out_dir, force=false, **options))]
+#[allow(clippy::too_many_arguments)]
+fn multiband_files(
+    py: Python<'_>,
+    bands: Vec<std::path::PathBuf>,
+    psfs: Vec<std::path::PathBuf>,
+    wide: std::path::PathBuf,
+    wide_psf: std::path::PathBuf,
+    out_dir: std::path::PathBuf,
+    force: bool,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<String> {
+    let opts = multiband_options(options)?;
+    if bands.len() != psfs.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} bands and {} PSFs: give one PSF per band",
+            bands.len(),
+            psfs.len()
+        )));
+    }
+    let pairs: Vec<(std::path::PathBuf, std::path::PathBuf)> =
+        bands.into_iter().zip(psfs).collect();
+    let out = compute(py, || {
+        pipeline::multiband::multiband_fits(
+            &pairs,
+            (&wide, &wide_psf),
+            &out_dir,
+            &opts,
+            force,
+            &mut |_| {},
+        )
+    })
+    .map_err(py_err)?;
+    Ok(text(json(&out.report)?))
+}
+
 /// Estimate the PSF of `image` from its stars (library `pipeline::estimate_psf`).
 #[pyfunction]
 #[pyo3(signature = (image, size=25, k_sigma=5.0, saturation=None, isolation=None,
@@ -927,6 +1078,8 @@ fn _sparseinv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(deconvolve_globals, m)?)?;
     m.add_function(wrap_pyfunction!(deconvolve_window, m)?)?;
     m.add_function(wrap_pyfunction!(globals_with_rl, m)?)?;
+    m.add_function(wrap_pyfunction!(multiband, m)?)?;
+    m.add_function(wrap_pyfunction!(multiband_files, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_psf, m)?)?;
     m.add_function(wrap_pyfunction!(denoise, m)?)?;
     m.add_function(wrap_pyfunction!(deblur, m)?)?;
