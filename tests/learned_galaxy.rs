@@ -229,3 +229,53 @@ fn learned_matches_the_python_onnxruntime_reference() {
         );
     }
 }
+
+#[test]
+#[cfg_attr(
+    not(sparseinv_ort),
+    ignore = "ONNX Runtime not found at build time (see models/build.rs)"
+)]
+fn cli_learned_with_refit_on_m13_keeps_header_and_flux() {
+    if !ort_or_skip("cli_learned_with_refit_on_m13_keeps_header_and_flux") {
+        return;
+    }
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let d = tempfile::tempdir().unwrap();
+    let (out, json) = (d.path().join("m13_learned.fits"), d.path().join("r.json"));
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_sparseinv"))
+        .arg("deconvolve")
+        .arg(data.join("m13.fits"))
+        .arg("--psf")
+        .arg(data.join("m13_psf.fits"))
+        .args(["--method", "learned", "--refit-active", "-o"])
+        .arg(&out)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let img = sparseinv::io::fits::read_fits(&out, None).unwrap();
+    assert_eq!(img.header.get_str("DECONV").as_deref(), Some("learned"));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["model"], "builtin");
+    assert_eq!(r["refit_kappa"], 3.0);
+    assert_eq!(r["warnings"].as_array().map(|a| a.len()), Some(0));
+    // the re-fit keeps the total flux of the frame (positivity above the sky adds a little)
+    let ratio = r["flux_after"].as_f64().unwrap() / r["flux_before"].as_f64().unwrap();
+    assert!((ratio - 1.0).abs() < 0.01, "flux ratio {ratio}");
+    // --balance does not apply to the learned method: a clear error, nothing written
+    let bad = d.path().join("bad.fits");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_sparseinv"))
+        .arg("deconvolve")
+        .arg(data.join("m13.fits"))
+        .arg("--psf")
+        .arg(data.join("m13_psf.fits"))
+        .args(["--method", "learned", "--balance", "0.1", "-o"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!st.status.success());
+    assert!(String::from_utf8_lossy(&st.stderr).contains("balance"));
+    assert!(!bad.exists());
+}

@@ -246,12 +246,6 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             args.psf.display()
         );
     }
-    let psf_size = psf.nrows().max(psf.ncols());
-    if let Some(halo) = args.halo.filter(|&h| h < psf_size) {
-        eprintln!(
-            "warning: --halo {halo} is smaller than the PSF ({psf_size} px): tile seams may show"
-        );
-    }
     let pb = super::progress_bar(args.iters as u64, &format!("{:?}", args.method));
     let mut tiles_message = false;
     let res = deconvolve_with_progress(y.view(), psf.view(), &opts, &mut |p| {
@@ -265,6 +259,9 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
     .with_context(|| format!("{}: deconvolution failed", input.image.path.display()))?;
     pb.finish_and_clear();
     let report = &res.report;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     res.write_fits(
         &args.output,
         Some(&input.image.header),
@@ -311,6 +308,7 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
                 ("hdu".to_string(), serde_json::json!(input.image.hdu)),
                 ("psf".to_string(), serde_json::json!(args.psf)),
                 ("masked_output".to_string(), serde_json::json!("NaN")),
+                ("warnings".to_string(), serde_json::json!(report.warnings)),
                 (
                     "stretch".to_string(),
                     serde_json::json!(format!("{:?}", args.stretch).to_lowercase()),
