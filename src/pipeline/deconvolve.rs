@@ -13,11 +13,12 @@
 //! [`DeconvolveOptions::refit_active`] re-fits the result of any method to the data on the
 //! multi-resolution support of the observation (the starlet coefficients `|W_j y| > κ σ σ_j`,
 //! plus the whole coarse scale), with positivity:
-//! [`debias_active`](sparseinv_solvers::deconv::debias_active), 100 accelerated
-//! projected-gradient iterations at most, stopping at a relative change of 10⁻⁴. Masked
-//! pixels are left out of its data term. This removes the photometric bias of regularised
-//! and learned estimates while keeping their look where the data hold no significant
-//! structure.
+//! [`debias_active`](sparseinv_solvers::deconv::debias_active): 30 projected-gradient steps
+//! (stopped early on purpose: they fix the well-measured low frequencies, where the bias
+//! lives, without deconvolving the noise inside the active coefficients), threshold `κ + 1`
+//! on the finest scale. Masked pixels are left out of its data term. This removes the
+//! photometric bias of regularised and learned estimates while keeping their look where the
+//! data hold no significant structure.
 //!
 //! # Boundaries
 //! Default: [`BoundaryMode::Zero`] for `rl` and `starlet` (the unknown image is zero beyond

@@ -15,11 +15,18 @@ pub struct DebiasParams {
     /// Number of starlet wavelet scales `J` (default 4); the coarse plane `c_J` is always in
     /// the data term.
     pub scales: usize,
-    /// Significance threshold `κ` in noise units (default 3): coefficient `(j, p)` is active
-    /// when `|W_j y (p)| > κ σ σ_j`.
+    /// Significance threshold `κ` in noise units (default 3): coefficient `(j, p)` of a
+    /// wavelet plane `j ≥ 2` is active when `|W_j y (p)| > κ σ σ_j`; on the finest plane the
+    /// threshold is `κ + 1` (Starck & Murtagh's convention: the finest scale holds most of the
+    /// false detections).
     pub kappa: f64,
-    /// Maximum number of iterations (default 100).
+    /// Threshold of the finest plane; `None` (default): `κ + 1`.
+    pub kappa_finest: Option<f64>,
+    /// Maximum number of iterations (default 30: the iteration is stopped early on purpose,
+    /// see [`debias_active`]).
     pub max_iters: usize,
+    /// Nesterov/FISTA acceleration (default `false`).
+    pub accelerate: bool,
     /// Stop when `‖x_{k+1} − x_k‖ ≤ rel_tol ‖x_{k+1}‖` (default 10⁻⁴).
     pub rel_tol: f64,
     /// Step in units of `1/L`, `L = ‖M W V H‖²` (default 1; must be in `(0, 1]` for the
@@ -36,7 +43,9 @@ impl Default for DebiasParams {
         DebiasParams {
             scales: 4,
             kappa: 3.0,
-            max_iters: 100,
+            kappa_finest: None,
+            max_iters: 30,
+            accelerate: false,
             rel_tol: 1e-4,
             step: 1.0,
             positivity: true,
@@ -71,22 +80,23 @@ pub struct DebiasResult {
 /// blur `H` and the multi-resolution support of the *observation*
 ///
 /// ```text
-/// M_j(p) = 1  if |W_j y (p)| > κ σ σ_j   (j = 1..J),      M_{J+1} = 1 (coarse plane kept),
+/// M_j(p) = 1  if |W_j y (p)| > κ_j σ σ_j   (j = 1..J),      M_{J+1} = 1 (coarse plane kept),
 /// ```
 ///
-/// (`σ` the noise standard deviation of `y`, `σ_j` the starlet noise level of plane `j` for
-/// unit white noise, [`starlet_noise_std`]), it solves, from `x₀ = estimate`,
+/// (`κ_1 = κ + 1` unless [`DebiasParams::kappa_finest`] says otherwise, `κ_j = κ` for `j ≥ 2`, `σ` the noise standard deviation of `y`, `σ_j` the
+/// starlet noise level of plane `j` for unit white noise, [`starlet_noise_std`]), it
+/// minimises, from `x₀ = estimate`,
 ///
 /// ```text
 /// min_x  f(x) = ½ ‖ M ⊙ W( V ⊙ (y − H x) ) ‖²   subject to  x ≥ 0
 /// ```
 ///
 /// (`V` the 0/1 mask of valid pixels: masked pixels carry no residual) by projected gradient
-/// steps accelerated as in FISTA (Beck & Teboulle 2009):
+/// steps (optionally accelerated as in FISTA, Beck & Teboulle 2009):
 ///
 /// ```text
 /// x_{k+1} = P₊( z_k + μ Hᵀ V ⊙ Wᵀ[ M ⊙ W( V ⊙ (y − H z_k) ) ] ),   μ = step / ‖M W V H‖²,
-/// z_{k+1} = x_{k+1} + (t_k − 1)/t_{k+1} (x_{k+1} − x_k)
+/// z_{k+1} = x_{k+1}     (accelerated: + (t_k − 1)/t_{k+1} (x_{k+1} − x_k))
 /// ```
 ///
 /// (`P₊` the projection onto `x ≥ 0`, skipped when [`DebiasParams::positivity`] is off; the
@@ -103,7 +113,12 @@ pub struct DebiasResult {
 /// and it converges to a minimiser.
 ///
 /// Stopping rule: the relative change `‖x_{k+1} − x_k‖ / ‖x_{k+1}‖ ≤ rel_tol`, or
-/// `max_iters`.
+/// `max_iters`. The default (30 plain gradient steps) stops early on purpose: the first steps
+/// fix the well-measured low frequencies, where the photometric bias lives (`|ĥ| ≈ 1`), while
+/// running to convergence deconvolves the noise inside the active coefficients without any
+/// regularisation. On 90 held-out simulated galaxies (`scripts/galaxy`) after
+/// Richardson–Lucy, 30 plain steps left the NMSE better than the start in every SNR bin,
+/// where 100 accelerated steps doubled it at SNR < 30.
 ///
 /// Assumptions: `psf` sums to 1 (flux is preserved) with its centre at `(h/2, w/2)`; `y` is
 /// background-subtracted; `sigma > 0` is the noise standard deviation of `y` (e.g.
@@ -150,7 +165,9 @@ pub fn debias_active(
             ),
         ));
     }
-    if !(p.kappa >= 0.0 && p.kappa.is_finite()) {
+    if !(p.kappa >= 0.0 && p.kappa.is_finite())
+        || p.kappa_finest.is_some_and(|k| !(k >= 0.0 && k.is_finite()))
+    {
         return Err(Error::param(
             "kappa",
             format!("must be finite and ≥ 0, got {}", p.kappa),
@@ -191,7 +208,12 @@ pub fn debias_active(
     let mut supp = Array3::<f64>::zeros(wy.dim());
     let mut active_fraction = Vec::with_capacity(jn);
     for (j, &s_j) in sj.iter().take(jn).enumerate() {
-        let t = p.kappa * sigma * s_j;
+        let k = if j == 0 {
+            p.kappa_finest.unwrap_or(p.kappa + 1.0)
+        } else {
+            p.kappa
+        };
+        let t = k * sigma * s_j;
         let mut count = 0usize;
         Zip::from(supp.index_axis_mut(Axis(0), j))
             .and(wy.index_axis(Axis(0), j))
@@ -258,7 +280,7 @@ pub fn debias_active(
         project(&mut xn);
         iterations += 1;
         let tn = 0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt());
-        let beta = (t - 1.0) / tn;
+        let beta = if p.accelerate { (t - 1.0) / tn } else { 0.0 };
         z = Zip::from(&xn)
             .and(&x)
             .map_collect(|&a, &b| a + beta * (a - b));
