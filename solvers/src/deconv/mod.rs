@@ -14,8 +14,8 @@
 //!   starlet sparsity solved exactly by the Condat–Vũ primal–dual algorithm;
 //! - [`refit_active`]: re-fit the amplitudes of the significant starlet coefficients of an
 //!   estimate to the data (debiasing the ℓ1 shrinkage);
-//! - [`debias_active`]: re-fit any estimate to the data on the multi-resolution support of
-//!   the observation (photometric debiasing after any method, learned ones included).
+//! - [`debias_active`]: re-fit any estimate to the data on its significant starlet
+//!   coefficients (photometric debiasing after any method, learned ones included).
 //!
 //! Images are `[rows, cols]` arrays of `f32` or `f64` (the starlet-sparse solver and the
 //! refit are `f64` only); the PSF is used as given (it should
@@ -27,7 +27,7 @@ mod rl;
 mod sparse;
 mod wiener;
 
-pub use debias::{debias_active, DebiasParams, DebiasResult};
+pub use debias::{debias_active, DebiasParams, DebiasResult, Detect};
 pub use rl::{richardson_lucy, RichardsonLucy, RlParams};
 pub use sparse::{refit_active, starlet_sparse, StarletSparseParams, StarletSparseResult};
 pub use wiener::{

@@ -715,6 +715,7 @@ fn debias_with_full_support_inverts_an_invertible_blur() {
     let p = DebiasParams {
         kappa: 0.0,
         kappa_finest: Some(0.0),
+        detect: Detect::Data,
         positivity: false,
         max_iters: 2000,
         rel_tol: 1e-13,
@@ -752,6 +753,7 @@ fn debias_converges_to_a_fixed_point_of_the_projected_support_iteration() {
     let p = DebiasParams {
         max_iters: 2000,
         accelerate: true,
+        detect: Detect::Data,
         rel_tol: 0.0,
         ..DebiasParams::default()
     };
