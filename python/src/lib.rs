@@ -7,7 +7,7 @@
 //! converts other dtypes and byte orders once — and are read in place, never copied when
 //! already `float64` native-endian. Reports come back as JSON text that the Python layer turns
 //! into dicts. Every computation runs with the GIL released, on the thread pool that
-//! [`set_threads`] configures. Library errors become Python exceptions carrying the library's
+//! `set_threads` configures. Library errors become Python exceptions carrying the library's
 //! message: `ValueError` for bad input, `OSError` for files, `RuntimeError` for numerical or
 //! runtime (ONNX) failures.
 

@@ -14,7 +14,7 @@
 //! its significant starlet coefficients (`|W_j H x̂| > κ σ σ_j`: detected on the estimate's
 //! noise-free prediction of the data, which avoids the selection bias of detecting on the
 //! noisy image; plus the whole coarse scale), with positivity:
-//! [`debias_active`](sparseinv_solvers::deconv::debias_active): 30 projected-gradient steps
+//! [`sparseinv_solvers::deconv::debias_active`]: 30 projected-gradient steps
 //! (stopped early on purpose: they fix the well-measured low frequencies, where the bias
 //! lives, without deconvolving the noise inside the active coefficients), threshold `κ + 1`
 //! on the finest scale. Masked pixels are left out of its data term. This removes the
