@@ -3,6 +3,7 @@
 //!
 //! - `single`: each band deconvolved alone (same starlet prior, same super-resolved grid);
 //! - `joint`: the three bands with the wide band (defaults: α fitted, noise by MAD, k = 3);
+//! - `joint-norefit`: `joint` without its photometric re-fit (`refit_iters = 0`);
 //! - `joint-pnp`: joint with a plug-and-play starlet denoiser in place of the ℓ1 prox;
 //! - `baseline`: the authors' published projected-gradient scheme (200 iterations, step
 //!   1/(10L), λ_b = 0.3 × band term / VIS term), with the same fitted α and noise levels.
@@ -183,12 +184,13 @@ fn main() {
                             r.x.index_axis(Axis(0), 0).to_owned()
                         })
                         .collect(),
-                    "joint" | "joint-pnp" | "joint-pos" => {
+                    "joint" | "joint-pnp" | "joint-pos" | "joint-norefit" => {
                         let p = MultibandParams {
                             prior: match method.as_str() {
                                 "joint-pos" => MultibandPrior::Positivity,
                                 _ => MultibandPrior::default(),
                             },
+                            refit_iters: if method == "joint-norefit" { 0 } else { 30 },
                             ..Default::default()
                         };
                         let r = if method == "joint-pnp" {
