@@ -50,8 +50,8 @@ use crate::error::{check_finite, Error, Result};
 use crate::fft::complex_plan;
 use crate::iter::{run, NoObserver, Observer, Report, StopCriteria};
 use crate::op::{
-    op_norm, starlet_noise_std, BlockDiag, BlockLayout, Boundary, Conv2d, Downsample, FourierShift,
-    LinearOperator, NormEstimate, Starlet,
+    op_norm, starlet_noise_std, BlockDiag, BlockLayout, Boundary, Compose, Conv2d, Diagonal,
+    Downsample, FourierShift, LinearOperator, NormEstimate, Starlet,
 };
 use crate::pnp::{PnpParams, PnpPgd};
 use crate::prox::{NonNegative, L1};
@@ -984,9 +984,9 @@ pub fn joint_refit(
             }
         }
     }
-    let b = JointSupport { a, wb: &wb, m: &m };
-    let mut t = wb.apply(yw.view())?;
-    t *= &m;
+    let dm = Diagonal::new(m);
+    let b = joint_support_operator(a, &wb, &dm)?;
+    let t = dm.apply(wb.apply(yw.view())?.view())?;
     let l: f64 = op_norm(&b, NormEstimate::default());
     let mu = 1.0 / (1.05 * l * l).max(1e-12);
     let mut x = pos;
@@ -1000,32 +1000,14 @@ pub fn joint_refit(
     Ok(x)
 }
 
-/// `x ↦ M ⊙ W(A x)` with `W` the block-diagonal starlet of the data images.
-struct JointSupport<'a> {
+/// `x ↦ M ⊙ W(A x)` with `W` the block-diagonal starlet of the data images: a composition of
+/// the existing operators.
+fn joint_support_operator<'a>(
     a: &'a MultibandOperator,
     wb: &'a BlockDiag<f64, Starlet<f64>>,
-    m: &'a ArrayD<f64>,
-}
-
-impl LinearOperator<f64> for JointSupport<'_> {
-    fn domain_shape(&self) -> &[usize] {
-        self.a.domain_shape()
-    }
-    fn range_shape(&self) -> &[usize] {
-        self.wb.range_shape()
-    }
-    fn apply_into(&self, x: ArrayViewD<f64>, mut y: ArrayViewMutD<f64>) {
-        let mut ax = ArrayD::<f64>::zeros(IxDyn(self.a.range_shape()));
-        self.a.apply_into(x, ax.view_mut());
-        self.wb.apply_into(ax.view(), y.view_mut());
-        y *= self.m;
-    }
-    fn adjoint_into(&self, c: ArrayViewD<f64>, x: ArrayViewMutD<f64>) {
-        let mc = &c * self.m;
-        let mut u = ArrayD::<f64>::zeros(IxDyn(self.a.range_shape()));
-        self.wb.adjoint_into(mc.view(), u.view_mut());
-        self.a.adjoint_into(u.view(), x);
-    }
+    m: &'a Diagonal<f64>,
+) -> Result<impl LinearOperator<f64> + 'a> {
+    Compose::new(m, Compose::new(wb, a)?)
 }
 
 /// A denoiser of `[K, n0, n1]` band stacks from a 2-D one: each band is denoised with the

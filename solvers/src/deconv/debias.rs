@@ -5,9 +5,10 @@
 use super::{check_inputs, fill_masked_median, mask_weights, masked_data};
 use crate::error::{check_finite, Error, Result};
 use crate::op::{
-    op_norm, starlet_noise_std, Boundary, Conv2d, LinearOperator, NormEstimate, Starlet,
+    op_norm, starlet_noise_std, Boundary, Compose, Conv2d, Diagonal, LinearOperator, NormEstimate,
+    Starlet,
 };
-use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Zip};
+use ndarray::{Array2, Array3, ArrayView2, Axis, Zip};
 
 /// Which image the significant coefficients of [`debias_active`] are detected on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -251,15 +252,10 @@ pub fn debias_active(
     }
     supp.index_axis_mut(Axis(0), jn).fill(1.0);
 
-    let b = SupportOp {
-        h: &h,
-        w: &w,
-        supp: &supp,
-        v: &v,
-        domain: [n0, n1],
-        range: [jn + 1, n0, n1],
-    };
-    let target: Array3<f64> = b.mask_transform(&yd)?;
+    let (dm, dv) = (Diagonal::new(supp.into_dyn()), Diagonal::new(v.into_dyn()));
+    let b = support_operator(&h, &w, &dm, &dv)?;
+    // t = M ⊙ W(V ⊙ y)
+    let target = dm.apply(w.apply(dv.apply(yd.view().into_dyn())?.view())?.view())?;
     // L = ‖B‖² by power iteration (5 % margin: the estimate approaches the norm from below)
     let norm = op_norm(
         &b,
@@ -273,11 +269,7 @@ pub fn debias_active(
     let mu = p.step / lip;
     // ∇f(x) = −Bᵀ(t − Bx), t = M ⊙ W(V ⊙ y); returns (−∇f, ‖t − Bx‖)
     let descent = |x: &Array2<f64>| -> Result<(Array2<f64>, f64)> {
-        let bx: Array3<f64> = b
-            .apply(x.view().into_dyn())?
-            .into_dimensionality()
-            .expect("3-D");
-        let r = &target - &bx;
+        let r = &target - &b.apply(x.view().into_dyn())?;
         let res = r.iter().map(|a| a * a).sum::<f64>().sqrt();
         let g: Array2<f64> = b
             .adjoint(r.view().into_dyn())?
@@ -333,49 +325,12 @@ pub fn debias_active(
 
 /// `B x = M ⊙ W(V ⊙ H x)` from images `[rows, cols]` to starlet planes `[J + 1, rows, cols]`
 /// (`M` the 0/1 support, coarse plane all ones; `V` the 0/1 valid-pixel mask), with
-/// `Bᵀ c = Hᵀ(V ⊙ Wᵀ(M ⊙ c))`.
-pub(super) struct SupportOp<'a> {
-    pub(super) h: &'a Conv2d<f64>,
-    pub(super) w: &'a Starlet<f64>,
-    pub(super) supp: &'a Array3<f64>,
-    pub(super) v: &'a Array2<f64>,
-    pub(super) domain: [usize; 2],
-    pub(super) range: [usize; 3],
-}
-
-impl SupportOp<'_> {
-    /// `M ⊙ W(V ⊙ u)` (no blur): the data side of the fit.
-    fn mask_transform(&self, u: &Array2<f64>) -> Result<Array3<f64>> {
-        let vu = u * self.v;
-        let mut c: Array3<f64> = self
-            .w
-            .apply(vu.view().into_dyn())?
-            .into_dimensionality()
-            .expect("3-D");
-        c *= self.supp;
-        Ok(c)
-    }
-}
-
-impl LinearOperator<f64> for SupportOp<'_> {
-    fn domain_shape(&self) -> &[usize] {
-        &self.domain
-    }
-    fn range_shape(&self) -> &[usize] {
-        &self.range
-    }
-    fn apply_into(&self, x: ArrayViewD<f64>, mut out: ArrayViewMutD<f64>) {
-        let mut hx = ArrayD::<f64>::zeros(IxDyn(&self.domain));
-        self.h.apply_into(x, hx.view_mut());
-        hx *= &self.v.view().into_dyn();
-        self.w.apply_into(hx.view(), out.view_mut());
-        out *= &self.supp.view().into_dyn();
-    }
-    fn adjoint_into(&self, c: ArrayViewD<f64>, out: ArrayViewMutD<f64>) {
-        let mc = &c * &self.supp.view().into_dyn();
-        let mut u = ArrayD::<f64>::zeros(IxDyn(&self.domain));
-        self.w.adjoint_into(mc.view(), u.view_mut());
-        u *= &self.v.view().into_dyn();
-        self.h.adjoint_into(u.view(), out);
-    }
+/// `Bᵀ c = Hᵀ(V ⊙ Wᵀ(M ⊙ c))`: a composition of the existing operators.
+pub(super) fn support_operator<'a>(
+    h: &'a Conv2d<f64>,
+    w: &'a Starlet<f64>,
+    m: &'a Diagonal<f64>,
+    v: &'a Diagonal<f64>,
+) -> Result<impl LinearOperator<f64> + 'a> {
+    Compose::new(m, Compose::new(w, Compose::new(v, h)?)?)
 }

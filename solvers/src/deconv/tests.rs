@@ -899,13 +899,10 @@ fn debias_support_operator_passes_the_dot_test() {
         ((j + i * 3 + k) % 3 != 0) as u8 as f64
     });
     let v = Array2::from_shape_fn((n0, n1), |(i, k)| ((i + k) % 7 != 0) as u8 as f64);
-    let b = debias::SupportOp {
-        h: &h,
-        w: &w,
-        supp: &supp,
-        v: &v,
-        domain: [n0, n1],
-        range: [4, n0, n1],
-    };
+    let (dm, dv) = (
+        crate::op::Diagonal::new(supp.into_dyn()),
+        crate::op::Diagonal::new(v.into_dyn()),
+    );
+    let b = debias::support_operator(&h, &w, &dm, &dv).unwrap();
     crate::testing::assert_adjoint(&b, 1e-12);
 }
