@@ -78,7 +78,7 @@ fn masked_pixels_stay_nan_and_are_left_out() {
     ] {
         let opts = DeconvolveOptions {
             method,
-            iters: 5,
+            iters: Some(5),
             ..Default::default()
         };
         let r = deconvolve(y.view(), psf3().view(), &opts).unwrap();
@@ -159,7 +159,7 @@ fn invalid_options_and_inputs_are_errors() {
             ..Default::default()
         },
         DeconvolveOptions {
-            iters: 0,
+            iters: Some(0),
             ..Default::default()
         },
         DeconvolveOptions {

@@ -164,15 +164,18 @@ def deconvolve(
     image : 2-d array (any real dtype, strides, byte order); NaN pixels are missing data.
     psf : 2-d array, centre at ``(h // 2, w // 2)``; normalised to unit sum unless
         ``normalize_psf=False`` (its original sum is reported as ``psf_sum``).
-    method : ``"rl"`` (Richardson–Lucy, accelerated, default), ``"wiener"``, ``"tikhonov"``,
+    method : ``"rl"`` (Richardson–Lucy, default), ``"wiener"``, ``"tikhonov"``,
         ``"starlet"`` (starlet-sparse ℓ1 with positivity) or ``"learned"`` (Tikhonov, then the
         shipped galaxy network, in units of the image's noise level).
     mask : optional boolean array, ``True`` = bad pixel (excluded like NaN). A
         ``numpy.ma.MaskedArray`` image brings its own mask.
-    sky : known sky level; ``None`` (default) estimates it (3σ-clipped median), ``0``
-        deconvolves the raw values.
-    **options : ``iters`` (30), ``accelerate`` (True), ``precision`` (``"f64"``/``"f32"``),
-        ``balance`` (Wiener balance / Tikhonov weight, estimated by default), ``k_sigma`` (3,
+    sky : known sky level; ``None`` (default) estimates it: a background map with boxes of
+        ``sky_mesh`` pixels (option, default 64; ``sky_mesh=None`` or an image under two boxes
+        on a side: one 3σ-clipped median); ``0`` deconvolves the raw values.
+    **options : ``iters`` (default: ``rl`` stops when its residual matches the noise —
+        discrepancy principle, at most 100 —, ``starlet`` runs 30), ``accelerate`` (False),
+        ``precision`` (``"f64"``/``"f32"``), ``balance`` (Wiener balance / Tikhonov weight;
+        default chosen by generalised cross-validation, with the signal spectrum for Wiener), ``k_sigma`` (3,
         starlet threshold in noise units), ``refit_active`` (False: re-fit the result of any
         method to the data on the significant starlet coefficients of the image, removing
         photometric bias), ``refit_kappa`` (3), ``model`` (``"builtin"`` or an ONNX path, for

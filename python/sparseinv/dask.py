@@ -243,7 +243,7 @@ def deconvolve_array(
         opts["sky"] = float(sky)
     if globals is None:
         s = _central_sample(arr, sample)
-        g = dict(_sparseinv.deconvolve_globals(s, **opts))
+        g = dict(_sparseinv.deconvolve_globals(s, k, **opts))
         if method == "rl":
             lo, total, n = da.compute(da.nanmin(arr), da.nansum(arr), da.isfinite(arr).sum())
             g = dict(_sparseinv.globals_with_rl(g, float(lo), float(total), int(n)))

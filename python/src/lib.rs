@@ -143,7 +143,9 @@ fn deconvolve_options(kw: Option<&Bound<'_, PyDict>>) -> PyResult<pipeline::Deco
         if v.is_none() {
             match key.as_str() {
                 "balance" => o.balance = None,
+                "iters" => o.iters = None,
                 "sky" => o.sky = None,
+                "sky_mesh" => o.sky_mesh = None,
                 "boundary" => o.boundary = None,
                 "tile" => o.tile = None,
                 "halo" => o.halo = None,
@@ -157,7 +159,7 @@ fn deconvolve_options(kw: Option<&Bound<'_, PyDict>>) -> PyResult<pipeline::Deco
         }
         match key.as_str() {
             "method" => o.method = parse_method(&v.extract::<String>()?)?,
-            "iters" => o.iters = v.extract()?,
+            "iters" => o.iters = Some(v.extract()?),
             "accelerate" => o.accelerate = v.extract()?,
             "precision" => {
                 let p: String = v.extract()?;
@@ -184,6 +186,7 @@ fn deconvolve_options(kw: Option<&Bound<'_, PyDict>>) -> PyResult<pipeline::Deco
                 }
             }
             "sky" => o.sky = Some(v.extract()?),
+            "sky_mesh" => o.sky_mesh = Some(v.extract()?),
             "boundary" => o.boundary = Some(parse_boundary_mode(&v.extract::<String>()?)?),
             "tile" => o.tile = Some(v.extract()?),
             "halo" => o.halo = Some(v.extract()?),
@@ -193,7 +196,7 @@ fn deconvolve_options(kw: Option<&Bound<'_, PyDict>>) -> PyResult<pipeline::Deco
                 return Err(PyValueError::new_err(format!(
                     "unknown deconvolve option {key:?} (expected method, iters, accelerate, \
                      precision, balance, k_sigma, refit_active, refit_kappa, model, sky, \
-                     boundary, tile, halo, normalize_psf)"
+                     sky_mesh, boundary, tile, halo, normalize_psf)"
                 )))
             }
         }
@@ -236,6 +239,9 @@ fn globals_to_dict<'py>(
     d.set_item("rl_init", g.rl_init)?;
     d.set_item("rl_background", g.rl_background)?;
     d.set_item("noise_sigma", g.noise_sigma)?;
+    d.set_item("prior", g.prior.name())?;
+    d.set_item("noise_var0", g.noise_var0)?;
+    d.set_item("noise_slope", g.noise_slope)?;
     Ok(d)
 }
 
@@ -245,6 +251,26 @@ fn globals_from_dict(d: &Bound<'_, PyDict>) -> PyResult<pipeline::DeconvolveGlob
             .ok_or_else(|| PyValueError::new_err(format!("globals lacks {k:?}")))?
             .extract()
     };
+    // the keys added after the first release default to their neutral values
+    let opt = |k: &str| -> PyResult<f64> {
+        match d.get_item(k)? {
+            Some(v) => v.extract(),
+            None => Ok(0.0),
+        }
+    };
+    let prior = match d.get_item("prior")? {
+        None => pipeline::FourierPrior::White,
+        Some(v) => match v.extract::<String>()?.as_str() {
+            "white" => pipeline::FourierPrior::White,
+            "gradient" => pipeline::FourierPrior::Gradient,
+            "laplacian" => pipeline::FourierPrior::Laplacian,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "globals: unknown prior {other:?} (expected white, gradient or laplacian)"
+                )))
+            }
+        },
+    };
     Ok(pipeline::DeconvolveGlobals {
         sky: get("sky")?,
         balance: get("balance")?,
@@ -252,21 +278,26 @@ fn globals_from_dict(d: &Bound<'_, PyDict>) -> PyResult<pipeline::DeconvolveGlob
         rl_init: get("rl_init")?,
         rl_background: get("rl_background")?,
         noise_sigma: get("noise_sigma")?,
+        prior,
+        noise_var0: opt("noise_var0")?,
+        noise_slope: opt("noise_slope")?,
     })
 }
 
 /// The global quantities of a deconvolution of `image` (library
 /// `pipeline::deconvolve_globals`) as a dict.
 #[pyfunction]
-#[pyo3(signature = (image, **options))]
+#[pyo3(signature = (image, psf, **options))]
 fn deconvolve_globals<'py>(
     py: Python<'py>,
     image: PyReadonlyArray2<'py, f64>,
+    psf: PyReadonlyArray2<'py, f64>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let opts = deconvolve_options(options)?;
     let img = image.as_array();
-    let g = compute(py, || pipeline::deconvolve_globals(img, &opts)).map_err(py_err)?;
+    let k = psf.as_array();
+    let g = compute(py, || pipeline::deconvolve_globals(img, k, &opts)).map_err(py_err)?;
     globals_to_dict(py, &g)
 }
 

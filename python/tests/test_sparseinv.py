@@ -385,7 +385,7 @@ def test_deconvolve_array_equals_single_process_tiled_result():
     y = circular_conv(x, psf)[0] + sky + np.random.default_rng(8).normal(0, 0.5, x.shape)
     for method, halo, kw in (("wiener", None, {}), ("rl", None, {"accelerate": False}),
                              ("tikhonov", 4 * psf.shape[0], {})):
-        g = sparseinv._sparseinv.deconvolve_globals(y, method=method)
+        g = sparseinv._sparseinv.deconvolve_globals(y, psf, method=method)
         tiled, rep = sparseinv.deconvolve(y, psf, method=method, tile=96, halo=halo, sky=g["sky"], **kw)
         whole, _ = sparseinv.deconvolve(y, psf, method=method, sky=g["sky"], **kw)
         assert rep["tiling"]["tiles"] == 16

@@ -65,6 +65,8 @@ fn main() {
         damping: None,
         positivity: false,
         stop: RlParams::iterations(iters),
+        background: None,
+        discrepancy: None,
     };
     let (rl_best, rl_med, x_rl) = time(reps, || {
         richardson_lucy(y.view(), k.view(), None, &p, &mut NoObserver)

@@ -6,6 +6,9 @@
 //! and picks an algorithm (SIMD where the CPU supports it); caching it makes constructing many
 //! operators of the same size cheap.
 
+use ndarray::{Array2, ArrayView2};
+use num_complex::Complex;
+use rayon::prelude::*;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftNum, FftPlanner};
 use std::any::{Any, TypeId};
@@ -196,6 +199,41 @@ pub fn real_inverse_plan<R: FftNum>(len: usize) -> Arc<dyn ComplexToReal<R>> {
     cached::<R, Arc<dyn ComplexToReal<R>>>(len, Kind::RealInverse, || {
         RealFftPlanner::<R>::new().plan_fft_inverse(len)
     })
+}
+
+/// The unnormalised 2-D DFT of a real array, `X(u, v) = Σ_{i,j} x(i, j) e^{−2πi(ui/n₀ + vj/n₁)}`,
+/// as a full `n₀ × n₁` complex array (rows, then columns; lines in parallel on the rayon
+/// pool). For analyses that need every frequency at once (e.g. the GCV of a Fourier filter);
+/// the operators use the cheaper real transforms.
+///
+/// ```
+/// use ndarray::array;
+/// use sparseinv_solvers::fft::fft2;
+/// let x = array![[1.0, 2.0], [3.0, 4.0]];
+/// let f = fft2(x.view());
+/// // X(0,0) = sum, X(1,0) = row sums' difference, X(0,1) = column sums' difference
+/// assert_eq!((f[[0, 0]].re, f[[1, 0]].re, f[[0, 1]].re, f[[1, 1]].re), (10.0, -4.0, -2.0, 0.0));
+/// ```
+pub fn fft2(a: ArrayView2<f64>) -> Array2<Complex<f64>> {
+    let (n0, n1) = a.dim();
+    let mut out = a.mapv(|v| Complex::new(v, 0.0));
+    if out.is_empty() {
+        return out;
+    }
+    let p1 = complex_plan::<f64>(n1, false);
+    out.as_slice_mut()
+        .expect("fresh array is contiguous")
+        .par_chunks_mut(n1)
+        .for_each(|row| p1.process(row));
+    // columns: transform the rows of the transpose, then transpose back
+    let mut t = out.t().as_standard_layout().into_owned();
+    let p0 = complex_plan::<f64>(n0, false);
+    t.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(n0)
+        .for_each(|col| p0.process(col));
+    out.assign(&t.t());
+    out
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@
 use crate::deconv::estimate_noise_sigma;
 use crate::denoise::Denoiser;
 use crate::error::{check_finite, Error, Result};
-use crate::fft::complex_plan;
+use crate::fft::fft2;
 use crate::iter::{run, NoObserver, Observer, Report, StopCriteria};
 use crate::op::{
     op_norm, starlet_noise_std, BlockDiag, BlockLayout, Boundary, Compose, Conv2d, Diagonal,
@@ -1293,25 +1293,6 @@ pub struct AlphaFit {
     pub common: f64,
     /// The free non-negative least-squares fit (no prior; empty for `"common"`).
     pub free: Vec<f64>,
-}
-
-/// 2-D complex DFT of a real array (rows then columns), unnormalised.
-fn fft2(a: ArrayView2<f64>) -> Array2<Complex<f64>> {
-    let (n0, n1) = a.dim();
-    let mut out = a.mapv(|v| Complex::new(v, 0.0));
-    let p1 = complex_plan::<f64>(n1, false);
-    for mut row in out.rows_mut() {
-        let mut buf: Vec<Complex<f64>> = row.to_vec();
-        p1.process(&mut buf);
-        row.assign(&ndarray::ArrayView1::from(&buf));
-    }
-    let p0 = complex_plan::<f64>(n0, false);
-    for mut col in out.columns_mut() {
-        let mut buf: Vec<Complex<f64>> = col.to_vec();
-        p0.process(&mut buf);
-        col.assign(&ndarray::ArrayView1::from(&buf));
-    }
-    out
 }
 
 /// The DFT of a centred PSF (centre `(h/2, w/2)`) on an `[n0, n1]` grid, i.e. of the kernel

@@ -127,19 +127,25 @@ pub struct DeconvolveArgs {
     /// Output FITS file (32-bit float; masked pixels are NaN).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Iterations (rl, starlet).
-    #[arg(long, default_value_t = 30)]
-    pub iters: usize,
-    /// Plain Richardson–Lucy, without the Biggs–Andrews acceleration.
+    /// Iterations (rl, starlet): exactly this many. Default: rl stops when its residual
+    /// matches the noise (discrepancy principle, Poisson–Gaussian noise model estimated from
+    /// the image; at most 100), starlet runs 30.
     #[arg(long)]
+    pub iters: Option<usize>,
+    /// Richardson–Lucy with the Biggs–Andrews acceleration (fewer iterations; amplifies
+    /// noise sooner).
+    #[arg(long, conflicts_with = "no_accelerate")]
+    pub accelerate: bool,
+    /// Plain Richardson–Lucy (the default; kept for scripts that pass it).
+    #[arg(long, hide = true)]
     pub no_accelerate: bool,
     /// Arithmetic precision of Richardson–Lucy: `f32` halves its memory and runs its
     /// iterations about 1.6× faster (enough for data that is itself single precision:
     /// iterates differ from `f64` by ~1e-6 relative). Other methods compute in `f64`.
     #[arg(long, value_enum, default_value_t = PrecisionArg::F64)]
     pub precision: PrecisionArg,
-    /// Wiener balance / Tikhonov weight; default: estimated from the noise (Wiener), 0.01
-    /// (Tikhonov).
+    /// Wiener balance / Tikhonov weight; default: chosen by generalised cross-validation
+    /// (for wiener together with the signal spectrum: white, gradient or Laplacian).
     #[arg(long)]
     pub balance: Option<f64>,
     /// Threshold in noise units (starlet).
@@ -160,10 +166,16 @@ pub struct DeconvolveArgs {
     /// Sky level (data units) treated as a known background: subtracted before the
     /// deconvolution and added back after it (Richardson–Lucy: the constant term of its
     /// Poisson model `y ~ P(A x + sky)`), so positivity applies to the sources above the sky.
-    /// Default: the 3σ-clipped median of the valid pixels; `--sky 0` to deconvolve the raw
-    /// values.
-    #[arg(long)]
-    pub sky: Option<f64>,
+    /// `map` (default): a smooth background map (sigma-clipped box estimates of
+    /// `--sky-mesh` pixels, 3×3 median-filtered, bicubic-spline interpolated, as SExtractor
+    /// and photutils' Background2D), so diffuse light such as a cluster's core is background
+    /// (images under two boxes on a side use the median); `median`: one 3σ-clipped median of
+    /// the valid pixels; a number: that level; `--sky 0` deconvolves the raw values.
+    #[arg(long, default_value = "map")]
+    pub sky: String,
+    /// Box size (pixels) of the `--sky map` background.
+    #[arg(long, default_value_t = 64)]
+    pub sky_mesh: usize,
     /// Image extension beyond the edges; default: zero for rl/starlet, reflect for
     /// wiener/tikhonov.
     #[arg(long, value_enum)]
@@ -207,9 +219,14 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             .chain(args.json.as_deref()),
         args.force,
     )?;
-    if let Some(v) = args.sky.filter(|v| !v.is_finite()) {
-        anyhow::bail!("--sky {v} is not a finite number");
-    }
+    let (sky, sky_mesh) = match args.sky.as_str() {
+        "map" => (None, Some(args.sky_mesh)),
+        "median" => (None, None),
+        v => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => (Some(x), None),
+            _ => anyhow::bail!("--sky {v}: expected map, median or a finite number"),
+        },
+    };
     let input = super::read_fits_input(&args.input, args.hdu)?;
     let y = &input.data;
     let psf = super::load_psf_checked(&args.psf, y.dim())?;
@@ -217,7 +234,7 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
     let opts = DeconvolveOptions {
         method,
         iters: args.iters,
-        accelerate: !args.no_accelerate,
+        accelerate: args.accelerate,
         precision: match args.precision {
             PrecisionArg::F64 => Precision::F64,
             PrecisionArg::F32 => Precision::F32,
@@ -231,7 +248,8 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
         } else {
             sparseinv::pipeline::LearnedModel::Path(PathBuf::from(&args.model))
         },
-        sky: args.sky,
+        sky,
+        sky_mesh,
         boundary: args.boundary.map(BoundaryMode::from),
         tile: args.tile,
         halo: args.halo,
@@ -246,7 +264,10 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             args.psf.display()
         );
     }
-    let pb = super::progress_bar(args.iters as u64, &format!("{:?}", args.method));
+    let pb = super::progress_bar(
+        args.iters.unwrap_or(sparseinv::pipeline::RL_AUTO_MAX_ITERS) as u64,
+        &format!("{:?}", args.method),
+    );
     let mut tiles_message = false;
     let res = deconvolve_with_progress(y.view(), psf.view(), &opts, &mut |p| {
         if p.unit == ProgressUnit::Tiles && !tiles_message {
@@ -286,15 +307,24 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             args.force,
         )?;
     }
+    let params = match (report.balance, report.prior, &report.stop) {
+        (Some(b), Some(p), _) => format!(
+            "balance {b:.3e} ({}, {} prior)",
+            report.balance_from.as_deref().unwrap_or("given"),
+            p.name()
+        ),
+        (_, _, Some(stop)) => format!("{} iterations ({stop})", report.iterations),
+        _ => format!("{} iterations", report.iterations),
+    };
     eprintln!(
-        "{}: {} ({} boundary{}), {} iterations, {:.2} s; flux {:.6e} -> {:.6e} -> {}",
+        "{}: {} ({} boundary{}), {}, {:.2} s; flux {:.6e} -> {:.6e} -> {}",
         input.image.path.display(),
         method.name(),
         report.boundary.name(),
         report
             .tiling
             .map_or_else(String::new, |t| format!(", {} px tiles", t.tile)),
-        report.iterations,
+        params,
         report.seconds,
         report.flux_before,
         report.flux_after,

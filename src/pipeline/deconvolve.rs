@@ -21,6 +21,24 @@
 //! photometric bias of regularised and learned estimates while keeping their look where the
 //! data hold no significant structure.
 //!
+//! # Parameters from the data
+//! Explicit values always win; without them every method sets its own from the image:
+//! - `wiener` and `tikhonov`: the weight — and for `wiener` the signal spectrum (white,
+//!   `‖∇x‖²` or Laplacian regulariser) — minimise the generalised cross-validation score of
+//!   the filter ([`gcv_select`]; Golub, Heath & Wahba 1979), computed once on the central
+//!   window of at most [`GCV_WINDOW`]² pixels with the method's boundary. GCV needs no noise
+//!   level and holds for signal-dependent noise. On held-out photographs with
+//!   Poisson–Gaussian noise it was within 0.1 dB of the best weight of a grid chosen with the
+//!   truth and 0.6–2.5 dB above scikit-image's `unsupervised_wiener`; the old white-signal
+//!   balance was 2–12 dB lower.
+//! - `rl`: stops by the discrepancy principle ([`Discrepancy`]): after the first iteration
+//!   whose model `m` fits the data as well as the noise allows,
+//!   `(1/N) Σ (y − m)² / σ²(m) ≤ 1`, with the Poisson–Gaussian variance `σ²(m) = a + b·m`
+//!   estimated from the image's two finest starlet scales ([`estimate_noise_model`]); at
+//!   most [`RL_AUTO_MAX_ITERS`] iterations. Tiles stop each on their own statistic.
+//! - `starlet`: thresholds of `k_sigma` times the noise level of each scale (MAD of the
+//!   finest scale, propagated through the starlet's per-scale gains).
+//!
 //! # Boundaries
 //! Default: [`BoundaryMode::Zero`] for `rl` and `starlet` (the unknown image is zero beyond
 //! the edges and the data term only covers the image, `A` = `Same` convolution;
@@ -53,8 +71,10 @@
 //! [`crate::tiling`]). Quantities that must be the same in every tile are computed once on the
 //! whole image: the data offset and starting value of Richardson–Lucy, the Wiener balance and
 //! the noise level of the starlet thresholds. Tiled Wiener and Tikhonov equal their untiled
-//! results to ~1e-6 of the peak, unaccelerated Richardson–Lucy to better than 1e-4
-//! (tests/cli_deconvolve.rs). The Biggs–Andrews step of accelerated Richardson–Lucy and the
+//! results to ~1e-6 of the peak at moderate weights (10⁻²), unaccelerated Richardson–Lucy with
+//! a fixed count to better than 1e-4 (tests/cli_deconvolve.rs); the small weights GCV picks
+//! for nearly noise-free images reach further than the default halo (2.7e-4 of the peak on the
+//! test field): raise `halo` there. The Biggs–Andrews step of accelerated Richardson–Lucy and the
 //! per-scale thresholds and step sizes of `starlet` are computed per tile, so those differ
 //! more at a few pixels near the seams (on a 96×72 test field with 32 px tiles: up to 0.7 %
 //! of the peak for accelerated Richardson–Lucy and 0.3 % for `starlet`; the median
@@ -65,9 +85,9 @@ use crate::tiling::{plan_tiles, process_tiled_with_progress, TileParams};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2, Zip};
 use sparseinv_solvers::deconv::{
-    debias_active, estimate_noise_sigma, fill_masked_median, richardson_lucy, starlet_sparse,
-    tikhonov_bounded, wiener_balance, wiener_bounded, Balance, DebiasParams, Regulariser, RlParams,
-    StarletSparseParams,
+    debias_active, estimate_noise_model, estimate_noise_sigma, fill_masked_median, gcv_select,
+    richardson_lucy, starlet_sparse, tikhonov_bounded, DebiasParams, Discrepancy, NoiseModel,
+    Padding, Regulariser, RlParams, StarletSparseParams,
 };
 use sparseinv_solvers::iter::{Control, IterInfo};
 use sparseinv_solvers::op::Boundary;
@@ -122,6 +142,56 @@ impl Method {
     }
 }
 
+/// Most iterations of Richardson–Lucy under the discrepancy stop
+/// ([`DeconvolveOptions::iters`]` = None`).
+pub const RL_AUTO_MAX_ITERS: usize = 100;
+/// Iterations of `starlet` when [`DeconvolveOptions::iters`] is `None`.
+pub const STARLET_DEFAULT_ITERS: usize = 30;
+/// Side of the central window on which the GCV weight of the Fourier methods is chosen.
+pub const GCV_WINDOW: usize = 1024;
+
+/// The signal model of the Fourier methods: the regulariser `L` of
+/// `x̂ = F⁻¹[conj(H) Y / (|H|² + λ|L|²)]` ([`Regulariser`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FourierPrior {
+    /// `L = I`: a white signal (the classical Wiener balance `μ = σ²/P_s`).
+    #[default]
+    White,
+    /// `‖∇x‖²`: signal spectrum `∝ 1/|k|²`.
+    Gradient,
+    /// The Laplacian: signal spectrum `∝ 1/|k|⁴`.
+    Laplacian,
+}
+
+impl FourierPrior {
+    /// The solver's regulariser.
+    pub fn regulariser(self) -> Regulariser {
+        match self {
+            FourierPrior::White => Regulariser::Identity,
+            FourierPrior::Gradient => Regulariser::Gradient,
+            FourierPrior::Laplacian => Regulariser::Laplacian,
+        }
+    }
+
+    fn from_regulariser(r: Regulariser) -> Self {
+        match r {
+            Regulariser::Identity => FourierPrior::White,
+            Regulariser::Gradient => FourierPrior::Gradient,
+            Regulariser::Laplacian => FourierPrior::Laplacian,
+        }
+    }
+
+    /// `"white"`, `"gradient"` or `"laplacian"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FourierPrior::White => "white",
+            FourierPrior::Gradient => "gradient",
+            FourierPrior::Laplacian => "laplacian",
+        }
+    }
+}
+
 /// How the image is extended beyond its edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -166,20 +236,26 @@ pub enum Precision {
     F32,
 }
 
-/// Options of [`deconvolve()`]. `Default`: Richardson–Lucy, 30 accelerated iterations in
-/// `f64`, sky estimated, boundary by method, automatic tiling, PSF normalised to unit sum.
+/// Options of [`deconvolve()`]. `Default`: Richardson–Lucy in `f64`, unaccelerated, stopped
+/// by the discrepancy principle (at most [`RL_AUTO_MAX_ITERS`] iterations), sky estimated,
+/// boundary by method, automatic tiling, PSF normalised to unit sum.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeconvolveOptions {
     /// Method.
     pub method: Method,
-    /// Iterations of `rl` and `starlet` (≥ 1).
-    pub iters: usize,
-    /// Biggs–Andrews acceleration of Richardson–Lucy.
+    /// Iterations of `rl` and `starlet` (≥ 1): exactly this many. `None`: Richardson–Lucy
+    /// stops by the discrepancy principle ([module documentation](self), at most
+    /// [`RL_AUTO_MAX_ITERS`]); `starlet` runs [`STARLET_DEFAULT_ITERS`].
+    pub iters: Option<usize>,
+    /// Biggs–Andrews acceleration of Richardson–Lucy (default off: the extrapolated iterate
+    /// amplifies noise sooner; with the discrepancy stop, plain RL was within 2.4 dB of its
+    /// best iteration on every test image where the accelerated one lost up to 6 dB).
     pub accelerate: bool,
     /// Precision of Richardson–Lucy (the other methods compute in `f64`).
     pub precision: Precision,
-    /// Wiener balance / Tikhonov weight (≥ 0); `None`: estimated from the noise (Wiener),
-    /// 0.01 (Tikhonov).
+    /// Wiener balance / Tikhonov weight (≥ 0); `None`: chosen by generalised
+    /// cross-validation (GCV, [`gcv_select`]), for Wiener together with the signal spectrum
+    /// (white, gradient or Laplacian regulariser).
     pub balance: Option<f64>,
     /// Threshold of `starlet` in noise units (≥ 0).
     pub k_sigma: f64,
@@ -193,6 +269,15 @@ pub struct DeconvolveOptions {
     /// Sky level (data units) treated as a known background; `None`: the 3σ-clipped median
     /// of the valid pixels; `Some(0.0)` deconvolves the raw values.
     pub sky: Option<f64>,
+    /// Box size of the background map used as the sky when [`DeconvolveOptions::sky`] is
+    /// `None` (default `Some(64)`, SExtractor's default): a smooth map from sigma-clipped box
+    /// estimates ([`crate::psf::background_map`]), so that diffuse light (a cluster's core, a
+    /// galaxy's halo, scattered light) is background rather than sources. Images with fewer
+    /// than two boxes on a side, and `None`, use one clipped-median value. Richardson–Lucy
+    /// takes the map as its known background term pixel by pixel; the other methods
+    /// subtract it and add it back. [`deconvolve_window`] (Dask chunks) uses the scalar sky
+    /// of its globals.
+    pub sky_mesh: Option<usize>,
     /// Extension beyond the edges; `None`: [`Method::default_boundary`].
     pub boundary: Option<BoundaryMode>,
     /// Tile size in pixels; `None`: 1024 when a side exceeds 2048 px, else no tiling;
@@ -210,8 +295,8 @@ impl Default for DeconvolveOptions {
     fn default() -> Self {
         DeconvolveOptions {
             method: Method::Rl,
-            iters: 30,
-            accelerate: true,
+            iters: None,
+            accelerate: false,
             precision: Precision::F64,
             balance: None,
             k_sigma: 3.0,
@@ -219,6 +304,7 @@ impl Default for DeconvolveOptions {
             refit_kappa: 3.0,
             model: LearnedModel::Builtin,
             sky: None,
+            sky_mesh: Some(64),
             boundary: None,
             tile: None,
             halo: None,
@@ -233,12 +319,21 @@ impl DeconvolveOptions {
     /// and `k_sigma ≥ 0` (finite).
     pub fn validate(&self) -> Result<()> {
         use sparseinv_solvers::Error as E;
-        if self.method.is_iterative() && self.iters == 0 {
+        if self.method.is_iterative() && self.iters == Some(0) {
             return Err(E::param("iters", "must be at least 1").into());
         }
         if let Some(v) = self.sky {
             if !v.is_finite() {
                 return Err(E::param("sky", format!("{v} is not a finite number")).into());
+            }
+        }
+        if let Some(b) = self.sky_mesh {
+            if b < 4 {
+                return Err(E::param(
+                    "sky_mesh",
+                    format!("the background box must be at least 4 px, got {b}"),
+                )
+                .into());
             }
         }
         if let Some(b) = self.balance {
@@ -316,8 +411,19 @@ pub struct DeconvolveReport {
     pub method: Method,
     /// Boundary used.
     pub boundary: BoundaryMode,
-    /// Iterations run (0 for the Fourier filters).
+    /// Iterations run (0 for the Fourier filters; for a tiled run, the most any tile ran).
     pub iterations: usize,
+    /// Why the iterations stopped (`rl`, `starlet`): `"fixed"` (the count was given or is the
+    /// method's default), `"discrepancy"` (every tile reached the noise level) or
+    /// `"max_iters"` (the discrepancy stop did not fire in some tile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+    /// Fewest and most iterations over the tiles of a tiled discrepancy-stopped run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iterations_range: Option<(usize, usize)>,
+    /// The noise model of the discrepancy stop (`rl` without `iters`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_model: Option<NoiseModelReport>,
     /// Wall-clock seconds of the deconvolution (after reading the inputs).
     pub seconds: f64,
     /// Sum of the valid input pixels.
@@ -326,11 +432,20 @@ pub struct DeconvolveReport {
     pub flux_after: f64,
     /// Number of masked (non-finite) pixels.
     pub masked_pixels: usize,
-    /// Sky level used as the known background.
+    /// Sky level used as the known background (the median of the map when a map was used).
     pub sky: f64,
+    /// The background map used as the sky, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sky_map: Option<SkyMapReport>,
     /// Wiener balance or Tikhonov weight used (Fourier methods).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub balance: Option<f64>,
+    /// The signal model of the Fourier methods (`"white"`, `"gradient"`, `"laplacian"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior: Option<FourierPrior>,
+    /// Where the balance came from: `"given"` or `"gcv"` (Fourier methods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance_from: Option<String>,
     /// How masked pixels were filled before the Fourier filter (Fourier methods).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub masked_fill: Option<String>,
@@ -361,6 +476,32 @@ pub struct DeconvolveReport {
     pub warnings: Vec<String>,
 }
 
+/// The background map of a report ([`DeconvolveOptions::sky_mesh`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SkyMapReport {
+    /// Box size (pixels).
+    pub box_size: usize,
+    /// Boxes (rows, columns).
+    pub boxes: (usize, usize),
+    /// Lowest and highest value of the map.
+    pub min: f64,
+    /// Highest value of the map.
+    pub max: f64,
+    /// Boxes with too few valid pixels, filled from their neighbours.
+    pub filled_boxes: usize,
+}
+
+/// The Poisson–Gaussian noise model `σ²(level) = var0 + slope · level` of a report.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct NoiseModelReport {
+    /// Variance at level 0 (data units²).
+    pub var0: f64,
+    /// Variance per unit level.
+    pub slope: f64,
+    /// The discrepancy threshold `τ`.
+    pub tau: f64,
+}
+
 /// The result of [`deconvolve()`]: the deconvolved image (NaN where the input was masked) and
 /// the report.
 #[derive(Debug, Clone)]
@@ -381,12 +522,18 @@ struct Solve<'a> {
     method: Method,
     psf: ArrayView2<'a, f64>,
     boundary: Boundary,
+    /// Iterations (the most, under the discrepancy stop).
     iters: usize,
+    /// Richardson–Lucy's discrepancy stop.
+    discrepancy: Option<Discrepancy>,
+    /// Iterations run and whether the discrepancy stop fired, per window.
+    runs: std::sync::Mutex<Vec<(usize, bool)>>,
     accelerate: bool,
     /// RL in single precision.
     single: bool,
-    /// Wiener balance / Tikhonov weight.
+    /// Wiener balance / Tikhonov weight, and the regulariser.
     mu: f64,
+    reg: Regulariser,
     /// RL: data offset (added back), starting value and background term (`eps`).
     rl_offset: f64,
     rl_init: f64,
@@ -411,14 +558,31 @@ impl<'a> Solve<'a> {
         g: &DeconvolveGlobals,
         #[cfg(feature = "onnx")] learned: Option<&'a sparseinv_models::GalaxyNet>,
     ) -> Self {
+        let auto = opts.method == Method::Rl && opts.iters.is_none();
         Solve {
             method: opts.method,
             psf,
             boundary: boundary.op(),
-            iters: opts.iters,
+            iters: opts.iters.unwrap_or(if auto {
+                RL_AUTO_MAX_ITERS
+            } else {
+                STARLET_DEFAULT_ITERS
+            }),
+            discrepancy: auto.then_some(Discrepancy {
+                noise: NoiseModel {
+                    var0: g.noise_var0,
+                    slope: g.noise_slope,
+                    bins_used: 0,
+                    correlated: false,
+                },
+                level_offset: g.rl_offset,
+                tau: DISCREPANCY_TAU,
+            }),
+            runs: std::sync::Mutex::new(Vec::new()),
             accelerate: opts.accelerate,
             single: opts.precision == Precision::F32,
             mu: g.balance,
+            reg: g.prior.regulariser(),
             rl_offset: g.rl_offset,
             rl_init: g.rl_init,
             rl_background: g.rl_background,
@@ -438,14 +602,19 @@ impl<'a> Solve<'a> {
         &self,
         win: ArrayView2<'_, f64>,
         valid: ArrayView2<'_, bool>,
+        bg: Option<ArrayView2<'_, f64>>,
         progress: IterProgress<'_>,
     ) -> Result<Array2<f64>> {
+        // the sky map's excess over the scalar sky, kept at eps + b ≥ 0
+        let background = bg.map(|b| b.mapv(|v| v.max(-self.rl_background)));
         let p = RlParams {
             boundary: self.boundary,
             accelerate: self.accelerate,
             init: Some(self.rl_init),
             eps: self.rl_background,
+            background: background.clone(),
             stop: RlParams::iterations(self.iters),
+            discrepancy: self.discrepancy,
             ..RlParams::default()
         };
         let y = win.mapv(|v| real::<R>(v - self.rl_offset));
@@ -457,13 +626,27 @@ impl<'a> Solve<'a> {
             }
             Control::Continue
         };
-        let (x, _) = richardson_lucy(y.view(), k.view(), Some(valid), &p, &mut obs)?;
+        let (x, rep) = richardson_lucy(y.view(), k.view(), Some(valid), &p, &mut obs)?;
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).push((
+            rep.iterations,
+            rep.stop_reason == sparseinv_solvers::iter::StopReason::Residual,
+        ));
         let add = self.rl_offset + self.rl_background;
-        Ok(x.mapv(|v| v.to_f64_lossless() + add))
+        let mut out = x.mapv(|v| v.to_f64_lossless() + add);
+        if let Some(b) = &background {
+            out += b;
+        }
+        Ok(out)
     }
 
-    /// Deconvolve one window; NaN pixels are masked. Returns finite values everywhere.
-    fn run(&self, win: ArrayView2<'_, f64>, progress: IterProgress<'_>) -> Result<Array2<f64>> {
+    /// Deconvolve one window; NaN pixels are masked. `bg`: Richardson–Lucy's background
+    /// beyond the scalar sky (a sky map), for this window. Returns finite values everywhere.
+    fn run(
+        &self,
+        win: ArrayView2<'_, f64>,
+        bg: Option<ArrayView2<'_, f64>>,
+        progress: IterProgress<'_>,
+    ) -> Result<Array2<f64>> {
         let valid = win.mapv(f64::is_finite);
         if !valid.iter().any(|&b| b) {
             // every pixel of this window is masked: nothing to fit, output is masked anyway
@@ -479,21 +662,11 @@ impl<'a> Solve<'a> {
             })
         };
         let x = match self.method {
-            Method::Wiener => wiener_bounded(
-                filled()?.view(),
-                psf,
-                Balance::Fixed(self.mu),
-                self.boundary,
-            )?,
-            Method::Tikhonov => tikhonov_bounded(
-                filled()?.view(),
-                psf,
-                Regulariser::Laplacian,
-                self.mu,
-                self.boundary,
-            )?,
-            Method::Rl if self.single => self.rl::<f32>(win, valid.view(), progress)?,
-            Method::Rl => self.rl::<f64>(win, valid.view(), progress)?,
+            Method::Wiener | Method::Tikhonov => {
+                tikhonov_bounded(filled()?.view(), psf, self.reg, self.mu, self.boundary)?
+            }
+            Method::Rl if self.single => self.rl::<f32>(win, valid.view(), bg, progress)?,
+            Method::Rl => self.rl::<f64>(win, valid.view(), bg, progress)?,
             Method::Starlet => {
                 let p = StarletSparseParams {
                     stop: sparseinv_solvers::iter::StopCriteria {
@@ -517,14 +690,21 @@ impl<'a> Solve<'a> {
         let Some(kappa) = self.refit else {
             return Ok(x);
         };
-        // Richardson–Lucy's output carries the sky; the re-fit works on the sources
+        // Richardson–Lucy's output carries the sky (and the map's excess); the re-fit works
+        // on the sources
         let off = if self.method == Method::Rl {
-            self.sky
+            let mut o = Array2::from_elem(win.dim(), self.sky);
+            if let Some(b) = bg {
+                o += &b;
+            }
+            o
         } else {
-            0.0
+            Array2::zeros(win.dim())
         };
-        let data = win.mapv(|v| if v.is_finite() { v - off } else { 0.0 });
-        let est = x.mapv(|v| v - off);
+        let data = Zip::from(&win)
+            .and(&off)
+            .map_collect(|&v, &o| if v.is_finite() { v - o } else { 0.0 });
+        let est = &x - &off;
         let p = DebiasParams {
             kappa,
             boundary: self.boundary,
@@ -538,7 +718,7 @@ impl<'a> Solve<'a> {
             self.sigma,
             &p,
         )?;
-        Ok(r.x.mapv(|v| v + off))
+        Ok(r.x + &off)
     }
 
     /// `σ · N(T(y)/σ)`: the learned network on the Tikhonov deconvolution of the (filled,
@@ -565,6 +745,12 @@ impl<'a> Solve<'a> {
         ))
     }
 }
+
+/// The discrepancy threshold `τ` of Richardson–Lucy's automatic stop: `τ = 1`, the expected
+/// value of the statistic at the true image. (Chosen on simulated star fields and
+/// photographs; larger values stopped earlier and lost up to 5 dB on star fields, where the
+/// best iteration comes late.)
+pub const DISCREPANCY_TAU: f64 = 1.0;
 
 /// The sky level of [`DeconvolveOptions::sky`]`= None`: the 3σ-clipped median
 /// ([`crate::psf::background_stats`]) of the valid pixels, from a regular subsample of at most
@@ -603,13 +789,13 @@ pub fn estimate_sky(image: ArrayView2<'_, f64>) -> f64 {
 ///     }
 /// }
 /// img[[0, 0]] = f64::NAN; // a masked pixel
-/// let opts = DeconvolveOptions { method: Method::Rl, iters: 200, ..Default::default() };
+/// let opts = DeconvolveOptions { method: Method::Rl, iters: Some(200), ..Default::default() };
 /// let out = deconvolve(img.view(), psf.view(), &opts).unwrap();
 /// assert_eq!(out.report.sky, 10.0);
 /// assert!(out.image[[0, 0]].is_nan());
 /// assert!(out.image[[24, 24]] > 40.0); // the flux of 100 gathers back towards one pixel
-/// // flux is conserved to well under a percent
-/// assert!((out.report.flux_after / out.report.flux_before - 1.0).abs() < 1e-3);
+/// // flux is conserved to well under a percent (0.25 % after 200 plain iterations)
+/// assert!((out.report.flux_after / out.report.flux_before - 1.0).abs() < 5e-3);
 /// ```
 pub fn deconvolve(
     image: ArrayView2<'_, f64>,
@@ -646,13 +832,30 @@ pub fn deconvolve_with_progress(
     let method = opts.method;
     let boundary = opts.boundary.unwrap_or(method.default_boundary());
     let t0 = Instant::now();
-    let sky = match opts.sky {
-        Some(v) => v,
-        None => estimate_sky(y),
-    };
+    let (sky, sky_map) = resolve_sky(y, opts)?;
+    // Richardson–Lucy's background beyond the scalar sky (the map minus its median)
+    let rl_bg = sky_map
+        .as_ref()
+        .filter(|_| method == Method::Rl)
+        .map(|m| m.map.mapv(|v| v - sky));
     // Global quantities, and the image the tiles see (NaN = masked).
-    let work = work_image(method, y, valid.view(), sky)?;
-    let globals = compute_globals(method, y, valid.view(), work.view(), sky, opts)?;
+    let work = work_image(
+        method,
+        y,
+        valid.view(),
+        sky,
+        sky_map.as_ref().map(|m| &m.map),
+    )?;
+    let globals = compute_globals(
+        method,
+        y,
+        valid.view(),
+        work.view(),
+        sky,
+        psf.view(),
+        boundary,
+        opts,
+    )?;
     #[cfg(feature = "onnx")]
     let net = load_learned(opts)?;
     let solve = Solve::new(
@@ -666,13 +869,30 @@ pub fn deconvolve_with_progress(
     let report = DeconvolveReport {
         method,
         boundary,
-        iterations: if method.is_iterative() { opts.iters } else { 0 },
+        iterations: 0,
+        stop: None,
+        iterations_range: None,
+        noise_model: solve.discrepancy.map(|d| NoiseModelReport {
+            var0: d.noise.var0,
+            slope: d.noise.slope,
+            tau: d.tau,
+        }),
         seconds: 0.0,
         flux_before: flux_in,
         flux_after: 0.0,
         masked_pixels: y.len() - nvalid,
         sky,
+        sky_map: None,
         balance: matches!(method, Method::Wiener | Method::Tikhonov).then_some(globals.balance),
+        prior: matches!(method, Method::Wiener | Method::Tikhonov).then_some(globals.prior),
+        balance_from: matches!(method, Method::Wiener | Method::Tikhonov).then(|| {
+            if opts.balance.is_some() {
+                "given"
+            } else {
+                "gcv"
+            }
+            .to_string()
+        }),
         masked_fill: matches!(method, Method::Wiener | Method::Tikhonov)
             .then(|| "local median of the valid pixels (5x5 window, grown into holes)".to_string()),
         accelerated: (method == Method::Rl).then_some(opts.accelerate),
@@ -724,18 +944,44 @@ pub fn deconvolve_with_progress(
         };
         let ntiles = plan_tiles((ny, nx), &params).len();
         let progress = RefCell::new(progress);
-        let x = process_tiled_with_progress(
-            work.view(),
-            &params,
-            |w| solve.run(w, None),
-            |done, total| {
-                (progress.borrow_mut())(Progress {
-                    unit: ProgressUnit::Tiles,
-                    done,
-                    total,
-                })
-            },
-        )?;
+        let tile_progress = |done, total| {
+            (progress.borrow_mut())(Progress {
+                unit: ProgressUnit::Tiles,
+                done,
+                total,
+            })
+        };
+        let x = match &rl_bg {
+            None => process_tiled_with_progress(
+                work.view(),
+                &params,
+                |w| solve.run(w, None, None),
+                tile_progress,
+            )?,
+            Some(bg) => {
+                // the data and Richardson–Lucy's background map, tiled together
+                let stack = ndarray::stack(ndarray::Axis(0), &[work.view(), bg.view()])
+                    .expect("same shapes");
+                let out = crate::tiling::Tiler::from(params).process(
+                    stack.view().into_dyn(),
+                    |w| {
+                        let w = w
+                            .into_dimensionality::<ndarray::Ix3>()
+                            .expect("a window of a 3-D stack is 3-D");
+                        let r = solve.run(
+                            w.index_axis(ndarray::Axis(0), 0),
+                            Some(w.index_axis(ndarray::Axis(0), 1)),
+                            None,
+                        )?;
+                        Ok::<_, Error>(r.insert_axis(ndarray::Axis(0)).into_dyn())
+                    },
+                    tile_progress,
+                )?;
+                out.index_axis_move(ndarray::Axis(0), 0)
+                    .into_dimensionality::<ndarray::Ix2>()
+                    .expect("2-D")
+            }
+        };
         report.tiling = Some(TilingReport {
             tile,
             halo,
@@ -745,7 +991,7 @@ pub fn deconvolve_with_progress(
         });
         x
     } else {
-        let total = opts.iters;
+        let total = solve.iters;
         let mut iter_progress = |done: usize| {
             progress(Progress {
                 unit: ProgressUnit::Iterations,
@@ -758,10 +1004,53 @@ pub fn deconvolve_with_progress(
         } else {
             None
         };
-        solve.run(work.view(), pbr)?
+        solve.run(work.view(), rl_bg.as_ref().map(|b| b.view()), pbr)?
     };
     drop(work);
-    let image = finish(method, x, valid.view(), sky);
+    if method.is_iterative() {
+        let runs = solve.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if solve.discrepancy.is_some() && !runs.is_empty() {
+            let lo = runs.iter().map(|r| r.0).min().unwrap_or(0);
+            let hi = runs.iter().map(|r| r.0).max().unwrap_or(0);
+            report.iterations = hi;
+            report.stop = Some(
+                if runs.iter().all(|r| r.1) {
+                    "discrepancy"
+                } else {
+                    "max_iters"
+                }
+                .into(),
+            );
+            if report.tiling.is_some() {
+                report.iterations_range = Some((lo, hi));
+            }
+            if report.stop.as_deref() == Some("max_iters") {
+                report.warnings.push(format!(
+                    "Richardson–Lucy's residual stayed above the noise level after {hi} \
+                     iterations (PSF mismatch, a varying background or correlated noise make \
+                     the data fit worse than the noise model says): the result may be \
+                     over-sharpened; choose the count with --iters"
+                ));
+            }
+        } else {
+            report.iterations = solve.iters;
+            report.stop = Some("fixed".into());
+        }
+    }
+    let image = finish(
+        method,
+        x,
+        valid.view(),
+        sky,
+        sky_map.as_ref().map(|m| &m.map),
+    );
+    report.sky_map = sky_map.as_ref().map(|m| SkyMapReport {
+        box_size: m.box_size,
+        boxes: m.mesh.dim(),
+        min: m.map.iter().cloned().fold(f64::INFINITY, f64::min),
+        max: m.map.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        filled_boxes: m.filled_boxes,
+    });
     report.seconds = t0.elapsed().as_secs_f64();
     report.flux_after = image.iter().filter(|v| v.is_finite()).sum();
     Ok(Deconvolved { image, report })
@@ -775,11 +1064,45 @@ fn work_image(
     y: ArrayView2<'_, f64>,
     valid: ArrayView2<'_, bool>,
     sky: f64,
+    map: Option<&Array2<f64>>,
 ) -> Result<Array2<f64>> {
-    let off = if method == Method::Rl { 0.0 } else { sky };
-    Ok(Zip::from(y)
-        .and(valid)
-        .map_collect(|&v, &m| if m { v - off } else { f64::NAN }))
+    if method == Method::Rl {
+        return Ok(Zip::from(y)
+            .and(valid)
+            .map_collect(|&v, &m| if m { v } else { f64::NAN }));
+    }
+    Ok(match map {
+        None => Zip::from(y)
+            .and(valid)
+            .map_collect(|&v, &m| if m { v - sky } else { f64::NAN }),
+        Some(b) => Zip::from(y)
+            .and(valid)
+            .and(b)
+            .map_collect(|&v, &m, &s| if m { v - s } else { f64::NAN }),
+    })
+}
+
+/// The sky of [`deconvolve()`]: the given value; else, with
+/// [`DeconvolveOptions::sky_mesh`]` = Some(b)` and an image of at least `2b` pixels on each
+/// side, the background map ([`crate::psf::background_map`]) and its median as the scalar
+/// sky; else the clipped median ([`estimate_sky`]).
+fn resolve_sky(
+    y: ArrayView2<'_, f64>,
+    opts: &DeconvolveOptions,
+) -> Result<(f64, Option<crate::psf::BackgroundMap>)> {
+    if let Some(v) = opts.sky {
+        return Ok((v, None));
+    }
+    let (n0, n1) = y.dim();
+    match opts.sky_mesh {
+        Some(b) if n0 >= 2 * b && n1 >= 2 * b => {
+            let m = crate::psf::background_map(y, b)?;
+            let mut v: Vec<f64> = m.map.iter().copied().collect();
+            let med = sparseinv_solvers::stats::median_mut(&mut v).unwrap_or(0.0);
+            Ok((med, Some(m)))
+        }
+        _ => Ok((estimate_sky(y), None)),
+    }
 }
 
 /// The network of [`Method::Learned`] (`None` for the other methods).
@@ -825,11 +1148,27 @@ pub fn half_max_fwhm(psf: ArrayView2<'_, f64>) -> f64 {
 
 /// The solver's output as the deconvolved image: the sky added back (Richardson–Lucy adds its
 /// background and offset itself) and NaN at masked pixels.
-fn finish(method: Method, x: Array2<f64>, valid: ArrayView2<'_, bool>, sky: f64) -> Array2<f64> {
-    let add = if method == Method::Rl { 0.0 } else { sky };
-    Zip::from(&x)
-        .and(valid)
-        .map_collect(|&v, &m| if m { v + add } else { f64::NAN })
+fn finish(
+    method: Method,
+    x: Array2<f64>,
+    valid: ArrayView2<'_, bool>,
+    sky: f64,
+    map: Option<&Array2<f64>>,
+) -> Array2<f64> {
+    match (method, map) {
+        (Method::Rl, _) | (_, None) => {
+            let add = if method == Method::Rl { 0.0 } else { sky };
+            Zip::from(&x)
+                .and(valid)
+                .map_collect(|&v, &m| if m { v + add } else { f64::NAN })
+        }
+        (_, Some(b)) => {
+            Zip::from(&x)
+                .and(valid)
+                .and(b)
+                .map_collect(|&v, &m, &s| if m { v + s } else { f64::NAN })
+        }
+    }
 }
 
 /// The quantities of [`deconvolve()`] that must be the same in every tile of an image,
@@ -851,6 +1190,15 @@ pub struct DeconvolveGlobals {
     /// Noise standard deviation (MAD of the finest starlet scale): `starlet` thresholds,
     /// `learned` normalisation, re-fit support.
     pub noise_sigma: f64,
+    /// Signal model of the Fourier methods (chosen with the balance by GCV).
+    #[serde(default)]
+    pub prior: FourierPrior,
+    /// Richardson–Lucy's discrepancy stop: noise variance at level 0 (data units²).
+    #[serde(default)]
+    pub noise_var0: f64,
+    /// Richardson–Lucy's discrepancy stop: noise variance per unit level.
+    #[serde(default)]
+    pub noise_slope: f64,
 }
 
 impl DeconvolveGlobals {
@@ -869,12 +1217,15 @@ impl DeconvolveGlobals {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compute_globals(
     method: Method,
     y: ArrayView2<'_, f64>,
     valid: ArrayView2<'_, bool>,
     work: ArrayView2<'_, f64>,
     sky: f64,
+    psf: ArrayView2<'_, f64>,
+    boundary: BoundaryMode,
     opts: &DeconvolveOptions,
 ) -> Result<DeconvolveGlobals> {
     let mut g = DeconvolveGlobals {
@@ -884,6 +1235,9 @@ fn compute_globals(
         rl_init: 1.0,
         rl_background: 1e-12,
         noise_sigma: 0.0,
+        prior: FourierPrior::White,
+        noise_var0: 0.0,
+        noise_slope: 0.0,
     };
     let filled = || -> Result<Array2<f64>> {
         Ok(if valid.iter().all(|&b| b) {
@@ -893,12 +1247,33 @@ fn compute_globals(
         })
     };
     match method {
-        Method::Tikhonov => g.balance = opts.balance.unwrap_or(0.01),
-        Method::Wiener => {
-            g.balance = wiener_balance(
-                filled()?.view(),
-                opts.balance.map_or(Balance::Auto, Balance::Fixed),
-            )?
+        Method::Wiener | Method::Tikhonov => {
+            let regs: &[Regulariser] = if method == Method::Tikhonov {
+                &[Regulariser::Laplacian]
+            } else {
+                &[
+                    Regulariser::Identity,
+                    Regulariser::Gradient,
+                    Regulariser::Laplacian,
+                ]
+            };
+            match opts.balance {
+                Some(b) => {
+                    g.balance = b;
+                    g.prior = FourierPrior::from_regulariser(regs[0]);
+                }
+                None => {
+                    let f = filled()?;
+                    let (n0, n1) = f.dim();
+                    let (w0, w1) = (n0.min(GCV_WINDOW), n1.min(GCV_WINDOW));
+                    let (o0, o1) = ((n0 - w0) / 2, (n1 - w1) / 2);
+                    let win = f.slice(ndarray::s![o0..o0 + w0, o1..o1 + w1]);
+                    let padding = Padding::for_boundary(boundary.op(), (w0, w1), psf.dim())?;
+                    let c = gcv_select(win, psf, regs, &padding)?;
+                    g.balance = c.lambda;
+                    g.prior = FourierPrior::from_regulariser(c.regulariser);
+                }
+            }
         }
         Method::Rl => {
             let (min, sum, n) = Zip::from(y).and(valid).fold(
@@ -912,6 +1287,11 @@ fn compute_globals(
                 },
             );
             g.set_rl(min, sum, n);
+            if opts.iters.is_none() {
+                let m = estimate_noise_model(filled()?.view(), Some(valid))?;
+                g.noise_var0 = m.var0;
+                g.noise_slope = m.slope;
+            }
         }
         Method::Starlet | Method::Learned => {}
     }
@@ -926,9 +1306,17 @@ fn compute_globals(
 /// [`deconvolve_window`]. Errors as [`deconvolve()`].
 pub fn deconvolve_globals(
     image: ArrayView2<'_, f64>,
+    psf: ArrayView2<'_, f64>,
     opts: &DeconvolveOptions,
 ) -> Result<DeconvolveGlobals> {
     opts.validate()?;
+    crate::psf::check_fits_image(psf.dim(), image.dim())?;
+    let psf = if opts.normalize_psf {
+        crate::psf::normalize(psf)?.0
+    } else {
+        crate::psf::validate(psf)?;
+        psf.to_owned()
+    };
     let valid = image.mapv(f64::is_finite);
     if !valid.iter().any(|&b| b) {
         return Err(Error::input("every pixel is masked"));
@@ -937,8 +1325,18 @@ pub fn deconvolve_globals(
         Some(v) => v,
         None => estimate_sky(image),
     };
-    let work = work_image(opts.method, image, valid.view(), sky)?;
-    compute_globals(opts.method, image, valid.view(), work.view(), sky, opts)
+    let work = work_image(opts.method, image, valid.view(), sky, None)?;
+    let boundary = opts.boundary.unwrap_or(opts.method.default_boundary());
+    compute_globals(
+        opts.method,
+        image,
+        valid.view(),
+        work.view(),
+        sky,
+        psf.view(),
+        boundary,
+        opts,
+    )
 }
 
 /// Deconvolve one window of a larger image (a tile with its halo) with global quantities
@@ -955,7 +1353,7 @@ pub fn deconvolve_globals(
 /// let psf = Array2::from_elem((3, 3), 1.0 / 9.0);
 /// let img = Array2::from_shape_fn((40, 40), |(i, j)| 5.0 + ((i * 7 + j * 3) % 11) as f64);
 /// let opts = DeconvolveOptions { method: Method::Wiener, ..Default::default() };
-/// let g = deconvolve_globals(img.view(), &opts).unwrap();
+/// let g = deconvolve_globals(img.view(), psf.view(), &opts).unwrap();
 /// let whole = deconvolve(img.view(), psf.view(), &opts).unwrap().image;
 /// let win = deconvolve_window(img.slice(s![.., ..]), psf.view(), &opts, &g).unwrap();
 /// assert!((&whole - &win).iter().all(|d| d.abs() < 1e-12));
@@ -977,7 +1375,7 @@ pub fn deconvolve_window(
     let valid = window.mapv(f64::is_finite);
     let method = opts.method;
     let boundary = opts.boundary.unwrap_or(method.default_boundary());
-    let work = work_image(method, window, valid.view(), globals.sky)?;
+    let work = work_image(method, window, valid.view(), globals.sky, None)?;
     #[cfg(feature = "onnx")]
     let net = load_learned(opts)?;
     let solve = Solve::new(
@@ -988,8 +1386,8 @@ pub fn deconvolve_window(
         #[cfg(feature = "onnx")]
         net.as_ref(),
     );
-    let x = solve.run(work.view(), None)?;
-    Ok(finish(method, x, valid.view(), globals.sky))
+    let x = solve.run(work.view(), None, None)?;
+    Ok(finish(method, x, valid.view(), globals.sky, None))
 }
 
 #[cfg(feature = "fits")]

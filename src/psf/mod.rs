@@ -37,7 +37,7 @@
 mod background;
 mod estimate;
 
-pub use background::background_stats;
+pub use background::{background_map, background_stats, BackgroundMap};
 pub use estimate::{estimate_psf, EstimateParams, EstimateReport, Star};
 
 use ndarray::{Array2, ArrayView2};

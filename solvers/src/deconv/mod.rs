@@ -23,17 +23,19 @@
 //! [`Conv2d`](crate::op::Conv2d).
 
 mod debias;
+mod noise;
 mod rl;
 mod sparse;
 mod wiener;
 
 pub use debias::{debias_active, DebiasParams, DebiasResult, Detect};
-pub use rl::{richardson_lucy, RichardsonLucy, RlParams};
+pub use noise::{estimate_noise_model, NoiseModel};
+pub use rl::{richardson_lucy, Discrepancy, RichardsonLucy, RlParams};
 pub use sparse::{refit_active, starlet_sparse, StarletSparseParams, StarletSparseResult};
 pub use wiener::{
-    estimate_noise_sigma, fill_masked_median, pad, tikhonov, tikhonov_bounded, tikhonov_padded,
-    wiener, wiener_balance, wiener_bounded, wiener_padded, Balance, Extension, Padding,
-    Regulariser,
+    estimate_noise_sigma, fill_masked_median, gcv_select, pad, tikhonov, tikhonov_bounded,
+    tikhonov_padded, wiener, wiener_balance, wiener_bounded, wiener_padded, Balance, Extension,
+    GcvChoice, Padding, Regulariser,
 };
 
 use crate::error::{check_finite, Error, Result};

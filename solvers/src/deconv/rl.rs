@@ -1,6 +1,6 @@
 //! Richardson–Lucy deconvolution on the shared iteration framework.
 
-use super::{check_inputs, mask_weights, masked_data};
+use super::{check_inputs, mask_weights, masked_data, NoiseModel};
 use crate::error::{Error, Result};
 use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo, StopCriteria};
 use crate::op::{Boundary, Conv2d, LinearOperator};
@@ -25,6 +25,10 @@ pub struct RlParams {
     /// model `y ~ P(A x + b)`: `x` is then the light above that background and positivity
     /// keeps the estimate at or above it (add `b` back to get the image).
     pub eps: f64,
+    /// A known background image `b_p` added to `eps` pixel by pixel (default `None`): the
+    /// model becomes `y ~ P(A x + ε + b)`, e.g. a sky that varies across the field. Must have
+    /// the data's shape, be finite and `ε + b ≥ 0`.
+    pub background: Option<Array2<f64>>,
     /// Constant starting image (default: mean of the unmasked data, clamped to ≥ 1e-12).
     /// scikit-image starts from 0.5.
     pub init: Option<f64>,
@@ -38,8 +42,36 @@ pub struct RlParams {
     pub positivity: bool,
     /// Stopping rules, in `f64` like the other fields (converted to the iteration's
     /// precision). The relative change is `‖x_{k+1} − x_k‖ / ‖x_{k+1}‖`; RL reports no
-    /// objective and no residual. Default [`RlParams::default_stop`]: exactly 30 iterations.
+    /// objective, and as its residual the discrepancy statistic when
+    /// [`RlParams::discrepancy`] is set. Default [`RlParams::default_stop`]: exactly 30
+    /// iterations.
     pub stop: StopCriteria<f64>,
+    /// Stop by the discrepancy principle under a Poisson–Gaussian noise model (default
+    /// `None`: the iteration count alone regularises). See [`Discrepancy`].
+    pub discrepancy: Option<Discrepancy>,
+}
+
+/// The discrepancy-principle stop of Richardson–Lucy (Morozov 1966; for RL under Poisson
+/// noise see Bertero, Boccacci, Talenti, Zanella & Zanni, Inverse Problems 26, 2010): with
+/// `m = A v + ε` the model at the point an iteration starts from and the noise variance
+/// `σ²_p = noise.variance(m_p + level_offset)` ([`NoiseModel`]), the statistic
+///
+/// ```text
+/// D = (1/N) Σ_{valid p} (y_p − m_p)² / σ²_p
+/// ```
+///
+/// falls as the iterations fit the data; RL stops (after that iteration's update) at the
+/// first `D ≤ tau`, when the residual is as large as the noise. `N` counts the valid pixels.
+/// Without noise in the data the criterion never fires and `stop.max_iters` ends the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Discrepancy {
+    /// Variance model of the data, in the data units of the level `m + level_offset`.
+    pub noise: NoiseModel,
+    /// Added to the solver's model before evaluating the variance (when the solver sees
+    /// offset data `y − o`, pass `o`).
+    pub level_offset: f64,
+    /// Threshold on `D` (1 = the expected value for the true image; > 0).
+    pub tau: f64,
 }
 
 impl Default for RlParams {
@@ -48,11 +80,13 @@ impl Default for RlParams {
             boundary: Boundary::Same,
             normalize: true,
             eps: 1e-12,
+            background: None,
             init: None,
             accelerate: false,
             damping: None,
             positivity: true,
             stop: Self::default_stop(),
+            discrepancy: None,
         }
     }
 }
@@ -102,6 +136,10 @@ pub struct RichardsonLucy<R: Real = f64> {
     y: Array2<R>,
     /// validity mask (`None`: every pixel valid)
     m: Option<Array2<bool>>,
+    /// `ε + b` per pixel when a background image is given
+    bg: Option<Array2<R>>,
+    /// number of valid pixels
+    nvalid: usize,
     /// `Aᵀ(M)` when normalising
     norm: Option<Array2<R>>,
     p: RlParams,
@@ -176,6 +214,17 @@ impl<R: Real> RichardsonLucy<R> {
         if !(p.eps >= 0.0 && p.eps.is_finite()) {
             return Err(Error::param("eps", "must be finite and ≥ 0"));
         }
+        if let Some(b) = &p.background {
+            if b.dim() != y.dim() {
+                return Err(Error::shape("background", y.shape(), b.shape()));
+            }
+            if !b.iter().all(|v| v.is_finite() && v + p.eps >= 0.0) {
+                return Err(Error::param(
+                    "background",
+                    "must be finite with eps + background ≥ 0 everywhere",
+                ));
+            }
+        }
         if let Some(d) = p.damping {
             if !(d > 1.0 && d.is_finite()) {
                 return Err(Error::param("damping", "must be finite and > 1"));
@@ -186,6 +235,24 @@ impl<R: Real> RichardsonLucy<R> {
                 "boundary",
                 "Richardson–Lucy needs a size-preserving boundary (Same, Reflect, Circular)",
             ));
+        }
+        if let Some(d) = p.discrepancy {
+            let n = d.noise;
+            let finite_non_negative = |v: f64| v >= 0.0 && v.is_finite();
+            let ok = d.tau > 0.0
+                && d.tau.is_finite()
+                && finite_non_negative(n.var0)
+                && finite_non_negative(n.slope)
+                && d.level_offset.is_finite()
+                && n.var0 + n.slope > 0.0;
+            if !ok {
+                return Err(Error::param(
+                    "discrepancy",
+                    format!(
+                        "needs tau > 0 and a finite non-negative, non-zero noise model, got {d:?}"
+                    ),
+                ));
+            }
         }
         let (n0, n1) = y.dim();
         let a = Conv2d::new([n0, n1], psf, p.boundary)?;
@@ -222,10 +289,16 @@ impl<R: Real> RichardsonLucy<R> {
             g2: zeros(),
             have: 0,
         });
+        let bg = p
+            .background
+            .as_ref()
+            .map(|b| b.mapv(|v| real::<R>(v + p.eps)));
         Ok(RichardsonLucy {
             a,
             y: yd,
             m,
+            bg,
+            nvalid: nm,
             norm,
             x: Array2::from_elem((n0, n1), real::<R>(x0)),
             xn: zeros(),
@@ -249,9 +322,18 @@ impl<R: Real> RichardsonLucy<R> {
 /// `(row, first column, Σ (xn − x)², Σ xn², all finite)` of one output segment.
 type SegStats = (usize, usize, f64, f64, bool);
 
-/// One plain RL update evaluated at `v`, written to `xn`; returns `(Σ (xn − x)², Σ xn²,
-/// all finite)`. The ratio is computed inside the forward convolution and the update inside
-/// the adjoint one (per-row epilogues): no separate pass over the image.
+/// What one RL update measured: `Σ (xn − x)²`, `Σ xn²`, all finite, and the discrepancy sum
+/// `Σ (y − A v − ε)² / σ²` (0 without [`RlParams::discrepancy`]).
+struct UpdateStats {
+    dn: f64,
+    nn: f64,
+    finite: bool,
+    chi2: f64,
+}
+
+/// One plain RL update evaluated at `v`, written to `xn`. The ratio (and the discrepancy
+/// sum) is computed inside the forward convolution and the update inside the adjoint one
+/// (per-row epilogues): no separate pass over the image.
 #[allow(clippy::too_many_arguments)]
 fn rl_update<R: Real>(
     a: &Conv2d<R>,
@@ -259,21 +341,51 @@ fn rl_update<R: Real>(
     y: &Array2<R>,
     m: Option<&Array2<bool>>,
     norm: Option<&Array2<R>>,
+    bg: Option<&Array2<R>>,
     v: &Array2<R>,
     x: &Array2<R>,
     ax: &mut Array2<R>,
     xn: &mut Array2<R>,
-) -> (f64, f64, bool) {
+) -> UpdateStats {
     let (n0, n1) = y.dim();
     let eps = real::<R>(p.eps);
+    let bgs = bg.map(sl);
     let damp = p.damping.map(|d| (real::<R>(1.0 / d), real::<R>(d)));
     let (ys, ms) = (sl(y), m.map(sl));
+    let chi_parts: Mutex<Vec<(usize, usize, f64)>> = Mutex::new(Vec::new());
     a.apply_into_then(v.view(), ax.view_mut(), &|i, j0, seg: &mut [R]| {
         let r = i * n1 + j0..i * n1 + j0 + seg.len();
         let yr = &ys[r.clone()];
+        if let Some(d) = p.discrepancy {
+            // Σ (y − m)² / σ²(m) over the valid pixels, m = A v + ε (+ b), before the ratio
+            let (v0, sl_) = (d.noise.var0, d.noise.slope);
+            let mut chi = 0.0f64;
+            for (k, (&av, &yv)) in seg.iter().zip(yr).enumerate() {
+                if ms.is_some_and(|ms| !ms[r.start + k]) {
+                    continue;
+                }
+                let b = bgs.map_or(p.eps, |b| b[r.start + k].to_f64_lossless());
+                let m = av.to_f64_lossless() + b;
+                let res = yv.to_f64_lossless() - m;
+                chi += res * res / (v0 + sl_ * (m + d.level_offset).max(0.0)).max(1e-300);
+            }
+            chi_parts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((i, j0, chi));
+        }
         // one simple loop per case, so that the divisions vectorise
-        for (a, &yv) in seg.iter_mut().zip(yr) {
-            *a = yv / (*a + eps);
+        match bgs {
+            None => {
+                for (a, &yv) in seg.iter_mut().zip(yr) {
+                    *a = yv / (*a + eps);
+                }
+            }
+            Some(b) => {
+                for ((a, &yv), &bv) in seg.iter_mut().zip(yr).zip(&b[r.clone()]) {
+                    *a = yv / (*a + bv);
+                }
+            }
         }
         if let Some((lo, hi)) = damp {
             for a in seg.iter_mut() {
@@ -344,9 +456,17 @@ fn rl_update<R: Real>(
     .expect("shapes checked");
     let mut parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
     parts.sort_unstable_by_key(|p| (p.0, p.1));
-    parts.iter().fold((0.0, 0.0, true), |acc, p| {
+    let (dn, nn, finite) = parts.iter().fold((0.0, 0.0, true), |acc, p| {
         (acc.0 + p.2, acc.1 + p.3, acc.2 && p.4)
-    })
+    });
+    let mut chi = chi_parts.into_inner().unwrap_or_else(|e| e.into_inner());
+    chi.sort_unstable_by_key(|p| (p.0, p.1));
+    UpdateStats {
+        dn,
+        nn,
+        finite,
+        chi2: chi.iter().map(|p| p.2).sum(),
+    }
 }
 
 impl<R: Real> IterativeSolver for RichardsonLucy<R> {
@@ -360,6 +480,8 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
             a,
             y,
             m,
+            bg,
+            nvalid,
             norm,
             p,
             x,
@@ -367,7 +489,12 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
             ax,
             acc,
         } = self;
-        let (dn, nn, finite) = match acc {
+        let UpdateStats {
+            dn,
+            nn,
+            finite,
+            chi2,
+        } = match acc {
             Some(st) if st.have == 2 => {
                 // extrapolated point v = max(x + α (x − x_prev), 0)
                 let num = par_sum2(sl(&st.g1), sl(&st.g2), |a, b| a * b);
@@ -390,9 +517,31 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
                             *d = if pos { e.max(R::zero()) } else { e };
                         }
                     });
-                rl_update(a, p, y, m.as_ref(), norm.as_ref(), &st.v, x, ax, xn)
+                rl_update(
+                    a,
+                    p,
+                    y,
+                    m.as_ref(),
+                    norm.as_ref(),
+                    bg.as_ref(),
+                    &st.v,
+                    x,
+                    ax,
+                    xn,
+                )
             }
-            _ => rl_update(a, p, y, m.as_ref(), norm.as_ref(), x, x, ax, xn),
+            _ => rl_update(
+                a,
+                p,
+                y,
+                m.as_ref(),
+                norm.as_ref(),
+                bg.as_ref(),
+                x,
+                x,
+                ax,
+                xn,
+            ),
         };
         if !finite {
             return Err(Error::Numerical(
@@ -423,12 +572,16 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
         Ok(StepInfo {
             objective: None,
             rel_change: real::<R>(dn.sqrt() / nn.sqrt().max(1e-300)),
-            residual: None,
+            residual: p
+                .discrepancy
+                .map(|_| real::<R>(chi2 / (*nvalid).max(1) as f64)),
         })
     }
 }
 
-/// Run [`RichardsonLucy`] until [`RlParams::stop`] holds or `observer` interrupts; the
+/// Run [`RichardsonLucy`] until [`RlParams::stop`] holds or `observer` interrupts (with
+/// [`RlParams::discrepancy`], its `tau` is the residual tolerance unless `stop.residual_tol`
+/// is set, and the report's stop reason is `Residual` when it fired); the
 /// observer sees the current estimate after every iteration (pass
 /// [`&mut NoObserver`](crate::iter::NoObserver) for none). Returns the estimate and the run's
 /// [`Report`].
@@ -456,7 +609,10 @@ pub fn richardson_lucy<R: Real>(
     params: &RlParams,
     observer: &mut dyn Observer<R>,
 ) -> Result<(Array2<R>, Report<R>)> {
-    let crit = crate::krylov::stop_as::<R>(&params.stop);
+    let mut crit = crate::krylov::stop_as::<R>(&params.stop);
+    if let (Some(d), None) = (params.discrepancy, crit.residual_tol) {
+        crit.residual_tol = Some(real::<R>(d.tau));
+    }
     crit.validate()?;
     let mut s = RichardsonLucy::new(y, psf, mask, params.clone())?;
     let rep = run(&mut s, &crit, observer)?;
