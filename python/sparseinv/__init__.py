@@ -544,7 +544,8 @@ def sbl(phi: Any, y: Any, noise_var: Optional[float] = None, **options: Any) -> 
 
 def ksbl(factors: Sequence[Any], y: Any, noise_var: Optional[float] = None, **options: Any) -> Tuple[np.ndarray, dict]:
     """Kronecker-structured SBL for ``y = (F₁ ⊗ … ⊗ F_K) x + e`` (He & Joseph): ``method``
-    ``"svd"`` (default) or ``"am"``. Returns the mean of ``x`` and a report dict (gammas per
+    ``"svd"`` (default) or ``"am"``. Options: ``max_iters`` (1000), ``rel_tol`` (1e-6),
+    ``prune`` (3e-3 · max γ per mode). Returns the mean of ``x`` and a report dict (gammas per
     factor, noise_var, support, mode_support, ...)."""
     x, rep = _sparseinv.ksbl(
         [_real(f, "factor", 2) for f in factors], _real(y, "y", 1), noise_var=noise_var, **options

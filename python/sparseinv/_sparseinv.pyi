@@ -30,7 +30,7 @@ def deconvolve_file(
 ) -> str:
     """FITS file in, FITS file out (atomic, header kept); returns the report JSON."""
 
-def deconvolve_globals(image: F64, **options: Any) -> dict[str, float]:
+def deconvolve_globals(image: F64, psf: F64, **options: Any) -> dict[str, float]:
     """The quantities computed once per image (sky, balance, rl_offset, rl_init,
     rl_background, noise_sigma)."""
 
@@ -149,7 +149,7 @@ def sbl(
 
 def ksbl(
     factors: Sequence[F64], y: F64, noise_var: Optional[float] = None, method: str = "svd",
-    max_iters: int = 1000, rel_tol: float = 1e-6, prune: float = 1e-6,
+    max_iters: int = 1000, rel_tol: float = 1e-6, prune: float = 3e-3,
 ) -> Tuple[F64, str]: ...
 
 def omp(phi: F64, y: F64, max_atoms: Optional[int] = None, residual_tol: Optional[float] = None) -> Tuple[F64, str]: ...

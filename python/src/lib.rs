@@ -971,7 +971,7 @@ fn sbl<'py>(
 /// Kronecker-structured SBL of `y ≈ (F₁ ⊗ … ⊗ F_K) x`.
 #[pyfunction]
 #[pyo3(signature = (factors, y, noise_var=None, method="svd", max_iters=1000, rel_tol=1e-6,
-    prune=1e-6))]
+    prune=3e-3))]
 #[allow(clippy::too_many_arguments)]
 fn ksbl<'py>(
     py: Python<'py>,

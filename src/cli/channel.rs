@@ -42,14 +42,15 @@ pub struct ChannelArgs {
     /// 1e-12·‖y‖² or --max-atoms.
     #[arg(long)]
     pub noise_var: Option<f64>,
-    /// Maximum number of iterations (default 500 for sbl/bsbl, 150 for ksbl).
+    /// Maximum number of iterations (default 500 for sbl/bsbl, 1000 for ksbl).
     #[arg(long)]
     pub max_iters: Option<usize>,
     /// Relative change of the hyperparameters at which to stop.
     #[arg(long, default_value_t = 1e-6)]
     pub tol: f64,
     /// Relative pruning threshold of the hyperparameters (SBL and block SBL default 1e-4:
-    /// atoms expected below 1 % of the strongest amplitude are dropped; KSBL default 1e-6).
+    /// atoms expected below 1 % of the strongest amplitude are dropped; KSBL default 3e-3 per
+    /// mode, see `sparseinv_solvers::sbl::KsblParams::prune`).
     #[arg(long)]
     pub prune: Option<f64>,
     /// OMP: maximum number of atoms (per mode for Kronecker OMP).
@@ -112,7 +113,11 @@ fn solve<T: DenseScalar + sparseinv::solvers::Scalar<Real = f64>>(
     y: Array2<T>,
 ) -> Result<Outcome<T>> {
     let kron = dicts.len() > 1;
-    let max_iters = args.max_iters.unwrap_or(if kron { 150 } else { 500 });
+    let max_iters = args.max_iters.unwrap_or(if kron {
+        KsblParams::<f64>::default().stop.max_iters
+    } else {
+        500
+    });
     let pb = crate::cli::progress_bar(max_iters as u64, &format!("channel {method}"));
     let mut obs = |i: &IterInfo<f64>| {
         pb.set_position(i.iter as u64);

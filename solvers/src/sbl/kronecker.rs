@@ -41,9 +41,42 @@
 //! closed-form numerators over a block, SVD takes the rank-one approximation of the tensor of
 //! block means of `a`. Pruning then removes whole blocks.
 //!
-//! **Pruning.** After each M-step, entries of `γᵢ` below `prune · max γᵢ` are set to zero for
-//! good. The scale ambiguity `γ₁ ⊗ γ₂ = (cγ₁) ⊗ (γ₂/c)` is fixed by normalising `γ₂ … γ_I` to
-//! unit maximum.
+//! **Pruning.** After each M-step, entries of `γᵢ` at or below `prune · max γᵢ` are set to zero
+//! for good. The scale ambiguity `γ₁ ⊗ γ₂ = (cγ₁) ⊗ (γ₂/c)` is fixed by normalising
+//! `γ₂ … γ_I` to unit maximum.
+//!
+//! The default threshold is `3e-3` per mode: a mode entry survives while its prior amplitude
+//! `√γᵢ[j]` is above `√3e-3 ≈ 5.5 %` of the mode's strongest (a 25 dB range per mode). It
+//! matters: for an atom the data do not support, `Σₙₙ ≈ γₙ`, so `aₙ = |μₙ|² + Σₙₙ ≈ γₙ` and
+//! the EM updates shrink its hyperparameter only slowly, and a mode entry pools
+//! `Π_{l≠i} nₗ` atoms; the small surviving atoms absorb noise. Measured against classic EM SBL
+//! on the formed dictionary (pruned at `1e-3`, converged), on the Kronecker-sparse problems of
+//! `testdata/ksbl` (`12×16 ⊗ 10×14`, 3 × 2 non-zeros, SNR 20 and 30 dB, real and complex) and
+//! on fresh draws of the same kind:
+//! - threshold `1e-6` (the former default; 150 iterations): most mode entries survived (all
+//!   16 × 14 in 5 of the 8 runs on `testdata/ksbl`'s Kronecker-sparse cases); there KSBL-SVD
+//!   was up to 3.7 dB and KSBL-AM up to 5.2 dB behind; at 30 dB more than 1 dB behind in 36
+//!   (SVD) and 40 (AM) of 40 draws;
+//! - `1e-3`: KSBL-SVD never more than 1 dB behind; KSBL-AM, whose M-step is the exact
+//!   Kronecker-constrained one, converged in 9 of 60 draws at 20 dB to a fixed point that keeps
+//!   a spurious mode entry a little above `1e-3` of the maximum (up to 7 dB behind);
+//! - `3e-3`: neither method more than 1 dB behind in any of 100 draws; at 20 dB both are
+//!   3.6–5.4 dB better than the reference on average (the Cartesian support prunes spurious
+//!   atoms that the unstructured EM keeps), at 30 dB they agree with it.
+//!
+//! Lower the threshold for signals whose mode factors span more than 25 dB in amplitude.
+//! Supports that are not Cartesian products are outside the model. For 6 non-zeros at random
+//! positions in the 2-mode problems above (10 draws per setting), the rank-one projection of
+//! KSBL-SVD kept little more than the strongest row and column, 19–40 dB behind classic SBL on
+//! average; KSBL-AM, which can keep the Cartesian hull of the support, was 5–33 dB behind.
+//!
+//! **Iterations.** KSBL-SVD typically stops (relative change `≤ 1e-6`) within 20 iterations.
+//! KSBL-AM prunes slowly: on 3-mode problems (15 atoms and 10, 12, 15 measurements per mode,
+//! 3 × 3 × 3 complex Gaussian non-zeros, 12 draws) it needed on average 530, 210 and 100
+//! iterations at SNR 10, 20 and 30 dB, hence the default budget of 1000 iterations (the paper
+//! uses 150). With the former defaults (150 iterations, threshold `1e-6`) KSBL-AM reached NMSEs
+//! of −16.6, −24.5 and −32.4 dB there, KSBL-SVD −22.2, −33.4 and −44.6 dB; with the current ones
+//! −24.0, −34.5 and −45.4 dB, and −22.7, −34.2 and −45.4 dB.
 
 #![allow(clippy::type_complexity)]
 
@@ -68,15 +101,17 @@ pub enum KsblMethod {
     Svd,
 }
 
-/// Parameters of KSBL. `Default`: at most 150 iterations (as in the paper), relative change
-/// of `γ` `≤ 1e-6`, learned noise, SVD M-step, 10 AM sweeps, pruning below `1e-6 · max γᵢ`,
-/// no blocks.
+/// Parameters of KSBL. `Default`: at most 1000 iterations, relative change of `γ` `≤ 1e-6`,
+/// learned noise, SVD M-step, 10 AM sweeps, pruning of the entries of every `γᵢ` at or below
+/// `3e-3 · max γᵢ`, no blocks (see the [module docs](self) for the choice of the last two
+/// numbers and of the iteration budget).
 #[derive(Debug, Clone)]
 pub struct KsblParams<R> {
     /// Stopping rules of the EM iterations. The relative change is
     /// `‖γ_{k+1} − γ_k‖ / ‖γ_{k+1}‖` on the full Kronecker `γ`, the objective
     /// `log|Σ_y| + yᴴΣ_y⁻¹y`, the residual `‖y − Φμ‖`. Default: [`StopCriteria::default`]
-    /// with `max_iters = 150`.
+    /// with `max_iters = 1000` (KSBL-SVD typically stops within 20 iterations, KSBL-AM may need
+    /// several hundred).
     pub stop: StopCriteria<R>,
     /// Learned or fixed noise variance.
     pub noise: NoiseModel<R>,
@@ -84,7 +119,9 @@ pub struct KsblParams<R> {
     pub method: KsblMethod,
     /// Sweeps over the modes per AM M-step (≥ 1).
     pub am_sweeps: usize,
-    /// Relative pruning threshold per mode, in `[0, 1)`.
+    /// Relative pruning threshold per mode, in `[0, 1)`: after every M-step the entries
+    /// `γᵢ[j] ≤ prune · max γᵢ` are set to zero for good. Default `3e-3` (mode amplitudes down
+    /// to `√3e-3 ≈ 5.5 %` of the strongest are kept).
     pub prune: R,
     /// Optional block partition of every mode's atoms (one [`Blocks`] per factor).
     pub blocks: Option<Vec<Blocks>>,
@@ -94,14 +131,14 @@ impl<R: Real> Default for KsblParams<R> {
     fn default() -> Self {
         KsblParams {
             stop: StopCriteria {
-                max_iters: 150,
+                max_iters: 1000,
                 rel_tol: real(1e-6),
                 ..StopCriteria::default()
             },
             noise: NoiseModel::Learn { init: None },
             method: KsblMethod::Svd,
             am_sweeps: 10,
-            prune: real(1e-6),
+            prune: real(3e-3),
             blocks: None,
         }
     }
