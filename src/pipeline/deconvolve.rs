@@ -1424,7 +1424,10 @@ impl Deconvolved {
                 ""
             },
             r.boundary.name(),
-            r.sky,
+            match &r.sky_map {
+                Some(m) => format!("map ({} px boxes, median {})", m.box_size, r.sky),
+                None => r.sky.to_string(),
+            },
             r.iterations,
             match &r.tiling {
                 Some(t) => format!(", tiles {} px with halo {}", t.tile, t.halo),
