@@ -1027,9 +1027,10 @@ pub fn deconvolve_with_progress(
             if report.stop.as_deref() == Some("max_iters") {
                 report.warnings.push(format!(
                     "Richardson–Lucy's residual stayed above the noise level after {hi} \
-                     iterations (PSF mismatch, a varying background or correlated noise make \
-                     the data fit worse than the noise model says): the result may be \
-                     over-sharpened; choose the count with --iters"
+                     iterations (it converges slowly on bright sources; PSF mismatch, a \
+                     varying background or correlated noise also keep the fit above the \
+                     noise model): choose the count with --iters if the result is not sharp \
+                     enough or over-sharpened"
                 ));
             }
         } else {
