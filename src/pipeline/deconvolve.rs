@@ -483,7 +483,7 @@ pub struct SkyMapReport {
     pub box_size: usize,
     /// Boxes (rows, columns).
     pub boxes: (usize, usize),
-    /// Lowest and highest value of the map.
+    /// Lowest value of the map.
     pub min: f64,
     /// Highest value of the map.
     pub max: f64,
@@ -612,7 +612,7 @@ impl<'a> Solve<'a> {
             accelerate: self.accelerate,
             init: Some(self.rl_init),
             eps: self.rl_background,
-            background: background.clone(),
+            background,
             stop: RlParams::iterations(self.iters),
             discrepancy: self.discrepancy,
             ..RlParams::default()
@@ -633,7 +633,7 @@ impl<'a> Solve<'a> {
         ));
         let add = self.rl_offset + self.rl_background;
         let mut out = x.mapv(|v| v.to_f64_lossless() + add);
-        if let Some(b) = &background {
+        if let Some(b) = &p.background {
             out += b;
         }
         Ok(out)
@@ -1067,20 +1067,25 @@ fn work_image(
     sky: f64,
     map: Option<&Array2<f64>>,
 ) -> Result<Array2<f64>> {
-    if method == Method::Rl {
-        return Ok(Zip::from(y)
-            .and(valid)
-            .map_collect(|&v, &m| if m { v } else { f64::NAN }));
+    let off = sky_offset(method, sky, map);
+    Ok(Zip::indexed(y)
+        .and(valid)
+        .map_collect(|ij, &v, &m| if m { v - off(ij) } else { f64::NAN }))
+}
+
+/// The sky the Fourier, starlet and learned methods subtract (and [`finish`] adds back) at a
+/// pixel: the map's value, or the scalar sky; 0 for Richardson–Lucy, which models the sky
+/// itself as its background term.
+fn sky_offset(
+    method: Method,
+    sky: f64,
+    map: Option<&Array2<f64>>,
+) -> impl Fn((usize, usize)) -> f64 + '_ {
+    move |ij| match (method, map) {
+        (Method::Rl, _) => 0.0,
+        (_, Some(b)) => b[ij],
+        (_, None) => sky,
     }
-    Ok(match map {
-        None => Zip::from(y)
-            .and(valid)
-            .map_collect(|&v, &m| if m { v - sky } else { f64::NAN }),
-        Some(b) => Zip::from(y)
-            .and(valid)
-            .and(b)
-            .map_collect(|&v, &m, &s| if m { v - s } else { f64::NAN }),
-    })
 }
 
 /// The sky of [`deconvolve()`]: the given value; else, with
@@ -1156,20 +1161,10 @@ fn finish(
     sky: f64,
     map: Option<&Array2<f64>>,
 ) -> Array2<f64> {
-    match (method, map) {
-        (Method::Rl, _) | (_, None) => {
-            let add = if method == Method::Rl { 0.0 } else { sky };
-            Zip::from(&x)
-                .and(valid)
-                .map_collect(|&v, &m| if m { v + add } else { f64::NAN })
-        }
-        (_, Some(b)) => {
-            Zip::from(&x)
-                .and(valid)
-                .and(b)
-                .map_collect(|&v, &m, &s| if m { v + s } else { f64::NAN })
-        }
-    }
+    let add = sky_offset(method, sky, map);
+    Zip::indexed(&x)
+        .and(valid)
+        .map_collect(|ij, &v, &m| if m { v + add(ij) } else { f64::NAN })
 }
 
 /// The quantities of [`deconvolve()`] that must be the same in every tile of an image,
@@ -1240,12 +1235,18 @@ fn compute_globals(
         noise_var0: 0.0,
         noise_slope: 0.0,
     };
-    let filled = || -> Result<Array2<f64>> {
-        Ok(if valid.iter().all(|&b| b) {
-            work.to_owned()
-        } else {
-            fill_masked_median(work, valid, 2)?
-        })
+    // the NaN-free image, made once however many estimates below need it
+    let filled_cell = std::cell::OnceCell::new();
+    let filled = || -> Result<&Array2<f64>> {
+        if filled_cell.get().is_none() {
+            let f = if valid.iter().all(|&b| b) {
+                work.to_owned()
+            } else {
+                fill_masked_median(work, valid, 2)?
+            };
+            let _ = filled_cell.set(f);
+        }
+        Ok(filled_cell.get().expect("set above"))
     };
     match method {
         Method::Wiener | Method::Tikhonov => {
