@@ -226,6 +226,24 @@ fn masks_boundaries_and_reports() {
     ] {
         let (_, r) = run(&ip, &["--method", m, "--iters", "3"]);
         assert_eq!(r["boundary"], b, "{m}");
+        // the phases are measured, non-negative, and the library's sum to its seconds
+        let ph = &r["phases"];
+        let lib: f64 = ["prepare", "sky", "estimate", "solve", "finish"]
+            .iter()
+            .map(|k| ph[k].as_f64().unwrap_or_else(|| panic!("{m}: phase {k}")))
+            .sum();
+        let total = r["seconds"].as_f64().unwrap();
+        assert!(
+            lib <= total + 1e-6 && lib >= 0.5 * total,
+            "{m}: {lib} vs {total}"
+        );
+        for k in ["read", "write"] {
+            assert!(ph[k].as_f64().unwrap() >= 0.0, "{m}: {k}");
+        }
+        assert!(
+            ph.get("preview").is_none(),
+            "{m}: no --png, no preview time"
+        );
     }
     // Wiener: masked pixels stay NaN; the median fill keeps their neighbours close to the
     // result on the complete image (a zero or mean fill would not: the sky is at ~110)

@@ -410,3 +410,19 @@ fn one_pass_operator_equals_stored_spectrum() {
     check::<C64>(1e-12);
     check::<f32>(1e-4);
 }
+
+#[test]
+fn transfer_function_half_is_the_first_columns_and_hermitian() {
+    for (grid, k) in [([12usize, 10usize], [3usize, 4usize]), ([9, 7], [5, 3])] {
+        let kernel = randn::<f64>(&k, 5).into_dimensionality::<Ix2>().unwrap();
+        let op = Conv2d::new(grid, kernel.view(), Boundary::Circular).unwrap();
+        let (full, half) = (op.transfer_function(), op.transfer_function_half());
+        let (p, q) = full.dim();
+        assert_eq!(half.dim(), (p, q / 2 + 1));
+        for ((u, v), z) in half.indexed_iter() {
+            assert!((z - full[[u, v]]).norm() < 1e-12);
+            // the dropped half: H[u, v] = conj H[-u, -v] for a real kernel
+            assert!((z.conj() - full[[(p - u) % p, (q - v) % q]]).norm() < 1e-12);
+        }
+    }
+}

@@ -227,9 +227,11 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             _ => anyhow::bail!("--sky {v}: expected map, median or a finite number"),
         },
     };
+    let t_read = std::time::Instant::now();
     let input = super::read_fits_input(&args.input, args.hdu)?;
     let y = &input.data;
     let psf = super::load_psf_checked(&args.psf, y.dim())?;
+    let read_s = t_read.elapsed().as_secs_f64();
     let method = PMethod::from(args.method);
     let opts = DeconvolveOptions {
         method,
@@ -283,6 +285,7 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
+    let t_write = std::time::Instant::now();
     res.write_fits(
         &args.output,
         Some(&input.image.header),
@@ -291,6 +294,8 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
         args.force,
     )
     .with_context(|| format!("writing {}", args.output.display()))?;
+    let write_s = t_write.elapsed().as_secs_f64();
+    let t_png = std::time::Instant::now();
     if let Some(png) = &args.png {
         let stretch = match args.stretch {
             StretchArg::Asinh => Stretch::default(),
@@ -307,6 +312,7 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
             args.force,
         )?;
     }
+    let png_s = args.png.as_ref().map(|_| t_png.elapsed().as_secs_f64());
     let params = match (report.balance, report.prior, &report.stop) {
         (Some(b), Some(p), _) => format!(
             "balance {b:.3e} ({}, {} prior)",
@@ -332,6 +338,14 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
     );
     if let Some(j) = &args.json {
         let mut v = serde_json::to_value(report)?;
+        // the command's own phases beside the library's: reading, writing, the preview
+        if let Some(ph) = v.get_mut("phases").and_then(|p| p.as_object_mut()) {
+            ph.insert("read".into(), serde_json::json!(read_s));
+            ph.insert("write".into(), serde_json::json!(write_s));
+            if let Some(t) = png_s {
+                ph.insert("preview".into(), serde_json::json!(t));
+            }
+        }
         if let Some(o) = v.as_object_mut() {
             o.extend([
                 ("input".to_string(), serde_json::json!(input.image.path)),

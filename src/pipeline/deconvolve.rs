@@ -403,6 +403,24 @@ pub struct TilingReport {
     pub in_flight: usize,
 }
 
+/// Wall-clock seconds of the phases of [`deconvolve()`] (their sum is
+/// [`DeconvolveReport::seconds`] up to the bookkeeping between them): what a user's run
+/// spends outside the solver, measured rather than guessed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct PhaseSeconds {
+    /// Validation, the valid-pixel mask, the PSF normalisation and the input flux.
+    pub prepare: f64,
+    /// The sky: the background map or the clipped median.
+    pub sky: f64,
+    /// The data-driven parameters: the GCV weight (Wiener, Tikhonov), the noise model (RL),
+    /// the noise level (starlet, learned, re-fit), and the image the solver sees.
+    pub estimate: f64,
+    /// The solver, over all tiles (and the photometric re-fit when asked for).
+    pub solve: f64,
+    /// Sky added back, masked pixels restored, the output flux.
+    pub finish: f64,
+}
+
 /// What [`deconvolve()`] did: the fields of `sparseinv deconvolve --json` that do not name
 /// files. Method-specific fields are `None` (and left out of the JSON) for other methods.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -426,6 +444,8 @@ pub struct DeconvolveReport {
     pub noise_model: Option<NoiseModelReport>,
     /// Wall-clock seconds of the deconvolution (after reading the inputs).
     pub seconds: f64,
+    /// Where those seconds went ([`PhaseSeconds`]).
+    pub phases: PhaseSeconds,
     /// Sum of the valid input pixels.
     pub flux_before: f64,
     /// Sum of the valid output pixels.
@@ -813,6 +833,7 @@ pub fn deconvolve_with_progress(
     opts: &DeconvolveOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Deconvolved> {
+    let t_start = Instant::now();
     opts.validate()?;
     let y = image;
     let valid = y.mapv(f64::is_finite);
@@ -832,7 +853,13 @@ pub fn deconvolve_with_progress(
     let method = opts.method;
     let boundary = opts.boundary.unwrap_or(method.default_boundary());
     let t0 = Instant::now();
+    let mut phases = PhaseSeconds {
+        prepare: (t0 - t_start).as_secs_f64(),
+        ..PhaseSeconds::default()
+    };
     let (sky, sky_map) = resolve_sky(y, opts)?;
+    phases.sky = t0.elapsed().as_secs_f64();
+    let t_est = Instant::now();
     // Richardson–Lucy's background beyond the scalar sky (the map minus its median)
     let rl_bg = sky_map
         .as_ref()
@@ -856,6 +883,8 @@ pub fn deconvolve_with_progress(
         boundary,
         opts,
     )?;
+    phases.estimate = t_est.elapsed().as_secs_f64();
+    let t_solve = Instant::now();
     #[cfg(feature = "onnx")]
     let net = load_learned(opts)?;
     let solve = Solve::new(
@@ -878,6 +907,7 @@ pub fn deconvolve_with_progress(
             tau: d.tau,
         }),
         seconds: 0.0,
+        phases: PhaseSeconds::default(),
         flux_before: flux_in,
         flux_after: 0.0,
         masked_pixels: y.len() - nvalid,
@@ -1007,6 +1037,8 @@ pub fn deconvolve_with_progress(
         solve.run(work.view(), rl_bg.as_ref().map(|b| b.view()), pbr)?
     };
     drop(work);
+    phases.solve = t_solve.elapsed().as_secs_f64();
+    let t_finish = Instant::now();
     if method.is_iterative() {
         let runs = solve.runs.lock().unwrap_or_else(|e| e.into_inner());
         if solve.discrepancy.is_some() && !runs.is_empty() {
@@ -1052,8 +1084,10 @@ pub fn deconvolve_with_progress(
         max: m.map.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
         filled_boxes: m.filled_boxes,
     });
-    report.seconds = t0.elapsed().as_secs_f64();
     report.flux_after = image.iter().filter(|v| v.is_finite()).sum();
+    phases.finish = t_finish.elapsed().as_secs_f64();
+    report.seconds = t_start.elapsed().as_secs_f64();
+    report.phases = phases;
     Ok(Deconvolved { image, report })
 }
 

@@ -419,6 +419,16 @@ impl<T: Scalar> Conv2d<T> {
         Array2::from_shape_fn((p, q), |(u, v)| full[v * p + u])
     }
 
+    /// The first `Q/2 + 1` frequency columns of [`Conv2d::transfer_function`] (`P × (Q/2+1)`):
+    /// for a real kernel the rest follows by Hermitian symmetry,
+    /// `H[u, v] = conj H[−u mod P, Q − v]` (the layout of [`crate::fft::rfft2`]).
+    pub fn transfer_function_half(&self) -> Array2<Complex<T::Real>> {
+        let (p, q) = (self.p, self.q);
+        let w = q / 2 + 1;
+        let half = kernel_spectrum_t(&self.kernel, p, q, w);
+        Array2::from_shape_fn((p, w), |(u, v)| half[v * p + u])
+    }
+
     /// `y = F⁻¹[ f(u, v, H(u, v)) · F x ]` on the circular grid: like
     /// [`Diagonalizable::apply_fourier_filter_into`], but the filter also receives the
     /// frequency indices `(u, v)` of the FFT grid ([`Conv2d::fft_shape`], `0 ≤ u < P`,
