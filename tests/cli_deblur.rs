@@ -513,3 +513,63 @@ fn learned_bad_tiling_and_cuda_give_one_error_line_and_no_output() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn pnp_admm_defaults_are_the_library_constants() {
+    // No network involved: runs without ONNX Runtime. Without --strength/--iters the CLI
+    // runs PNP_DEFAULT_STRENGTH for PNP_DEFAULT_ITERS iterations: σ_d = 3σ, ρ = 1/9, 30.
+    assert_eq!(sparseinv::pipeline::PNP_DEFAULT_STRENGTH, 3.0);
+    assert_eq!(sparseinv::pipeline::PNP_DEFAULT_ITERS, 30);
+    let dir = tempfile::tempdir().unwrap();
+    let x = scene();
+    let y = observe(&x, 0.03);
+    write_inputs(dir.path(), &y);
+    let out = dir.path().join("out.npy");
+    let o = exe()
+        .arg("deblur")
+        .arg(dir.path().join("y.npy"))
+        .arg("--psf")
+        .arg(dir.path().join("psf.npy"))
+        .args([
+            "--method",
+            "pnp-admm",
+            "--denoiser",
+            "starlet",
+            "--sigma",
+            "0.03",
+        ])
+        .args(["--offset", "0", "--scale", "1", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    ok(&o);
+    let got: Array2<f64> = read_npy(&out).unwrap();
+    let a = Conv2d::new([48, 40], psf().view(), Boundary::Reflect).unwrap();
+    let d = StarletDenoiser::new(4).unwrap();
+    let params = PnpParams {
+        sigma: 3.0 * 0.03,
+        lambda: 1.0 / 9.0,
+        rho: 1.0 / 9.0,
+        stop: StopCriteria {
+            max_iters: 30,
+            rel_tol: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (want, rep) = pnp_admm(
+        &a,
+        y.view().into_dyn(),
+        &d as &dyn Denoiser<f64>,
+        Some(y.view().into_dyn()),
+        &params,
+        None,
+    )
+    .unwrap();
+    assert_eq!(rep.iterations, 30);
+    let diff = max_abs_diff(&got, &want);
+    assert!(
+        diff < 1e-12,
+        "CLI defaults vs library at strength 3, 30 iterations: {diff}"
+    );
+}

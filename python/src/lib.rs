@@ -621,7 +621,7 @@ fn denoise<'py>(
 /// Deblur `image` by `psf` with a learned or plug-and-play prior (library `pipeline::deblur`).
 #[pyfunction]
 #[pyo3(signature = (image, psf, method="learned", model=None, denoiser="builtin", sigma=None,
-    strength=2.0, iters=50, normalization=None, percentiles=(0.1, 99.9), tile=1024,
+    strength=None, iters=None, normalization=None, percentiles=(0.1, 99.9), tile=1024,
     overlap=48, threads=0))]
 #[allow(clippy::too_many_arguments)]
 fn deblur<'py>(
@@ -632,8 +632,8 @@ fn deblur<'py>(
     model: Option<std::path::PathBuf>,
     denoiser: &str,
     sigma: Option<f64>,
-    strength: f64,
-    iters: usize,
+    strength: Option<f64>,
+    iters: Option<usize>,
     normalization: Option<(f64, f64)>,
     percentiles: (f64, f64),
     tile: usize,
@@ -656,8 +656,8 @@ fn deblur<'py>(
         model,
         denoiser: denoise_model(denoiser, 4),
         sigma,
-        strength,
-        iters,
+        strength: strength.unwrap_or(pipeline::PNP_DEFAULT_STRENGTH),
+        iters: iters.unwrap_or(pipeline::PNP_DEFAULT_ITERS),
         normalization,
         percentiles,
         tile,

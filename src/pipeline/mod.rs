@@ -24,6 +24,7 @@ pub mod psf;
 #[cfg(feature = "onnx")]
 pub use deblur::{
     deblur, deblur_with_progress, DeblurMethod, DeblurOptions, DeblurReport, Deblurred,
+    PNP_DEFAULT_ITERS, PNP_DEFAULT_STRENGTH,
 };
 #[cfg(feature = "fits")]
 pub use deconvolve::deconvolve_fits;

@@ -147,9 +147,9 @@ fn spline_eval(t: &[f64], f: &[f64], m: &[f64], x: f64) -> f64 {
 ///    bright star or galaxy; along the mesh's edges over the 3 boxes of the edge, and the
 ///    corner boxes are kept (windows centred on their box, so a trend is not bent: the
 ///    SExtractor convention);
-/// 4. the mesh is interpolated to every pixel by bicubic splines (natural cubic splines along
-///    the columns of the mesh, then along the rows), the nodes at the boxes' centres, with a
-///    linear continuation beyond the outer nodes.
+/// 4. the mesh is interpolated to every pixel by bicubic splines (the tensor product of
+///    natural cubic splines along each axis), the nodes at the boxes' centres, with a linear
+///    continuation beyond the outer nodes.
 ///
 /// The mode estimate is used when `|mean − median| < 0.3 σ` of the clipped values, else the
 /// median. Against `sep` (the SExtractor library) on a simulated 256 × 320 field (tilted
@@ -282,32 +282,33 @@ pub fn background_map(
             .collect()
     };
     let (t0, t1) = (centres(nb0, n0), centres(nb1, n1));
-    // along the columns of the mesh (for each mesh row), to every image column
-    let mut rows = Array2::<f64>::zeros((nb0, n1));
-    for a in 0..nb0 {
-        let f: Vec<f64> = filtered.row(a).to_vec();
-        let m = spline_second_derivatives(&t1, &f);
-        for j in 0..n1 {
-            rows[[a, j]] = spline_eval(&t1, &f, &m, j as f64);
+    // The tensor-product spline is linear in the mesh and separable, so either axis may go
+    // first: along the mesh's columns (t0) to every image row, then each image row along t1,
+    // written contiguously, rows in parallel.
+    let mut first = Array2::<f64>::zeros((n0, nb1));
+    for b in 0..nb1 {
+        let f: Vec<f64> = filtered.column(b).to_vec();
+        let m = spline_second_derivatives(&t0, &f);
+        for i in 0..n0 {
+            first[[i, b]] = spline_eval(&t0, &f, &m, i as f64);
         }
     }
-    // then along the rows, for every image column
     let mut map = Array2::<f64>::zeros((n0, n1));
-    let cols: Vec<Vec<f64>> = (0..n1)
-        .into_par_iter()
-        .map(|j| {
-            let f: Vec<f64> = rows.column(j).to_vec();
-            let m = spline_second_derivatives(&t0, &f);
-            (0..n0)
-                .map(|i| spline_eval(&t0, &f, &m, i as f64))
-                .collect()
-        })
-        .collect();
-    for (j, c) in cols.iter().enumerate() {
-        for (i, &v) in c.iter().enumerate() {
-            map[[i, j]] = v;
-        }
-    }
+    map.as_slice_mut()
+        .expect("fresh array is contiguous")
+        .par_chunks_mut(n1.max(1))
+        .zip(
+            first
+                .as_slice()
+                .expect("fresh array is contiguous")
+                .par_chunks(nb1),
+        )
+        .for_each(|(row, f)| {
+            let m = spline_second_derivatives(&t1, f);
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = spline_eval(&t1, f, &m, j as f64);
+            }
+        });
     Ok(BackgroundMap {
         map,
         mesh: filtered,
