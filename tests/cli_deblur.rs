@@ -10,7 +10,9 @@ use sparseinv_models::{builtin, Normalization, SessionOptions};
 use sparseinv_solvers::denoise::Denoiser;
 use sparseinv_solvers::iter::StopCriteria;
 use sparseinv_solvers::op::{Boundary, Conv2d, LinearOperator};
-use sparseinv_solvers::pnp::{pnp_admm, pnp_pgd, red, PnpParams};
+use sparseinv_solvers::pnp::{
+    pnp_admm, pnp_admm_preconditioned, pnp_pgd, red, CirculantNormalInverse, PnpParams,
+};
 use sparseinv_solvers::starlet_denoise::StarletDenoiser;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -557,8 +559,11 @@ fn pnp_admm_defaults_are_the_library_constants() {
         },
         ..Default::default()
     };
-    let (want, rep) = pnp_admm(
+    // the pipeline preconditions the x-update by the circular system's inverse
+    let m = CirculantNormalInverse::mirrored([48, 40], psf().view(), 1.0 / 9.0).unwrap();
+    let (want, rep) = pnp_admm_preconditioned(
         &a,
+        &m,
         y.view().into_dyn(),
         &d as &dyn Denoiser<f64>,
         Some(y.view().into_dyn()),
