@@ -258,7 +258,7 @@ fn run_pnp(
         DeblurMethod::PnpFista => pnp_pgd(&a, y, d, x0, &params, Some(&mut obs))?,
         DeblurMethod::PnpAdmm => {
             // the x-update's CG preconditioned by the inverse of the mirror-grid system (exact
-            // for a centro-symmetric PSF): the same iterates, a few CG steps instead of tens
+            // for a PSF symmetric about each axis): the same iterates, fewer CG steps
             let m = CirculantNormalInverse::mirrored([u.nrows(), u.ncols()], psf, params.rho)?;
             pnp_admm_preconditioned(&a, &m, y, d, x0, &params, Some(&mut obs))?
         }
