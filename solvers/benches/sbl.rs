@@ -1,13 +1,18 @@
 //! Criterion benches of SBL: one KSBL trial of the paper's 3375-dimensional IRS-MIMO problem
-//! (AM and SVD M-steps, 150-iteration cap) and Kronecker OMP on the same data.
+//! (AM and SVD M-steps, 150-iteration cap) and Kronecker OMP on the same data; one classic
+//! (EM) SBL trial on a 360 × 810 complex Gaussian dictionary (150-iteration cap, both E-step
+//! formulations: measurement space while more than about 1.81 M atoms are active, coefficient
+//! space with the cached Gram matrix after).
 //! `cargo bench -p sparseinv-solvers --bench sbl -- --warm-up-time 1 --measurement-time 3`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ndarray::{Array1, Array2, Ix1, Ix2};
+use ndarray::{Array1, Array2, Axis, Ix1, Ix2};
 use num_complex::Complex64;
 use sparseinv_solvers::iter::{NoObserver, StopCriteria};
 use sparseinv_solvers::op::{Kronecker, LinearOperator};
-use sparseinv_solvers::sbl::{kron_omp, ksbl, KsblMethod, KsblParams, NoiseModel, OmpParams};
+use sparseinv_solvers::sbl::{
+    kron_omp, ksbl, sbl, KsblMethod, KsblParams, NoiseModel, OmpParams, SblParams,
+};
 use sparseinv_solvers::testing::randn;
 
 fn problem(m1: usize) -> (Vec<Array2<Complex64>>, Array1<Complex64>, f64) {
@@ -72,5 +77,40 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+fn bench_classic(c: &mut Criterion) {
+    let (m, n) = (360, 810);
+    let phi = randn::<Complex64>(&[m, n], 5)
+        .into_dimensionality::<Ix2>()
+        .unwrap()
+        / (2.0 * m as f64).sqrt();
+    // 20 nonzeros
+    let mut x = Array1::<Complex64>::zeros(n);
+    for (i, j) in (0..n).step_by(41).enumerate() {
+        x[j] = Complex64::new(1.0 + 0.1 * i as f64, -0.5);
+    }
+    let clean = phi.dot(&x);
+    let sigma2 = clean.iter().map(|v| v.norm_sqr()).sum::<f64>() / m as f64 / 100.0; // 20 dB
+    let y = clean
+        + randn::<Complex64>(&[m], 6)
+            .into_dimensionality::<Ix1>()
+            .unwrap()
+            * (sigma2 / 2.0).sqrt();
+    let y = y.insert_axis(Axis(1));
+    let p = SblParams {
+        stop: StopCriteria {
+            max_iters: 150,
+            ..StopCriteria::default()
+        },
+        noise: NoiseModel::Fixed(sigma2),
+        ..Default::default()
+    };
+    let mut g = c.benchmark_group("sbl_em");
+    g.sample_size(10);
+    g.bench_function("sbl_em_trial_360x810", |b| {
+        b.iter(|| sbl(phi.view(), y.view(), &p, &mut NoObserver).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_classic);
 criterion_main!(benches);

@@ -3,11 +3,19 @@
 //! docs](super) for the model and the updates.
 
 use super::{check_measurements, NoiseModel, SblParams, Update};
-use crate::dense::{adjoint, DenseScalar};
+use crate::dense::DenseScalar;
 use crate::error::{Error, Result};
 use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo};
 use crate::scalar::{real, Scalar};
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::linalg::triangular_inverse::invert_lower_triangular;
+use faer::linalg::triangular_solve::{
+    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use ndarray::{Array1, Array2, ArrayView2};
 use num_traits::{Float, One, Zero};
 
 /// The result of classic or block SBL.
@@ -40,104 +48,383 @@ pub(crate) struct EStep<T: Scalar> {
     pub y_resid: <T as Scalar>::Real,
 }
 
-/// E-step for `Φ_A` (`M × K`, the active atoms), `γ_A` (all positive), `σ²`, `Y` (`M × L`).
-/// Measurement space when `K ≥ M`, coefficient space otherwise.
-pub(crate) fn estep<T: DenseScalar>(
-    phi_a: ArrayView2<T>,
-    gamma_a: &Array1<<T as Scalar>::Real>,
-    sigma2: <T as Scalar>::Real,
-    y: ArrayView2<T>,
-) -> Result<EStep<T>> {
-    let (m, k) = phi_a.dim();
+/// The formulation of the E-step. Both give the same posterior (up to rounding); the solvers
+/// use [`Space::Auto`], the tests force each of the others.
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Space {
+    /// By operation count ([`Costs`]): coefficient space once the work that measurement space
+    /// has spent beyond coefficient space pays for forming the Gram matrix, and for good after.
+    Auto,
+    /// Through `Σ_y = σ² I + Φ_A Γ_A Φ_Aᴴ` (`M × M`).
+    Measurement,
+    /// Through `B = I + D G_A D / σ²` (`K × K`), `G_A = Φ_Aᴴ Φ_A` cached.
+    Coefficient,
+}
+
+/// Operation counts (multiply–adds) of one E-step on `k` active atoms and `m` measurements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Costs {
+    /// Measurement space: `m²k/2` for the lower triangle of `Σ_y`, `m³/6` for its Cholesky
+    /// factor and `m²k/2` for `L⁻¹Φ_A`: `m²k + m³/6`.
+    pub measurement: f64,
+    /// Coefficient space with the Gram matrix at hand: `k³/6` for the Cholesky factor of `B`
+    /// and `k³/6` for its triangular inverse (the diagonal of `B⁻¹`): `k³/3`. Smaller than
+    /// `measurement` for `k ≲ 1.81 m`.
+    pub coefficient: f64,
+    /// Forming the Gram matrix `G_A = Φ_AᴴΦ_A` (lower triangle), once: `k²m/2`.
+    pub gram: f64,
+}
+
+impl Costs {
+    /// The counts for `m` measurements and `k` active atoms.
+    pub(crate) fn new(m: usize, k: usize) -> Self {
+        let (m, k) = (m as f64, k as f64);
+        Costs {
+            measurement: m * m * k + m * m * m / 6.0,
+            coefficient: k * k * k / 3.0,
+            gram: k * k * m / 2.0,
+        }
+    }
+}
+
+fn par() -> Par {
+    faer::get_global_parallelism()
+}
+
+/// `a ← L` with `a = L Lᴴ`, reading and writing the lower triangle of `a` (the strict upper
+/// triangle is left unspecified).
+fn cholesky_in_place<T: DenseScalar>(a: MatMut<'_, T>) -> Result<()> {
+    let n = a.nrows();
+    let mut mem = MemBuffer::new(
+        faer::linalg::cholesky::llt::factor::cholesky_in_place_scratch::<T>(
+            n,
+            par(),
+            Default::default(),
+        ),
+    );
+    faer::linalg::cholesky::llt::factor::cholesky_in_place(
+        a,
+        Default::default(),
+        par(),
+        MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .map_err(|e| Error::Numerical(format!("Cholesky factorisation failed: {e:?}")))?;
+    Ok(())
+}
+
+/// `Σᵢ 2 log Re Lᵢᵢ`: the log-determinant of `L Lᴴ`.
+fn logdet_of_factor<T: DenseScalar>(l: MatRef<'_, T>) -> <T as Scalar>::Real {
     let two: <T as Scalar>::Real = real(2.0);
-    let (mu, sdiag, logdet) = if k == 0 {
-        (
-            Array2::zeros((0, y.ncols())),
-            Array1::zeros(0),
-            real::<<T as Scalar>::Real>(m as f64) * sigma2.ln(),
-        )
-    } else if k >= m {
-        // Σ_y = σ² I + Φ_A Γ Φ_Aᴴ
-        let mut pg = phi_a.to_owned();
-        for (mut col, &g) in pg.axis_iter_mut(Axis(1)).zip(gamma_a.iter()) {
-            col.mapv_inplace(|v| v.scale(g));
+    (0..l.nrows())
+        .map(|i| two * Scalar::re(l[(i, i)]).ln())
+        .sum()
+}
+
+/// The real type of a scalar.
+type Re<T> = <T as Scalar>::Real;
+/// What one E-step returns: the posterior mean `μ` (`K × L`), the diagonal of `Σ_A`, and
+/// `log|Σ_y|`.
+type EStepParts<T> = (Array2<T>, Array1<Re<T>>, Re<T>);
+
+/// The active part of an SBL problem, kept for the E-step in column-major `faer` storage:
+/// the active atoms `Φ_A` (`M × K`), `Φ_Aᴴ Y` (`K × L`), `Y` (`M × L`) and, once coefficient
+/// space is used, the Gram matrix `G_A = Φ_Aᴴ Φ_A` (`K × K`, lower triangle). Pruning
+/// ([`ActiveSystem::retain`]) only ever removes atoms, so `Φ_Aᴴ Y` and `G_A` are computed
+/// once and restricted afterwards; the scratch matrices are reused between iterations.
+#[derive(Debug, Clone)]
+pub(crate) struct ActiveSystem<T: DenseScalar> {
+    phi_a: Mat<T>,
+    phy: Mat<T>,
+    y: Mat<T>,
+    gram: Option<Mat<T>>,
+    /// The number of atoms the coefficient-space storage was last sized for (its memory is
+    /// released once the active set has halved).
+    alloc_k: usize,
+    /// Work spent in measurement space beyond what coefficient space would have cost
+    /// (multiply–adds; see [`ActiveSystem::coefficient_space`]).
+    excess: f64,
+    s1: Mat<T>,
+    s2: Mat<T>,
+}
+
+impl<T: DenseScalar> ActiveSystem<T> {
+    /// All atoms of `phi` (`M × N`) active, measurements `y` (`M × L`).
+    pub(crate) fn new(phi: ArrayView2<T>, y: ArrayView2<T>) -> Self {
+        let (m, n) = phi.dim();
+        let l = y.ncols();
+        let phi_a = Mat::from_fn(m, n, |i, j| phi[[i, j]]);
+        let y = Mat::from_fn(m, l, |i, j| y[[i, j]]);
+        let mut phy = Mat::zeros(n, l);
+        matmul(
+            phy.as_mut(),
+            Accum::Replace,
+            phi_a.adjoint(),
+            y.as_ref(),
+            T::one(),
+            par(),
+        );
+        ActiveSystem {
+            phi_a,
+            phy,
+            y,
+            gram: None,
+            alloc_k: n,
+            excess: 0.0,
+            s1: Mat::new(),
+            s2: Mat::new(),
         }
-        let mut sy = T::mul_adjoint(pg.view(), phi_a);
+    }
+
+    /// Number of active atoms `K`.
+    pub(crate) fn len(&self) -> usize {
+        self.phi_a.ncols()
+    }
+
+    /// Keep the active atoms `i` with `keep[i]` (in order), restricting `Φ_A`, `Φ_AᴴY` and
+    /// `G_A` in place.
+    pub(crate) fn retain(&mut self, keep: &[bool]) {
+        let k = self.len();
+        assert_eq!(keep.len(), k, "one flag per active atom");
+        let idx: Vec<usize> = (0..k).filter(|&i| keep[i]).collect();
+        let kn = idx.len();
+        if kn == k {
+            return;
+        }
+        let (m, l) = (self.phi_a.nrows(), self.y.ncols());
+        for (new, &old) in idx.iter().enumerate() {
+            if new != old {
+                let (left, right) = self.phi_a.as_mut().split_at_col_mut(old);
+                left.col_mut(new).copy_from(right.col(0));
+            }
+        }
+        self.phi_a.truncate(m, kn);
+        for c in 0..l {
+            let col = self.phy.col_as_slice_mut(c);
+            for (new, &old) in idx.iter().enumerate() {
+                col[new] = col[old];
+            }
+        }
+        self.phy.truncate(kn, l);
+        if let Some(g) = &mut self.gram {
+            // Column-major order, rows ascending: every source (idx[i], idx[j]) lies at or after
+            // its destination (i, j) and has not been overwritten yet.
+            for (nj, &oj) in idx.iter().enumerate() {
+                for ni in nj..kn {
+                    g[(ni, nj)] = g[(idx[ni], oj)];
+                }
+            }
+            g.truncate(kn, kn);
+        }
+        if 2 * kn <= self.alloc_k {
+            // give back the memory of the larger active set
+            self.phi_a = self.phi_a.clone();
+            self.phy = self.phy.clone();
+            if let Some(g) = &mut self.gram {
+                *g = Mat::from_fn(kn, kn, |i, j| if j <= i { g[(i, j)] } else { T::zero() });
+            }
+            self.s1 = Mat::new();
+            self.s2 = Mat::new();
+            self.alloc_k = kn;
+        }
+    }
+
+    /// The E-step for the hyperparameters `gamma` of the active atoms (all positive) and the
+    /// noise variance `sigma2`, in the formulation `space`.
+    pub(crate) fn estep(
+        &mut self,
+        gamma: &[<T as Scalar>::Real],
+        sigma2: <T as Scalar>::Real,
+        space: Space,
+    ) -> Result<EStep<T>> {
+        let (m, k) = (self.phi_a.nrows(), self.len());
+        assert_eq!(gamma.len(), k, "one hyperparameter per active atom");
+        let (mu, sdiag, logdet) = if k == 0 {
+            (
+                Array2::zeros((0, self.y.ncols())),
+                Array1::zeros(0),
+                real::<<T as Scalar>::Real>(m as f64) * sigma2.ln(),
+            )
+        } else {
+            let coefficient = match space {
+                Space::Measurement => false,
+                Space::Coefficient => true,
+                Space::Auto => self.coefficient_space(m, k),
+            };
+            if coefficient {
+                self.estep_coefficient(gamma, sigma2)?
+            } else {
+                self.estep_measurement(gamma, sigma2)?
+            }
+        };
+        let (resid2, y_resid) = self.residual(&mu);
+        Ok(EStep {
+            mu,
+            sdiag,
+            logdet,
+            resid2,
+            y_resid,
+        })
+    }
+
+    /// The automatic choice, a rent-or-buy rule: coefficient space pays the Gram matrix once
+    /// and is then the cheaper one for `K ≲ 1.81 M`. Once the Gram matrix exists coefficient
+    /// space is used for good (the active set only shrinks); before, it is chosen when the
+    /// work measurement space has spent beyond coefficient space in earlier iterations, plus
+    /// that of this one, reaches the cost of the Gram matrix (immediately when `K ≤ M`, where
+    /// one iteration's excess exceeds it). The total work is at most about twice that of the
+    /// best choice in hindsight, whether pruning then proceeds quickly or slowly.
+    fn coefficient_space(&mut self, m: usize, k: usize) -> bool {
+        if self.gram.is_some() {
+            return true;
+        }
+        let c = Costs::new(m, k);
+        let excess = c.measurement - c.coefficient;
+        if excess > 0.0 && self.excess + excess >= c.gram {
+            return true;
+        }
+        self.excess += excess.max(0.0);
+        false
+    }
+
+    /// `‖Y − Φ_A μ‖_F²` and `Re Σₗ yₗᴴ(yₗ − Φ_A μₗ)`.
+    fn residual(&self, mu: &Array2<T>) -> (<T as Scalar>::Real, <T as Scalar>::Real) {
+        let mut r = self.y.clone();
+        let (k, l) = mu.dim();
+        if k > 0 {
+            let muf = Mat::from_fn(k, l, |i, j| mu[[i, j]]);
+            matmul(
+                r.as_mut(),
+                Accum::Add,
+                self.phi_a.as_ref(),
+                muf.as_ref(),
+                T::zero() - T::one(),
+                par(),
+            );
+        }
+        let mut resid2 = <T as Scalar>::Real::zero();
+        let mut y_resid = <T as Scalar>::Real::zero();
+        for c in 0..l {
+            for (a, b) in self.y.col_as_slice(c).iter().zip(r.col_as_slice(c)) {
+                resid2 += b.abs2();
+                y_resid += (a.conj() * *b).re();
+            }
+        }
+        (resid2, y_resid)
+    }
+
+    /// Measurement space: `Σ_y = σ² I + Φ_A Γ_A Φ_Aᴴ = L Lᴴ`, `W = L⁻¹ Φ_A`,
+    /// `μ = Γ_A Wᴴ L⁻¹ Y`, `Σₙₙ = γₙ − γₙ² ‖wₙ‖²`, `log|Σ_y| = 2 Σ log Lᵢᵢ`.
+    fn estep_measurement(&mut self, gamma: &[Re<T>], sigma2: Re<T>) -> Result<EStepParts<T>> {
+        let (m, k) = (self.phi_a.nrows(), self.len());
+        let l = self.y.ncols();
+        // s2 = Φ_A Γ_A
+        self.s2.resize_with(m, k, |_, _| T::zero());
+        for (j, &g) in gamma.iter().enumerate() {
+            let src = self.phi_a.col_as_slice(j);
+            for (d, s) in self.s2.col_as_slice_mut(j).iter_mut().zip(src) {
+                *d = s.scale(g);
+            }
+        }
+        // s1 = Σ_y (lower triangle), then its Cholesky factor L
+        self.s1.resize_with(m, m, |_, _| T::zero());
+        triangular::matmul(
+            self.s1.as_mut(),
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            self.s2.as_ref(),
+            BlockStructure::Rectangular,
+            self.phi_a.adjoint(),
+            BlockStructure::Rectangular,
+            T::one(),
+            par(),
+        );
         for i in 0..m {
-            sy[[i, i]] += T::from_real(sigma2);
+            self.s1[(i, i)] += T::from_real(sigma2);
         }
-        let l = T::cholesky_lower(sy.view())?;
-        let logdet = l
-            .diag()
-            .iter()
-            .map(|v| two * v.re().ln())
-            .sum::<<T as Scalar>::Real>();
-        let mut w = phi_a.to_owned();
-        T::solve_lower_in_place(l.view(), &mut w);
-        let mut z = y.to_owned();
-        T::solve_lower_in_place(l.view(), &mut z);
-        let mut mu = adjoint(w.view()).dot(&z);
-        for (mut row, &g) in mu.axis_iter_mut(Axis(0)).zip(gamma_a.iter()) {
-            row.mapv_inplace(|v| v.scale(g));
-        }
-        let sdiag = Array1::from_shape_fn(k, |n| {
-            let wn: <T as Scalar>::Real = w.column(n).iter().map(|v| v.abs2()).sum();
-            let g = gamma_a[n];
+        cholesky_in_place(self.s1.as_mut())?;
+        let logdet = logdet_of_factor(self.s1.as_ref());
+        // s2 = W = L⁻¹ Φ_A, z = L⁻¹ Y
+        self.s2.as_mut().copy_from(self.phi_a.as_ref());
+        solve_lower_triangular_in_place(self.s1.as_ref(), self.s2.as_mut(), par());
+        let mut z = self.y.clone();
+        solve_lower_triangular_in_place(self.s1.as_ref(), z.as_mut(), par());
+        let mut wz = Mat::<T>::zeros(k, l);
+        matmul(
+            wz.as_mut(),
+            Accum::Replace,
+            self.s2.adjoint(),
+            z.as_ref(),
+            T::one(),
+            par(),
+        );
+        let mu = Array2::from_shape_fn((k, l), |(i, c)| wz[(i, c)].scale(gamma[i]));
+        let sdiag = Array1::from_shape_fn(k, |j| {
+            let wn: <T as Scalar>::Real = self.s2.col_as_slice(j).iter().map(|v| v.abs2()).sum();
+            let g = gamma[j];
             (g - g * g * wn).max(<T as Scalar>::Real::zero())
         });
-        (mu, sdiag, logdet)
-    } else {
-        // B = I + D G D / σ², D = diag(√γ), Σ = D B⁻¹ D
-        let d = gamma_a.mapv(|g| g.sqrt());
-        let mut pd = phi_a.to_owned();
-        for (mut col, &s) in pd.axis_iter_mut(Axis(1)).zip(d.iter()) {
-            col.mapv_inplace(|v| v.scale(s));
+        Ok((mu, sdiag, logdet))
+    }
+
+    /// Coefficient space: with `D = diag(√γ_A)` and the cached `G_A = Φ_AᴴΦ_A`,
+    /// `B = I + D G_A D / σ² = L Lᴴ`, `Σ_A = D B⁻¹ D`, `μ = D B⁻¹ D Φ_AᴴY / σ²`,
+    /// `Σₙₙ = γₙ ‖L⁻¹eₙ‖²`, `log|Σ_y| = M log σ² + log|B|` (Sylvester).
+    fn estep_coefficient(&mut self, gamma: &[Re<T>], sigma2: Re<T>) -> Result<EStepParts<T>> {
+        let (m, k) = (self.phi_a.nrows(), self.len());
+        let l = self.y.ncols();
+        if self.gram.is_none() {
+            // the measurement-space scratch is no longer needed
+            self.s1 = Mat::new();
+            self.s2 = Mat::new();
+            let mut g = Mat::<T>::zeros(k, k);
+            triangular::matmul(
+                g.as_mut(),
+                BlockStructure::TriangularLower,
+                Accum::Replace,
+                self.phi_a.adjoint(),
+                BlockStructure::Rectangular,
+                self.phi_a.as_ref(),
+                BlockStructure::Rectangular,
+                T::one(),
+                par(),
+            );
+            self.gram = Some(g);
+            self.alloc_k = k;
         }
-        let pdh = adjoint(pd.view());
-        let mut b = T::mul_adjoint(pdh.view(), pdh.view());
-        b.mapv_inplace(|v| v.scale(<T as Scalar>::Real::one() / sigma2));
-        for i in 0..k {
-            b[[i, i]] += T::one();
+        let g = self.gram.as_ref().expect("formed above");
+        let inv_s2 = <T as Scalar>::Real::one() / sigma2;
+        let d: Vec<<T as Scalar>::Real> = gamma.iter().map(|&v| v.sqrt()).collect();
+        // s1 = B (lower triangle), then its Cholesky factor L
+        self.s1.resize_with(k, k, |_, _| T::zero());
+        for j in 0..k {
+            let f = d[j] * inv_s2;
+            let gc = g.col_as_slice(j);
+            let bc = self.s1.col_as_slice_mut(j);
+            for i in j..k {
+                bc[i] = gc[i].scale(d[i] * f);
+            }
+            bc[j] += T::one();
         }
-        let l = T::cholesky_lower(b.view())?;
+        cholesky_in_place(self.s1.as_mut())?;
         let logdet = real::<<T as Scalar>::Real>(m as f64) * sigma2.ln()
-            + l.diag()
-                .iter()
-                .map(|v| two * v.re().ln())
-                .sum::<<T as Scalar>::Real>();
-        let mut c = adjoint(pd.view()).dot(&y);
-        c.mapv_inplace(|v| v.scale(<T as Scalar>::Real::one() / sigma2));
-        T::solve_lower_in_place(l.view(), &mut c);
-        T::solve_lower_adjoint_in_place(l.view(), &mut c);
-        for (mut row, &s) in c.axis_iter_mut(Axis(0)).zip(d.iter()) {
-            row.mapv_inplace(|v| v.scale(s));
-        }
-        let mut linv = Array2::<T>::eye(k);
-        T::solve_lower_in_place(l.view(), &mut linv);
+            + logdet_of_factor(self.s1.as_ref());
+        // μ = D L⁻ᴴ L⁻¹ D Φ_AᴴY / σ²
+        let mut c = Mat::from_fn(k, l, |i, j| self.phy[(i, j)].scale(d[i] * inv_s2));
+        solve_lower_triangular_in_place(self.s1.as_ref(), c.as_mut(), par());
+        solve_upper_triangular_in_place(self.s1.adjoint(), c.as_mut(), par());
+        let mu = Array2::from_shape_fn((k, l), |(i, j)| c[(i, j)].scale(d[i]));
+        // s2 = L⁻¹ (lower triangle); (B⁻¹)ₙₙ = ‖L⁻¹ eₙ‖² = Σ_{i ≥ n} |(L⁻¹)ᵢₙ|²
+        self.s2.resize_with(k, k, |_, _| T::zero());
+        invert_lower_triangular(self.s2.as_mut(), self.s1.as_ref(), par());
         let sdiag = Array1::from_shape_fn(k, |n| {
-            let bn: <T as Scalar>::Real = linv.column(n).iter().map(|v| v.abs2()).sum();
-            gamma_a[n] * bn
+            let bn: <T as Scalar>::Real =
+                self.s2.col_as_slice(n)[n..].iter().map(|v| v.abs2()).sum();
+            gamma[n] * bn
         });
-        (c, sdiag, logdet)
-    };
-    let resid = if k == 0 {
-        y.to_owned()
-    } else {
-        &y - &phi_a.dot(&mu)
-    };
-    let resid2 = resid.iter().map(|v| v.abs2()).sum();
-    let y_resid = y
-        .iter()
-        .zip(resid.iter())
-        .map(|(a, b)| (a.conj() * *b).re())
-        .sum();
-    Ok(EStep {
-        mu,
-        sdiag,
-        logdet,
-        resid2,
-        y_resid,
-    })
+        Ok((mu, sdiag, logdet))
+    }
 }
 
 /// The SBL state machine (classic or, with a partition, block SBL); drive it with
@@ -145,8 +432,11 @@ pub(crate) fn estep<T: DenseScalar>(
 /// [`Sbl::into_result`], or use the one-call [`sbl`] / [`super::block_sbl`].
 #[derive(Debug, Clone)]
 pub struct Sbl<T: DenseScalar> {
-    phi: Array2<T>,
-    y: Array2<T>,
+    /// The active atoms, `Φ_AᴴY` and (in coefficient space) their Gram matrix.
+    sys: ActiveSystem<T>,
+    m: usize,
+    l: usize,
+    space: Space,
     /// Block id of every atom (`None`: every atom its own block).
     groups: Option<Vec<usize>>,
     n_groups: usize,
@@ -219,8 +509,10 @@ impl<T: DenseScalar> Sbl<T> {
             None => n,
         };
         Ok(Sbl {
-            phi: phi.to_owned(),
-            y: y.to_owned(),
+            sys: ActiveSystem::new(phi, y),
+            m,
+            l,
+            space: Space::Auto,
             groups,
             n_groups,
             gamma: Array1::from_elem(n, g0),
@@ -268,12 +560,11 @@ impl<T: DenseScalar> IterativeSolver for Sbl<T> {
     }
     fn step(&mut self) -> Result<StepInfo<<T as Scalar>::Real>> {
         let zero = <T as Scalar>::Real::zero();
-        let (m, _) = self.phi.dim();
-        let l = self.y.ncols();
-        let lr: <T as Scalar>::Real = real(l as f64);
-        let phi_a = self.phi.select(Axis(1), &self.active);
-        let gamma_a = Array1::from_shape_fn(self.active.len(), |i| self.gamma[self.active[i]]);
-        let e = estep(phi_a.view(), &gamma_a, self.sigma2, self.y.view())?;
+        let m = self.m;
+        let lr: <T as Scalar>::Real = real(self.l as f64);
+        let gamma_a: Vec<<T as Scalar>::Real> =
+            self.active.iter().map(|&n| self.gamma[n]).collect();
+        let e = self.sys.estep(&gamma_a, self.sigma2, self.space)?;
         let objective = lr * e.logdet + e.y_resid / self.sigma2;
 
         // record the posterior
@@ -365,14 +656,16 @@ impl<T: DenseScalar> IterativeSolver for Sbl<T> {
         }
         let thr = self.prune * gmax;
         let gamma = &mut self.gamma;
+        let mut keep = Vec::with_capacity(k);
         self.active.retain(|&n| {
-            if gamma[n] <= thr || gamma[n] <= zero {
+            let alive = !(gamma[n] <= thr || gamma[n] <= zero);
+            if !alive {
                 gamma[n] = zero;
-                false
-            } else {
-                true
             }
+            keep.push(alive);
+            alive
         });
+        self.sys.retain(&keep);
         let diff: <T as Scalar>::Real = self
             .gamma
             .iter()
@@ -401,6 +694,10 @@ impl<T: DenseScalar> IterativeSolver for Sbl<T> {
 /// final posterior is the one computed from the last hyperparameters used in an E-step (the
 /// mean is that of the last iteration).
 ///
+/// Cost: an iteration on `K` active atoms takes about `M²K + M³/6` multiply–adds while
+/// `K ≳ 1.81 M` (measurement space) and `K³/3` after (coefficient space on the cached Gram
+/// matrix `Φ_AᴴΦ_A`, formed once for `K²M/2`); see the [module docs](super).
+///
 /// ```
 /// use sparseinv_solvers::iter::NoObserver;
 /// use sparseinv_solvers::sbl::{sbl, SblParams, NoiseModel};
@@ -423,4 +720,246 @@ pub fn sbl<T: DenseScalar>(
     let mut s = Sbl::new(phi, y, params)?;
     let report = run(&mut s, &params.stop, observer)?;
     Ok((s.into_result(), report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dense::adjoint;
+    use crate::scalar::C64;
+    use crate::testing::randn;
+    use ndarray::{Axis, Ix2};
+
+    /// The straightforward measurement-space E-step, by `ndarray` products and the
+    /// [`DenseScalar`] Cholesky: `Σ_y = σ²I + Φ_A Γ_A Φ_Aᴴ = LLᴴ`, `W = L⁻¹Φ_A`,
+    /// `μ = Γ_A Wᴴ L⁻¹Y`, `Σₙₙ = γₙ − γₙ²‖wₙ‖²`, `r = Y − Φ_A μ`.
+    fn reference<T: DenseScalar + Scalar<Real = f64>>(
+        phi_a: &Array2<T>,
+        gamma: &[f64],
+        sigma2: f64,
+        y: &Array2<T>,
+    ) -> EStep<T> {
+        let m = phi_a.nrows();
+        let mut pg = phi_a.clone();
+        for (mut col, &g) in pg.axis_iter_mut(Axis(1)).zip(gamma) {
+            col.mapv_inplace(|v| v.scale(g));
+        }
+        let mut sy = pg.dot(&adjoint(phi_a.view()));
+        for i in 0..m {
+            sy[[i, i]] += T::from_real(sigma2);
+        }
+        let l = T::cholesky_lower(sy.view()).unwrap();
+        let logdet = l.diag().iter().map(|v| 2.0 * v.re().ln()).sum();
+        let mut w = phi_a.clone();
+        T::solve_lower_in_place(l.view(), &mut w);
+        let mut z = y.clone();
+        T::solve_lower_in_place(l.view(), &mut z);
+        let mut mu = adjoint(w.view()).dot(&z);
+        for (mut row, &g) in mu.axis_iter_mut(Axis(0)).zip(gamma) {
+            row.mapv_inplace(|v| v.scale(g));
+        }
+        let sdiag = Array1::from_shape_fn(gamma.len(), |n| {
+            let wn: f64 = w.column(n).iter().map(|v| v.abs2()).sum();
+            gamma[n] - gamma[n] * gamma[n] * wn
+        });
+        let r = y - &phi_a.dot(&mu);
+        EStep {
+            resid2: r.iter().map(|v| v.abs2()).sum(),
+            y_resid: y
+                .iter()
+                .zip(r.iter())
+                .map(|(a, b)| (a.conj() * *b).re())
+                .sum(),
+            mu,
+            sdiag,
+            logdet,
+        }
+    }
+
+    fn rel<T: Scalar<Real = f64>>(a: &Array2<T>, b: &Array2<T>) -> f64 {
+        let d = a
+            .iter()
+            .zip(b.iter())
+            .map(|(x, y)| (*x - *y).modulus())
+            .fold(0.0, f64::max);
+        d / b
+            .iter()
+            .map(|v| v.modulus())
+            .fold(f64::MIN_POSITIVE, f64::max)
+    }
+
+    fn assert_same<T: DenseScalar + Scalar<Real = f64>>(e: &EStep<T>, r: &EStep<T>, what: &str) {
+        let tol = 1e-10;
+        assert!(
+            rel(&e.mu, &r.mu) < tol,
+            "{what}: mean {}",
+            rel(&e.mu, &r.mu)
+        );
+        let sd = e
+            .sdiag
+            .iter()
+            .zip(r.sdiag.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
+            / r.sdiag.iter().copied().fold(f64::MIN_POSITIVE, f64::max);
+        assert!(sd < tol, "{what}: variances {sd}");
+        for (a, b, name) in [
+            (e.logdet, r.logdet, "log-determinant"),
+            (e.resid2, r.resid2, "residual"),
+            (e.y_resid, r.y_resid, "yᴴ residual"),
+        ] {
+            assert!(
+                (a - b).abs() <= tol * b.abs().max(1.0),
+                "{what}: {name} {a} vs {b}"
+            );
+        }
+    }
+
+    /// Hyperparameters spread over four decades.
+    fn gammas(k: usize, seed: u64) -> Vec<f64> {
+        let u = randn::<f64>(&[k], seed);
+        u.iter()
+            .map(|v| 10f64.powf(1.0 - 2.0 * v.abs().min(2.0)))
+            .collect()
+    }
+
+    fn case<T: DenseScalar + Scalar<Real = f64>>(m: usize, k: usize, seed: u64) {
+        let phi = randn::<T>(&[m, k], seed)
+            .into_dimensionality::<Ix2>()
+            .unwrap();
+        let y = randn::<T>(&[m, 3], seed + 1)
+            .into_dimensionality::<Ix2>()
+            .unwrap();
+        let mut sys = ActiveSystem::new(phi.view(), y.view());
+        let mut cols: Vec<usize> = (0..k).collect();
+        // three rounds of pruning; every round checks both formulations (and the one that
+        // Auto picks) against the reference on the surviving columns, with the cached Gram
+        // matrix and the reused scratch of the earlier rounds
+        for round in 0..3u64 {
+            let g = gammas(cols.len(), seed + 10 + round);
+            let s2 = 0.05 + 0.2 * round as f64;
+            let phi_a = phi.select(Axis(1), &cols);
+            let r = reference(&phi_a, &g, s2, &y);
+            for space in [Space::Measurement, Space::Coefficient, Space::Auto] {
+                let e = sys.estep(&g, s2, space).unwrap();
+                assert_same(
+                    &e,
+                    &r,
+                    &format!("{m}×{} round {round} {space:?}", cols.len()),
+                );
+            }
+            // drop about a third of the atoms, never the first
+            let keep: Vec<bool> = (0..cols.len())
+                .map(|i| i == 0 || (i as u64 * 7 + round * 3 + seed) % 3 != 0)
+                .collect();
+            let mut it = keep.iter();
+            cols.retain(|_| *it.next().unwrap());
+            sys.retain(&keep);
+        }
+    }
+
+    /// The cached-Gram coefficient-space E-step and the measurement-space E-step both equal
+    /// the straightforward measurement-space E-step to 1e-10, for `K < M`, `K = M` and
+    /// `K > M` (where pruning then takes `K` below `M`), real and complex.
+    #[test]
+    fn estep_formulations_match_the_measurement_space_reference() {
+        for (m, k) in [(12, 5), (12, 12), (12, 20), (8, 30), (30, 45)] {
+            case::<f64>(m, k, 3 * m as u64 + k as u64);
+            case::<C64>(m, k, 5 * m as u64 + k as u64);
+        }
+    }
+
+    /// Whole SBL runs with pruning give the same iterates whichever E-step is used: forced
+    /// measurement space, forced coefficient space, and the automatic switch.
+    #[test]
+    fn sbl_iterates_do_not_depend_on_the_estep_formulation() {
+        fn run_with<T: DenseScalar + Scalar<Real = f64>>(space: Space) -> (Array2<T>, Vec<f64>) {
+            let (m, n) = (20, 45);
+            let phi = randn::<T>(&[m, n], 5).into_dimensionality::<Ix2>().unwrap();
+            let mut x = Array2::<T>::zeros((n, 2));
+            for (i, &j) in [3usize, 17, 30, 41].iter().enumerate() {
+                x[[j, 0]] = T::from_real(1.0 + i as f64);
+                x[[j, 1]] = T::from_real(-0.5 * i as f64 - 0.3);
+            }
+            let noise = randn::<T>(&[m, 2], 6)
+                .into_dimensionality::<Ix2>()
+                .unwrap()
+                .mapv(|v| v.scale(0.05));
+            let y = phi.dot(&x) + noise;
+            let p = SblParams {
+                stop: crate::iter::StopCriteria {
+                    max_iters: 60,
+                    rel_tol: 0.0,
+                    ..Default::default()
+                },
+                prune: 1e-3,
+                ..Default::default()
+            };
+            let mut s = Sbl::new(phi.view(), y.view(), &p).unwrap();
+            s.space = space;
+            let mut obj = Vec::new();
+            for _ in 0..60 {
+                obj.push(s.step().unwrap().objective.unwrap());
+            }
+            assert!(s.active.len() < m, "pruning must take K below M");
+            assert!(s.sys.len() == s.active.len());
+            (s.mean, obj)
+        }
+        fn check<T: DenseScalar + Scalar<Real = f64>>() {
+            let (mr, or) = run_with::<T>(Space::Measurement);
+            for space in [Space::Coefficient, Space::Auto] {
+                let (me, oe) = run_with::<T>(space);
+                assert!(rel(&me, &mr) < 1e-9, "{space:?}: {}", rel(&me, &mr));
+                for (a, b) in oe.iter().zip(&or) {
+                    assert!(
+                        (a - b).abs() < 1e-9 * b.abs().max(1.0),
+                        "{space:?}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+        check::<f64>();
+        check::<C64>();
+    }
+
+    /// The operation counts cross at `K ≈ 1.81 M`; the automatic choice stays in
+    /// measurement space until the excess work pays for the Gram matrix, goes to coefficient
+    /// space at once when `K ≤ M`, and stays there.
+    #[test]
+    fn auto_switch_follows_the_operation_count() {
+        let cheaper = |m, k| {
+            let c = Costs::new(m, k);
+            c.coefficient < c.measurement
+        };
+        assert!(cheaper(1800, 1000) && cheaper(1800, 1800) && cheaper(1800, 3200));
+        assert!(!cheaper(1800, 3300) && !cheaper(1800, 3375));
+        let phi = randn::<f64>(&[4, 12], 1)
+            .into_dimensionality::<Ix2>()
+            .unwrap();
+        let y = randn::<f64>(&[4, 1], 2)
+            .into_dimensionality::<Ix2>()
+            .unwrap();
+        let fresh = || ActiveSystem::new(phi.view(), y.view());
+        let mut s = fresh();
+        assert!(!s.coefficient_space(1800, 3375));
+        assert_eq!(s.excess, 0.0);
+        // 3222 atoms: slightly cheaper in coefficient space, not enough to form the Gram matrix
+        assert!(!s.coefficient_space(1800, 3222));
+        assert!(s.excess > 0.0 && s.excess < Costs::new(1800, 3222).gram);
+        // 2138 atoms: this iteration's excess and the earlier one pay for it
+        assert!(s.coefficient_space(1800, 2138));
+        // a slow decline also switches, after a few iterations
+        let mut s = fresh();
+        let n = [3177, 3128, 3065, 2982, 2915, 2843, 2761]
+            .iter()
+            .take_while(|&&k| !s.coefficient_space(1800, k))
+            .count();
+        assert!((3..7).contains(&n), "{n}");
+        let mut s = fresh();
+        assert!(s.coefficient_space(1800, 1800));
+        assert!(fresh().coefficient_space(100, 60));
+        // once the Gram matrix exists, for good
+        s.gram = Some(Mat::zeros(1, 1));
+        assert!(s.coefficient_space(1800, 3375));
+    }
 }

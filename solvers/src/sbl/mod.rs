@@ -8,10 +8,20 @@
 //! mean sparse (Tipping 2001; Wipf & Rao 2004).
 //!
 //! **E-step** (posterior of `x` given `γ, σ²`):
-//! `Σ = (ΦᴴΦ/σ² + Γ⁻¹)⁻¹`, `μ = Σ Φᴴ y / σ²`, evaluated either in measurement space through
-//! `Σ_y = σ² I + Φ Γ Φᴴ` (when the active set has at least `M` atoms) or in coefficient space on
-//! the active set (when it is smaller); the `N × N` covariance is never formed, only its
-//! diagonal.
+//! `Σ = (ΦᴴΦ/σ² + Γ⁻¹)⁻¹`, `μ = Σ Φᴴ y / σ²`, restricted to the active set `A` (`K` atoms; pruned
+//! atoms have `γₙ = 0`, hence `μₙ = Σₙₙ = 0`), evaluated by whichever of two exact formulations
+//! costs fewer operations:
+//! - measurement space: `Σ_y = σ² I + Φ_A Γ_A Φ_Aᴴ = L Lᴴ`, `μ_A = Γ_A Φ_Aᴴ Σ_y⁻¹ y`,
+//!   `Σₙₙ = γₙ − γₙ² ‖L⁻¹φₙ‖²` (`≈ M²K + M³/6` multiply–adds);
+//! - coefficient space (Woodbury): with `D = diag(√γ_A)` and the Gram matrix `G_A = Φ_AᴴΦ_A`,
+//!   `B = I + D G_A D / σ² = L Lᴴ`, `μ_A = D B⁻¹ D Φ_Aᴴ y / σ²`, `Σₙₙ = γₙ (B⁻¹)ₙₙ`,
+//!   `log|Σ_y| = M log σ² + log|B|` (`≈ K³/3`, no `M`-sized product).
+//!
+//! Coefficient space is the cheaper one for `K ≲ 1.81 M` (`K³/3 < M²K + M³/6`) but first needs
+//! `G_A` (`K²M/2`): it is chosen once the work measurement space has spent beyond it pays for
+//! `G_A` (at once when `K ≤ M`), and kept from then on. Pruning only removes atoms, so `ΦᴴY` is
+//! computed once and `G_A` once, then both are restricted to the shrinking active set; the
+//! `N × N` covariance is never formed, only its diagonal.
 //!
 //! **M-step** (EM): `γₙ ← |μₙ|² + Σₙₙ` (mean of `|μₙₗ|²` over snapshots for MMV), and, when the
 //! noise is learned, `σ² ← (‖y − Φμ‖² + σ² Σₙ (1 − Σₙₙ/γₙ)) / M`. The optional MacKay
