@@ -101,8 +101,8 @@ def floor_seconds(job, n, k, report):
     if job == "wiener-fixed":
         return fft_pair_seconds(n, n) + 0.5 * fft_pair_seconds(n, n)  # image pair + PSF forward
     if job == "wiener-auto":
-        # the reflect grid the filter runs on (the doubled mirror grid today), one pair
-        p = fast_len(2 * n)
+        # the reflect grid the filter runs on (three PSF extents a side), one pair
+        p = fast_len(n + 6 * (k - 1))
         return fft_pair_seconds(p, p) + 0.5 * fft_pair_seconds(p, p)
     iters = report.get("iterations", 30) or 30
     p = fast_len(n + k - 1)

@@ -1,6 +1,7 @@
 //! Criterion bench of the GCV weight choice ([`gcv_select`]) as the `deconvolve` pipeline
-//! runs it by default for Wiener: a 1024² window, the doubled half-sample mirror grid of
-//! [`Boundary::Reflect`] (2048²), a 31² Gaussian PSF, and the three regularisers.
+//! runs it by default for Wiener: a 1024² window on the tapered reflect grid of
+//! [`Boundary::Reflect`] (three PSF extents a side, to a fast length), a 31² Gaussian PSF,
+//! and the three regularisers.
 //!
 //! `cargo bench -p sparseinv-solvers --bench gcv`
 

@@ -43,9 +43,11 @@
 //! Default: [`BoundaryMode::Zero`] for `rl` and `starlet` (the unknown image is zero beyond
 //! the edges and the data term only covers the image, `A` = `Same` convolution;
 //! Richardson–Lucy divides by `Aᵀ1`, so edge pixels are not darkened) and
-//! [`BoundaryMode::Reflect`] for `wiener` and `tikhonov` (the image is embedded in its mirror
-//! images on a grid twice its size before the Fourier filter, so a sky background makes no
-//! edge step that rings). [`BoundaryMode::Periodic`] is the circular model of the Fourier
+//! [`BoundaryMode::Reflect`] for `wiener` and `tikhonov` (the image is continued by its mirror
+//! images over three PSF extents on each side, cross-faded across the FFT's wrap
+//! ([`Extension::Tapered`](sparseinv_solvers::deconv::Extension::Tapered)), so a sky
+//! background makes no edge step that rings; a grid a few PSF widths larger than the image,
+//! not the doubled mirror grid of earlier versions, as accurate at the edges). [`BoundaryMode::Periodic`] is the circular model of the Fourier
 //! filters.
 //!
 //! # Sky

@@ -119,16 +119,22 @@ pub enum Extension {
     /// `G` pad samples in all (bottom pad, then — cyclically — the top pad), the pad sample
     /// at cyclic distance `g ∈ [0, G)` past the last sample is
     /// `w(g) · y[refl(n + g)] + (1 − w(g)) · y[refl(g − G)]`, `refl` the half-sample
-    /// reflection ([`reflect_index`]) and `w(g) = ½(1 + cos(π(g + ½)/G))` falling from 1
-    /// next to the end to 0 next to the start. Near each edge it is the plain reflection.
+    /// reflection ([`reflect_index`]). With `F = ⌊G/3⌋`, the weight is flat at the ends and
+    /// a raised cosine between: `w(g) = 1` for `g < F` (the plain reflection of the last
+    /// samples), `w(g) = 0` for `g ≥ G − F` (the plain reflection of the first ones) and
+    /// `w(g) = ½(1 + cos(π(g − F + ½)/(G − 2F)))` in the middle third.
     ///
-    /// By the PSF's extent on each side it costs 1.7–1.9× the periodic Wiener filter on 2048²
-    /// (31² PSF), against 4.3–5× for the doubled mirror grid of [`Boundary::Reflect`], and its
-    /// 32-px border band is as accurate (within 0.01 dB on simulated 512²–1024² fields). It is
-    /// not the `Reflect` default because the cross-fade is not the image's own continuation:
-    /// the filter's long tails carry it into the interior, so tiles and the whole image
-    /// disagree by up to 3e-3 relative on a 96×72 test field with 32-px tiles (5e-4 with
-    /// twice the pad), where the doubled mirror stays below 1e-4.
+    /// This is what [`Padding::for_boundary`] uses for [`Boundary::Reflect`], with three times
+    /// the PSF's extent on each side: next to the image the continuation is the image's own
+    /// mirror, as on the doubled mirror grid (the symmetric extension of the discrete cosine
+    /// transform, `HalfSample` to twice the size), so the two agree at the edges, while the
+    /// grid grows by a few PSF widths instead of doubling. Measured against that doubled
+    /// grid: the border band is as accurate
+    /// (`tapered_reflect_is_as_good_at_the_edges_as_the_doubled_mirror`), tiles agree with the
+    /// whole image to 1e-4 as before (a fade over the whole pad, without the flat ends,
+    /// disagreed by 1e-2 with one PSF extent and 4.5e-4 with four), and the filter costs
+    /// 1.7× the periodic one on 2048² with a 31² PSF (grid 2304², `benches/boundary.rs`)
+    /// instead of 5.1× on the doubled grid.
     Tapered,
 }
 
@@ -157,14 +163,14 @@ impl Padding {
     }
 
     /// The padding [`wiener_bounded`] uses for `boundary` on an `n₀ × n₁` image and a
-    /// `kh × kw` PSF: none for [`Boundary::Circular`]; for [`Boundary::Reflect`], half-sample
-    /// reflection onto a grid of (at least) twice the image, `P = good(2 max(n₀, kh))`,
-    /// `Q = good_real(2 max(n₁, kw))`, with the image in the middle (offset `(P − n₀)/2`) —
-    /// the periodic continuation of `y | flip(y)` has no jump anywhere (the symmetric
-    /// extension of the discrete cosine transform); for [`Boundary::Same`], zeros by the PSF
-    /// size on the top/left and up to a fast FFT length `good(n₀ + 2kh)` on the bottom/right.
-    /// Errors for `Full`/`Valid`. (The cheaper [`Extension::Tapered`] by the PSF's extent is
-    /// as good at the image's own edges but not the default; see there.)
+    /// `kh × kw` PSF: none for [`Boundary::Circular`]; for [`Boundary::Reflect`], the
+    /// [`Extension::Tapered`] continuation (the image's mirror next to each edge, cross-faded
+    /// in the middle of the pad) on the grid `P = good(n₀ + 6(kh − 1))`,
+    /// `Q = good_real(n₁ + 6(kw − 1))` — at least three PSF extents on each side — with the
+    /// image in the middle (offset `⌊(P − n₀)/2⌋`); for [`Boundary::Same`], zeros by the PSF
+    /// size on the top/left and up to a fast FFT length `good(n₀ + 2kh)` on the
+    /// bottom/right. Errors for `Full`/`Valid`. (The doubled mirror grid, `HalfSample` to
+    /// twice the image, remains available as an explicit [`Padding`].)
     pub fn for_boundary(
         boundary: Boundary,
         (n0, n1): (usize, usize),
@@ -173,11 +179,11 @@ impl Padding {
         Ok(match boundary {
             Boundary::Circular => Padding::symmetric(Extension::Zero, 0, 0),
             Boundary::Reflect => {
-                let p = good_fft_len(2 * n0.max(kh));
-                let q = good_real_fft_len(2 * n1.max(kw));
+                let p = good_fft_len(n0 + 6 * kh.saturating_sub(1));
+                let q = good_real_fft_len(n1 + 6 * kw.saturating_sub(1));
                 let (o0, o1) = ((p - n0) / 2, (q - n1) / 2);
                 Padding {
-                    extension: Extension::HalfSample,
+                    extension: Extension::Tapered,
                     rows: (o0, p - n0 - o0),
                     cols: (o1, q - n1 - o1),
                 }
@@ -282,8 +288,16 @@ fn axis_sources(
                     };
                     let end = reflect_index((n + g) as isize, n);
                     let start = reflect_index(g as isize - g_all as isize, n);
-                    let w = 0.5
-                        * (1.0 + (std::f64::consts::PI * (g as f64 + 0.5) / g_all as f64).cos());
+                    let flat = g_all / 3;
+                    let fade = (g_all - 2 * flat) as f64;
+                    let w = if g < flat {
+                        1.0
+                    } else if g >= g_all - flat {
+                        0.0
+                    } else {
+                        0.5 * (1.0
+                            + (std::f64::consts::PI * ((g - flat) as f64 + 0.5) / fade).cos())
+                    };
                     Some((end, start, w))
                 }
             }
@@ -454,9 +468,10 @@ pub fn wiener<R: Real>(
 }
 
 /// [`wiener`] with the image extended beyond its edges under `boundary` before filtering:
-/// [`Boundary::Circular`] is [`wiener`] itself (periodic sky); [`Boundary::Reflect`] embeds
-/// the image in its mirror images on a grid of twice its size (no edge discontinuity
-/// anywhere, so no ringing from the borders; the cost is a 4× larger FFT); [`Boundary::Same`]
+/// [`Boundary::Circular`] is [`wiener`] itself (periodic sky); [`Boundary::Reflect`] continues
+/// the image by its mirror images, cross-faded across the wrap, over three PSF extents on
+/// each side ([`Extension::Tapered`]: no edge discontinuity anywhere, so no ringing from the
+/// borders, on a grid a few PSF widths larger than the image); [`Boundary::Same`]
 /// pads with zeros by the PSF size (the model of a sky that is zero beyond the image —
 /// subtract the background first). The grid is rounded up to fast FFT lengths and the result
 /// cropped back to the image. The balance is computed on
@@ -868,17 +883,19 @@ mod tests {
         );
         // the boundary paddings: grid sizes and offsets
         let r = Padding::for_boundary(Boundary::Reflect, (37, 42), (5, 5)).unwrap();
-        assert_eq!(r.extension, Extension::HalfSample);
-        assert!(37 + r.rows.0 + r.rows.1 >= 74 && 42 + r.cols.0 + r.cols.1 >= 84);
+        assert_eq!(r.extension, Extension::Tapered);
+        assert!(r.rows.0 >= 12 && r.rows.1 >= 12 && r.cols.0 >= 12 && r.cols.1 >= 12);
+        let (p, q) = (37 + r.rows.0 + r.rows.1, 42 + r.cols.0 + r.cols.1);
+        assert_eq!((p, q), (good_fft_len(37 + 24), good_real_fft_len(42 + 24)));
         // the tapered extension against its definition, element by element
         let a = Array2::from_shape_fn((4, 5), |(i, j)| (i * 5 + j) as f64 + 0.5 * (j * j) as f64);
         let pd = Padding {
             extension: Extension::Tapered,
-            rows: (2, 3),
+            rows: (4, 5),
             cols: (1, 4),
         };
         let t = pad(a.view(), &pd);
-        assert_eq!(t.dim(), (9, 10));
+        assert_eq!(t.dim(), (13, 10));
         let one = |n: usize, before: usize, after: usize, i: usize| -> Vec<(usize, f64)> {
             if i >= before && i < before + n {
                 return vec![(i - before, 1.0)];
@@ -889,7 +906,16 @@ mod tests {
             } else {
                 after + i
             };
-            let w = 0.5 * (1.0 + (std::f64::consts::PI * (g as f64 + 0.5) / gg as f64).cos());
+            // the outer thirds of the pad are plain reflections, the middle third fades
+            let flat = gg / 3;
+            let w = if g < flat {
+                1.0
+            } else if g >= gg - flat {
+                0.0
+            } else {
+                let fade = (gg - 2 * flat) as f64;
+                0.5 * (1.0 + (std::f64::consts::PI * ((g - flat) as f64 + 0.5) / fade).cos())
+            };
             // half-sample reflections written out: past the end n-1-g, before the start
             // (distance gg-g) index gg-g-1, both folded back into 0..n by repeated reflection
             let fold = |mut k: isize| {
@@ -904,10 +930,10 @@ mod tests {
                 (fold(g as isize - gg as isize), 1.0 - w),
             ]
         };
-        for i in 0..9 {
+        for i in 0..13 {
             for j in 0..10 {
                 let mut want = 0.0;
-                for (si, wi) in one(4, 2, 3, i) {
+                for (si, wi) in one(4, 4, 5, i) {
                     for (sj, wj) in one(5, 1, 4, j) {
                         want += wi * wj * a[[si, sj]];
                     }
@@ -920,8 +946,12 @@ mod tests {
             }
         }
         // inside: the image; next to each edge: the plain reflection's first sample
-        assert_eq!(t.slice(s![2..6, 1..6]), a);
-        assert!((t[[6, 3]] - a[[3, 2]]).abs() < 0.2 * a[[3, 2]].abs());
+        assert_eq!(t.slice(s![4..8, 1..6]), a);
+        // the flat end of the weight: exactly the reflection of the last rows
+        assert_eq!(
+            t.slice(s![8..11, 1..6]),
+            a.slice(s![..;-1, ..]).slice(s![0..3, ..])
+        );
         assert!(Padding::for_boundary(Boundary::Valid, (37, 42), (5, 5)).is_err());
         // an impulse PSF with any padding: y / (1 + μ)
         let y = scene(9, 11);
