@@ -1,7 +1,11 @@
 """Train the small hyperprior autoencoder + sigma_theta decoder used by VBLE-xz
 (Biquard et al. 2024, arXiv:2412.04130) on satellite-like panchromatic images.
 
-    python models/train/train_vble.py --minutes 30 --threads 2 --checkpoint target/vble/vble_small.pt
+    python models/train/train_vble.py --iters 4250 2150 --threads 1 --batch 16 \
+        --checkpoint target/vble/vble_small.pt
+
+(--iters fixes the iteration counts of the two stages, so the run is reproducible on one
+machine; --minutes M instead gives a wall-time budget.)
 
 Data: `vble_data.py` (deepforest wheel tiles, panchromatic, Gaussian PSF, x3 block mean, [0, 1]);
 training tiles only; random CROP x CROP crops (multiple of 16) with random flips and 90-degree
@@ -97,7 +101,11 @@ def discrete_eval(net, images):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--minutes", type=float, default=30.0, help="wall-time budget of training")
+    ap.add_argument("--minutes", type=float, default=30.0,
+                    help="wall-time budget of training (ignored with --iters)")
+    ap.add_argument("--iters", type=int, nargs=2, default=None, metavar=("RD", "SIGMA"),
+                    help="fixed iteration counts of the two stages (reproducible; the learning "
+                         "rate schedules then follow the iteration count, not the clock)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=8)
@@ -138,9 +146,15 @@ def main():
     hist = []
     while True:
         el = time.time() - t0
-        if el >= t_rd:
-            break
-        lr = 1e-5 + 0.5 * (a.lr - 1e-5) * (1 + math.cos(math.pi * el / t_rd))
+        if a.iters:
+            if it >= a.iters[0]:
+                break
+            frac = it / a.iters[0]
+        else:
+            if el >= t_rd:
+                break
+            frac = el / t_rd
+        lr = 1e-5 + 0.5 * (a.lr - 1e-5) * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
         x = crops(pool, rng, a.batch, a.crop)
@@ -173,9 +187,17 @@ def main():
     hist2 = []
     t1 = time.time()
     t_sig = budget - t_rd_real
-    while time.time() - t1 < t_sig:
+    while True:
         el = time.time() - t1
-        lr = 1e-5 + 0.5 * (a.lr - 1e-5) * (1 + math.cos(math.pi * el / t_sig))
+        if a.iters:
+            if it - it_rd >= a.iters[1]:
+                break
+            frac = (it - it_rd) / a.iters[1]
+        else:
+            if el >= t_sig:
+                break
+            frac = el / t_sig
+        lr = 1e-5 + 0.5 * (a.lr - 1e-5) * (1 + math.cos(math.pi * frac))
         for g in opt2.param_groups:
             g["lr"] = lr
         x = crops(pool, rng, a.batch, a.crop)
@@ -205,7 +227,8 @@ def main():
               f"{r['noisy_latent_rms_sigma']:.4f}, |err|<=1.645 sigma: {r['noisy_latent_cover90']:.3f}")
     print(f"training time {train_s:.0f} s ({it_rd} rate-distortion + {it - it_rd} sigma iterations)")
     record = dict(
-        train_seconds=train_s, rd_iterations=it_rd, sigma_iterations=it - it_rd,
+        train_seconds=train_s, schedule="iterations" if a.iters else "wall time",
+        rd_iterations=it_rd, sigma_iterations=it - it_rd,
         hardware=hardware(), threads=a.threads, load_average=list(os.getloadavg()),
         torch=torch.__version__, seed=a.seed, batch=a.batch, crop=a.crop, lr=a.lr,
         lmbda=a.lmbda, sigma_frac=a.sigma_frac, parameters=nparam,

@@ -32,7 +32,7 @@ Initialisation: zbar, hbar = encode(x0) with x0 = A^+ y (A^T y for the blur; 4 A
 block average; for the mask A^T y with the missing pixels set to the mean of the observed
 ones), a_z = a_h = b = 1.
 Output: S posterior samples (z = zbar + a_z u, x = x_mean(z) + b sigma(z) eps) -> mean (MMSE
-estimate) and per-pixel standard deviation.
+estimate) and per-pixel standard deviation (sample std with 1/(S-1)).
 
 Variants: z-only (VBLE: q = U(z) U(h), x = x_mean(z), no b, no KL on x) and MAP of the same
 latent prior (minimise ||A x_mean(z) - y||^2/(2 sigma_n^2) + lambda rate(z, h) over z, h by
@@ -334,7 +334,10 @@ def write_step_fixture(prior, path, cache=None, steps=3):
         "description": "VBLE-xz reference loop (models/train/vble_reference.py) on a 32x32 "
                        "held-out crop: periodic blur by psf, sigma_n, lambda 1, Adam lr 0.1 "
                        "(0.9, 0.999, 1e-8), clamps a in [1.5e-5, 20], b in [1e-4, 3]; init "
-                       "zbar, hbar = encode(A^T y), a = b = 1; draws replay u_z, u_h, eps per step",
+                       "zbar, hbar = encode(A^T y), a = b = 1; draws replay u_z, u_h, eps per step; "
+                       "loss[k] = L of step k+1's draws at the parameters before its update; "
+                       "after_step_1 / after_last_step = parameters after the Adam update and "
+                       "the clamps",
         "sigma_n": sn, "lr": 0.1, "lambda": 1.0, "steps": steps,
         "x": arr(x), "psf": arr(psf), "y": arr(y), "x0": arr(op.init(y)),
         "zbar0": arr(zbar0), "hbar0": arr(hbar0),
