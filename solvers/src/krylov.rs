@@ -159,7 +159,9 @@ fn scale_inplace<T: Scalar>(x: &mut ArrayD<T>, r: T::Real) {
 /// (Paige & Saunders 1982).
 ///
 /// Each [`step`](IterativeSolver::step) performs one bidiagonalisation step (one `A` and one
-/// `Aᴴ` product) and the QR update. The scalars `α`, `β` of the bidiagonalisation are norms,
+/// `Aᴴ` product, requested together through
+/// [`LinearOperator::apply_sub_adjoint_into`] so that a dense operator reads its matrix once)
+/// and the QR update. The scalars `α`, `β` of the bidiagonalisation are norms,
 /// hence real, so the Givens rotations are real also for complex `T`.
 ///
 /// Reported residual: `min(‖r̄‖/‖b‖, ‖Āᴴ r̄‖/(‖Ā‖_F ‖r̄‖))` from the recursive estimates, with
@@ -273,23 +275,30 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> IterativeSolver for Lsqr<'_, T, A
                 residual: Some(zero),
             });
         }
-        // β u = A v − α u
-        self.a.apply_into(self.v.view(), self.av.view_mut());
+        // β u = A v − α u, and Aᴴ(β u) with it: one call, so that an operator that can form
+        // both products in one pass over its data does (LinearOperator::apply_sub_adjoint_into)
         let alpha = self.alpha;
-        Zip::from(&mut self.u)
-            .and(&self.av)
-            .for_each(|u, &av| *u = av - u.scale(alpha));
+        self.a.apply_sub_adjoint_into(
+            self.v.view(),
+            alpha,
+            self.u.view_mut(),
+            self.atu.view_mut(),
+            self.av.view_mut(),
+        );
         let beta = nrm(&self.u);
         self.anorm2 = self.anorm2 + alpha * alpha + beta * beta + self.damp * self.damp;
         let mut new_alpha = zero;
         if beta > zero {
-            scale_inplace(&mut self.u, one / beta);
-            // α v = Aᴴ u − β v
-            self.a.adjoint_into(self.u.view(), self.atu.view_mut());
-            Zip::from(&mut self.v)
-                .and(&self.atu)
-                .for_each(|v, &atu| *v = atu - v.scale(beta));
-            new_alpha = nrm(&self.v);
+            let inv_beta = one / beta;
+            scale_inplace(&mut self.u, inv_beta);
+            // α v = Aᴴ u − β v with Aᴴ u = Aᴴ(β u) / β, and ‖α v‖² in the same pass
+            let mut nv2 = zero;
+            Zip::from(&mut self.v).and(&self.atu).for_each(|v, &atu| {
+                let t = atu.scale(inv_beta) - v.scale(beta);
+                nv2 += t.abs2();
+                *v = t;
+            });
+            new_alpha = nv2.sqrt();
             if new_alpha > zero {
                 scale_inplace(&mut self.v, one / new_alpha);
             }
@@ -326,6 +335,7 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> IterativeSolver for Lsqr<'_, T, A
         let t1 = phi / rho;
         let t2 = -theta / rho;
         let mut dx2 = zero;
+        let mut xn2 = zero;
         Zip::from(&mut self.x)
             .and(&mut self.w)
             .and(&self.v)
@@ -333,9 +343,10 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> IterativeSolver for Lsqr<'_, T, A
                 let d = w.scale(t1);
                 dx2 += d.abs2();
                 *x += d;
+                xn2 += x.abs2();
                 *w = v + w.scale(t2);
             });
-        self.xnorm_sq = norm2_sq(self.x.view());
+        self.xnorm_sq = xn2;
         self.alpha = new_alpha;
         // convergence measures
         let rnorm = self.residual_estimate();

@@ -357,3 +357,73 @@ fn observers_read_the_iterate_and_interrupt() {
     assert!(h.windows(2).all(|w| w[1] <= w[0] * (1.0 + 1e-12)), "{h:?}");
     assert!(seen[0] != seen[2]);
 }
+
+/// `u ← A₀ v − α u` and `g ← A₀ᴴ u` by [`LinearOperator::apply_sub_adjoint_into`] (what LSQR
+/// calls; for `Repeated` one pass over the stacked `A` in blocks of rows on every thread)
+/// against the two separate products, to `tol` relative.
+fn fused_products_match<T: DenseScalar>(tol: f64) {
+    use ndarray::{ArrayD, IxDyn};
+    use sparseinv_solvers::op::LinearOperator;
+    use sparseinv_solvers::scalar::{real, Scalar};
+    type R<T> = <T as Scalar>::Real;
+    let rel = |a: &ArrayD<T>, b: &ArrayD<T>| {
+        let d = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x - *y).modulus())
+            .fold(real::<R<T>>(0.0), |m, v| if v > m { v } else { m });
+        let s = b
+            .iter()
+            .map(|y| y.modulus())
+            .fold(real::<R<T>>(0.0), |m, v| if v > m { v } else { m });
+        (d / s).to_f64_lossless()
+    };
+    for model in MODELS {
+        // 2100 rows × 64 columns: several blocks per thread, blocks crossing the blocks A_l
+        for k in [None, Some(40)] {
+            let mut spec = InstanceSpec::new(model, 700, 64, 3);
+            spec.k = k;
+            let inst = synthetic::<T>(&spec, 11).unwrap();
+            let op = inst.problem.operator();
+            let f = |i: usize, a: f64, b: f64| {
+                T::from_parts(
+                    real::<R<T>>((i as f64 * a).sin()),
+                    real::<R<T>>((i as f64 * b).cos()),
+                )
+            };
+            let v = ArrayD::from_shape_fn(IxDyn(op.domain_shape()), |i| f(i[0], 0.3, 0.7));
+            let u0 = ArrayD::from_shape_fn(IxDyn(op.range_shape()), |i| f(i[0], 0.2, 0.5));
+            let alpha: R<T> = real(0.8);
+            let av = op.apply(v.view()).unwrap();
+            let u_ref = &av - &u0.mapv(|x| x.scale(alpha));
+            let g_ref = op.adjoint(u_ref.view()).unwrap();
+            let mut u = u0.clone();
+            let mut g = ArrayD::zeros(IxDyn(op.domain_shape()));
+            let mut scratch = ArrayD::zeros(IxDyn(op.range_shape()));
+            op.apply_sub_adjoint_into(
+                v.view(),
+                alpha,
+                u.view_mut(),
+                g.view_mut(),
+                scratch.view_mut(),
+            );
+            assert!(
+                rel(&u, &u_ref) < tol,
+                "{model:?} k={k:?}: u {:e}",
+                rel(&u, &u_ref)
+            );
+            assert!(
+                rel(&g, &g_ref) < tol,
+                "{model:?} k={k:?}: g {:e}",
+                rel(&g, &g_ref)
+            );
+        }
+    }
+}
+
+#[test]
+fn fused_products_equal_two_products() {
+    fused_products_match::<f64>(1e-12);
+    fused_products_match::<C64>(1e-12);
+    fused_products_match::<f32>(1e-4);
+}

@@ -41,6 +41,32 @@ pub trait LinearOperator<T: Scalar>: Send + Sync {
     /// `x ← Aᴴ y`. `y` has `range_shape()`, `x` has `domain_shape()`; `x` is overwritten.
     fn adjoint_into(&self, y: ArrayViewD<T>, x: ArrayViewMutD<T>);
 
+    /// The two products of one Golub–Kahan bidiagonalisation step (as in LSQR,
+    /// [`crate::krylov::Lsqr`]) at once: `u ← A v − α u`, then `g ← Aᴴ u` with the updated
+    /// (not normalised) `u`.
+    ///
+    /// `v` and `g` have `domain_shape()`, `u` and `scratch` have `range_shape()`; `scratch` is
+    /// workspace with unspecified contents on return. The default calls
+    /// [`apply_into`](Self::apply_into) (into `scratch`) and then
+    /// [`adjoint_into`](Self::adjoint_into). Operators whose cost is reading their data (a
+    /// dense matrix) override it to form both products in one pass over that data: every
+    /// row `i` of `A` gives `u_i = ⟨a_i, v⟩ − α u_i` and at once `g += conj(a_i) u_i` while
+    /// the row is still in cache, so the matrix is read once instead of twice.
+    fn apply_sub_adjoint_into(
+        &self,
+        v: ArrayViewD<T>,
+        alpha: T::Real,
+        mut u: ArrayViewMutD<T>,
+        g: ArrayViewMutD<T>,
+        mut scratch: ArrayViewMutD<T>,
+    ) {
+        self.apply_into(v, scratch.view_mut());
+        ndarray::Zip::from(&mut u)
+            .and(&scratch)
+            .for_each(|u, &s| *u = s - u.scale(alpha));
+        self.adjoint_into(u.view(), g);
+    }
+
     /// Number of elements of the domain.
     fn domain_size(&self) -> usize {
         self.domain_shape().iter().product()

@@ -51,7 +51,12 @@
 //! Small systems are solved densely with faer: LSQ by Householder QR of `A_w`, the spectral
 //! method by an SVD of `A₀`. Large ones are matrix-free through [`SystemOperator`] (one
 //! `A₀`/`A₀ᴴ` product costs the matrix–vector products with the `A_l` plus `O(pm)` for the
-//! diagonal models or `O(pm log m)` FFTs for `Diverse`):
+//! diagonal models or `O(pm log m)` FFTs for `Diverse`; each product is one faer
+//! matrix–vector or matrix–matrix product on all threads). For `Repeated`, the two products
+//! of an LSQR iteration (`u ← A₀ v − α u`, then `A₀ᴴ u`) are fused
+//! ([`LinearOperator::apply_sub_adjoint_into`](crate::op::LinearOperator::apply_sub_adjoint_into)):
+//! one pass over the stacked `A`, block of rows by block of rows, instead of two, which
+//! halves the memory traffic that bounds an iteration:
 //!
 //! - LSQ: [`crate::krylov::Lsqr`] on `A_w`;
 //! - spectral: *inverse iteration by constrained least squares*. Starting from `v₀` with

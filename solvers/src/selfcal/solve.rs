@@ -16,6 +16,7 @@ use faer::linalg::solvers::SolveLstsq;
 use faer::Mat;
 use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayViewD, ArrayViewMutD, IxDyn};
 use num_traits::{Float, One, Zero};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Which of the two solvers of the paper.
@@ -178,6 +179,25 @@ struct Augmented<'a, T: DenseScalar> {
     ran: [usize; 1],
 }
 
+impl<T: DenseScalar> Augmented<'_, T> {
+    /// `⟨w, z⟩`.
+    fn wdot(&self, z: &[T]) -> T {
+        self.w.iter().zip(z).map(|(&w, &z)| w.conj() * z).sum()
+    }
+    /// `z += w c`.
+    fn add_w(&self, z: &mut [T], c: T) {
+        for (zi, &w) in z.iter_mut().zip(&self.w) {
+            *zi += w * c;
+        }
+    }
+}
+
+/// The first `len` entries of a contiguous 1-D view, as a 1-D view.
+fn head_mut<'v, T>(v: &'v mut ArrayViewMutD<'_, T>, len: usize) -> ArrayViewMutD<'v, T> {
+    let s = v.as_slice_mut().expect("contiguous vector");
+    ArrayViewMutD::from_shape(IxDyn(&[len]), &mut s[..len]).unwrap()
+}
+
 impl<T: DenseScalar> LinearOperator<T> for Augmented<'_, T> {
     fn domain_shape(&self) -> &[usize] {
         &self.dom
@@ -187,22 +207,36 @@ impl<T: DenseScalar> LinearOperator<T> for Augmented<'_, T> {
     }
     fn apply_into(&self, z: ArrayViewD<T>, mut y: ArrayViewMutD<T>) {
         let r = self.ran[0] - 1;
-        let mut head = ArrayD::zeros(IxDyn(&[r]));
-        self.op.apply_into(z.view(), head.view_mut());
-        let y = y.as_slice_mut().unwrap();
-        y[..r].copy_from_slice(head.as_slice().unwrap());
-        let zs = z.as_slice().unwrap();
-        y[r] = self.w.iter().zip(zs).map(|(&w, &z)| w.conj() * z).sum();
+        self.op.apply_into(z.view(), head_mut(&mut y, r));
+        y[r] = self.wdot(z.as_slice().unwrap());
     }
     fn adjoint_into(&self, y: ArrayViewD<T>, mut z: ArrayViewMutD<T>) {
         let r = self.ran[0] - 1;
         let ys = y.as_slice().unwrap();
         let head = ArrayViewD::from_shape(IxDyn(&[r]), &ys[..r]).unwrap();
         self.op.adjoint_into(head, z.view_mut());
-        let last = ys[r];
-        for (zi, &w) in z.as_slice_mut().unwrap().iter_mut().zip(&self.w) {
-            *zi += w * last;
-        }
+        self.add_w(z.as_slice_mut().unwrap(), ys[r]);
+    }
+    /// `A₀`'s fused products on the first `p·m` rows, the row `wᴴ` by hand.
+    fn apply_sub_adjoint_into(
+        &self,
+        v: ArrayViewD<T>,
+        alpha: <T as Scalar>::Real,
+        mut u: ArrayViewMutD<T>,
+        mut g: ArrayViewMutD<T>,
+        mut scratch: ArrayViewMutD<T>,
+    ) {
+        let r = self.ran[0] - 1;
+        self.op.apply_sub_adjoint_into(
+            v.view(),
+            alpha,
+            head_mut(&mut u, r),
+            g.view_mut(),
+            head_mut(&mut scratch, r),
+        );
+        let last = self.wdot(v.as_slice().unwrap()) - u[r].scale(alpha);
+        u[r] = last;
+        self.add_w(g.as_slice_mut().unwrap(), last);
     }
 }
 
@@ -210,14 +244,30 @@ impl<T: DenseScalar> LinearOperator<T> for Augmented<'_, T> {
 struct Projected<'a, T: DenseScalar> {
     op: &'a SystemOperator<T>,
     q: ArrayD<T>,
+    /// `P u` of the forward products (domain shape)
+    work: Mutex<ArrayD<T>>,
 }
 
-impl<T: DenseScalar> Projected<'_, T> {
+impl<'a, T: DenseScalar> Projected<'a, T> {
+    fn new(op: &'a SystemOperator<T>, q: ArrayD<T>) -> Self {
+        let work = Mutex::new(ArrayD::zeros(q.raw_dim()));
+        Projected { op, q, work }
+    }
     fn project(&self, u: &mut ArrayD<T>) {
+        self.project_view(u.view_mut());
+    }
+    fn project_view(&self, mut u: ArrayViewMutD<T>) {
         let c = vdot(self.q.view(), u.view());
-        ndarray::Zip::from(u)
+        ndarray::Zip::from(&mut u)
             .and(&self.q)
             .for_each(|u, &q| *u -= q * c);
+    }
+    /// `P u` in the workspace, locked.
+    fn projected(&self, u: ArrayViewD<T>) -> std::sync::MutexGuard<'_, ArrayD<T>> {
+        let mut pu = self.work.lock().unwrap_or_else(|e| e.into_inner());
+        pu.assign(&u);
+        self.project_view(pu.view_mut());
+        pu
     }
 }
 
@@ -229,15 +279,27 @@ impl<T: DenseScalar> LinearOperator<T> for Projected<'_, T> {
         self.op.range_shape()
     }
     fn apply_into(&self, u: ArrayViewD<T>, y: ArrayViewMutD<T>) {
-        let mut v = u.to_owned();
-        self.project(&mut v);
-        self.op.apply_into(v.view(), y);
+        let pu = self.projected(u);
+        self.op.apply_into(pu.view(), y);
     }
     fn adjoint_into(&self, y: ArrayViewD<T>, mut u: ArrayViewMutD<T>) {
-        let mut v = ArrayD::zeros(IxDyn(self.op.domain_shape()));
-        self.op.adjoint_into(y, v.view_mut());
-        self.project(&mut v);
-        u.assign(&v);
+        self.op.adjoint_into(y, u.view_mut());
+        self.project_view(u);
+    }
+    /// `A₀`'s fused products on `P v`, then `P` on the adjoint product.
+    fn apply_sub_adjoint_into(
+        &self,
+        v: ArrayViewD<T>,
+        alpha: <T as Scalar>::Real,
+        u: ArrayViewMutD<T>,
+        mut g: ArrayViewMutD<T>,
+        scratch: ArrayViewMutD<T>,
+    ) {
+        let pv = self.projected(v);
+        self.op
+            .apply_sub_adjoint_into(pv.view(), alpha, u, g.view_mut(), scratch);
+        drop(pv);
+        self.project_view(g);
     }
 }
 
@@ -324,10 +386,7 @@ impl<T: DenseScalar> IterativeSolver for SpectralIteration<'_, T> {
         // v_new = v + P u, u = argmin ‖A₀(v + P u)‖
         op.apply_into(self.v.view(), self.ax.view_mut());
         let rhs = self.ax.mapv(|a| -a);
-        let proj = Projected {
-            op,
-            q: self.v.clone(),
-        };
+        let proj = Projected::new(op, self.v.clone());
         let (mut u, it) = run_lsqr(&proj, rhs.view(), &self.krylov)?;
         self.inner += it;
         proj.project(&mut u);
