@@ -17,7 +17,11 @@
 //! ```
 //!
 //! With no argument it runs on the 4 committed scenes of `testdata/multiband`. Writes a JSON
-//! summary next to the table on stdout (`--json FILE`).
+//! summary next to the table on stdout (`--json FILE`). The flux column gives the median
+//! |error| over all galaxies and bands, per band, and the median signed error (the bias).
+//! Diagnostics: `--refit N` changes the joint methods' re-fit steps (default: the library's),
+//! `--alphas simulated` gives them the simulated α instead of fitting it,
+//! `--methods a,b` picks the methods.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use sparseinv::io::fits::read_fits;
@@ -72,6 +76,7 @@ fn aperture(img: ArrayView2<f64>, row: f64, col: f64, rad: f64) -> f64 {
 struct Scores {
     nmse: Vec<[f64; 3]>,
     flux_err: Vec<f64>,
+    flux_err_band: [Vec<f64>; 3],
     seconds: f64,
 }
 
@@ -102,6 +107,19 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--methods") {
         methods = args.remove(i + 1).split(',').map(String::from).collect();
         args.remove(i);
+    }
+    let mut refit_iters = MultibandParams::default().refit_iters;
+    if let Some(i) = args.iter().position(|a| a == "--refit") {
+        refit_iters = args.remove(i + 1).parse().expect("--refit count");
+        args.remove(i);
+    }
+    // Diagnostic: `--alphas simulated` gives the joint methods the simulated α (the
+    // default fits them from the data, as a user would).
+    let mut alphas_simulated = false;
+    if let Some(i) = args.iter().position(|a| a == "--alphas") {
+        assert_eq!(args.remove(i + 1), "simulated", "--alphas simulated");
+        args.remove(i);
+        alphas_simulated = true;
     }
     let mut pnp_strength = 1.0;
     if let Some(i) = args.iter().position(|a| a == "--pnp-strength") {
@@ -190,7 +208,17 @@ fn main() {
                                 "joint-pos" => MultibandPrior::Positivity,
                                 _ => MultibandPrior::default(),
                             },
-                            refit_iters: if method == "joint-norefit" { 0 } else { 30 },
+                            alphas: alphas_simulated.then(|| {
+                                BANDS
+                                    .iter()
+                                    .map(|b| scenes_json["alpha"][*b].as_f64().expect("α"))
+                                    .collect()
+                            }),
+                            refit_iters: if method == "joint-norefit" {
+                                0
+                            } else {
+                                refit_iters
+                            },
                             ..Default::default()
                         };
                         let r = if method == "joint-pnp" {
@@ -246,6 +274,7 @@ fn main() {
                         let ft = aperture(truth[b].view(), r, c, 5.0);
                         let fx = aperture(x[b].view(), r, c, 5.0);
                         scores[m].flux_err.push((fx - ft) / ft);
+                        scores[m].flux_err_band[b].push((fx - ft) / ft);
                     }
                 }
                 scores[m].nmse.push(e);
@@ -286,18 +315,29 @@ fn main() {
             let mean = per.iter().sum::<f64>() / 3.0;
             let mut fe: Vec<f64> = s.flux_err.iter().map(|v| v.abs()).collect();
             let med = median(&mut fe);
+            let mut signed = s.flux_err.clone();
+            let bias = median(&mut signed);
+            let per_band: Vec<f64> = s
+                .flux_err_band
+                .iter()
+                .map(|v| median(&mut v.iter().map(|e| e.abs()).collect::<Vec<_>>()))
+                .collect();
             if method == "single" {
                 single_mean = Some(mean);
             }
             let ratio =
                 single_mean.map_or(String::new(), |sm| format!("  ({:.2}× single)", mean / sm));
             println!(
-                "  {method:>10}: {:.4} {:.4} {:.4}  mean {:.4}{ratio}  flux {:.2} %  {:.2} s",
+                "  {method:>10}: {:.4} {:.4} {:.4}  mean {:.4}{ratio}  flux {:.2} % (r/i/z {:.2}/{:.2}/{:.2}, median signed {:+.2} %)  {:.2} s",
                 per[0],
                 per[1],
                 per[2],
                 mean,
                 100.0 * med,
+                100.0 * per_band[0],
+                100.0 * per_band[1],
+                100.0 * per_band[2],
+                100.0 * bias,
                 s.seconds / n
             );
             lvl.insert(
@@ -305,6 +345,7 @@ fn main() {
                 serde_json::json!({
                     "nmse_per_band": per, "nmse_mean": mean,
                     "median_abs_aperture_flux_error": med,
+                    "median_signed_aperture_flux_error": bias,
                     "seconds_per_scene": s.seconds / n, "scenes": s.nmse.len()
                 }),
             );
