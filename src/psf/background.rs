@@ -106,6 +106,30 @@ fn spline_second_derivatives(t: &[f64], f: &[f64]) -> Vec<f64> {
     m
 }
 
+/// [`spline_eval`] at `x = 0, 1, …, out.len() − 1`, written to `out`: the same formula, with
+/// the segment found by walking along the increasing abscissae instead of a binary search per
+/// point.
+fn spline_eval_at_indices(t: &[f64], f: &[f64], m: &[f64], out: &mut [f64]) {
+    let n = t.len();
+    let mut i = 0usize;
+    for (j, v) in out.iter_mut().enumerate() {
+        let x = j as f64;
+        if n < 2 || x <= t[0] || x >= t[n - 1] {
+            *v = spline_eval(t, f, m, x);
+            continue;
+        }
+        // the segment [t_i, t_{i+1}) holding x, as `partition_point` finds it
+        while i + 2 < n && t[i + 1] <= x {
+            i += 1;
+        }
+        let h = t[i + 1] - t[i];
+        let (a, b) = ((t[i + 1] - x) / h, (x - t[i]) / h);
+        *v = a * f[i]
+            + b * f[i + 1]
+            + ((a * a * a - a) * m[i] + (b * b * b - b) * m[i + 1]) * h * h / 6.0;
+    }
+}
+
 /// The natural cubic spline through `(t_i, f_i)` evaluated at `x` (linear continuation with
 /// the end slopes outside `[t_0, t_{n−1}]`; constant for one node).
 fn spline_eval(t: &[f64], f: &[f64], m: &[f64], x: f64) -> f64 {
@@ -305,9 +329,7 @@ pub fn background_map(
         )
         .for_each(|(row, f)| {
             let m = spline_second_derivatives(&t1, f);
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = spline_eval(&t1, f, &m, j as f64);
-            }
+            spline_eval_at_indices(&t1, f, &m, row);
         });
     Ok(BackgroundMap {
         map,
@@ -315,4 +337,38 @@ pub fn background_map(
         box_size,
         filled_boxes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row evaluation walks the segments; it must give exactly the per-point formula,
+    /// inside the nodes, before the first and past the last (linear continuation).
+    #[test]
+    fn row_evaluation_equals_the_pointwise_spline() {
+        let t: Vec<f64> = (0..7).map(|k| 31.5 + 64.0 * k as f64).collect();
+        let f: Vec<f64> = (0..7)
+            .map(|k| (k as f64 * 0.9).sin() * 3.0 + k as f64)
+            .collect();
+        let m = spline_second_derivatives(&t, &f);
+        let mut row = vec![0.0; 448];
+        spline_eval_at_indices(&t, &f, &m, &mut row);
+        for (j, v) in row.iter().enumerate() {
+            assert_eq!(*v, spline_eval(&t, &f, &m, j as f64), "x = {j}");
+        }
+        // it interpolates: exact at integer nodes
+        let t2: Vec<f64> = vec![2.0, 5.0, 9.0, 20.0];
+        let f2 = vec![1.0, -2.0, 0.5, 4.0];
+        let m2 = spline_second_derivatives(&t2, &f2);
+        let mut r2 = vec![0.0; 24];
+        spline_eval_at_indices(&t2, &f2, &m2, &mut r2);
+        for (k, &x) in t2.iter().enumerate() {
+            assert!((r2[x as usize] - f2[k]).abs() < 1e-12);
+        }
+        // one node: constant
+        let mut r3 = vec![0.0; 5];
+        spline_eval_at_indices(&[2.0], &[7.0], &[0.0], &mut r3);
+        assert!(r3.iter().all(|&v| v == 7.0));
+    }
 }
