@@ -188,8 +188,10 @@ impl VbleInfo {
             || info.multiple % info.h_stride != 0
             || !ok_clamp(info.defaults.a_clamp)
             || !ok_clamp(info.defaults.b_clamp)
-            || !(info.defaults.lr > 0.0)
-            || !(info.defaults.lambda > 0.0)
+            || info.defaults.lr.is_nan()
+            || info.defaults.lr <= 0.0
+            || info.defaults.lambda.is_nan()
+            || info.defaults.lambda <= 0.0
         {
             return Err(sidecar_err(format!(
                 "inconsistent values (stride {} must be a multiple of the latent strides {} and \
@@ -819,7 +821,7 @@ impl<'a> VbleProblem<'a> {
         let num = self.op.adjoint(self.y.view())?;
         let den = self.op.adjoint(ones.view())?;
         let top = den.iter().fold(0f64, |m, &v| m.max(v));
-        if !(top > 0.0) {
+        if top.is_nan() || top <= 0.0 {
             return Err(param_err(
                 "operator",
                 "Aᵀ1 has no positive entry: cannot form the initial image Aᵀy ⊘ Aᵀ1 (give \
@@ -956,7 +958,7 @@ impl<'a> VbleProblem<'a> {
         if let (Some(az), Some(ah), Some(uz), Some(uh)) =
             (&state.a_z, &state.a_h, &draws.u_z, &draws.u_h)
         {
-            if az.iter().chain(ah.iter()).any(|&a| !(a > 0.0)) {
+            if az.iter().chain(ah.iter()).any(|&a| a.is_nan() || a <= 0.0) {
                 return Err(param_err("state", "a_z and a_h must be positive"));
             }
             loss -= lam * (az.mapv(f64::ln).sum() + ah.mapv(f64::ln).sum());
@@ -974,7 +976,7 @@ impl<'a> VbleProblem<'a> {
             );
         }
         if let (Some(b), Some(eps)) = (&state.b, &draws.eps) {
-            if b.iter().any(|&v| !(v > 0.0)) {
+            if b.iter().any(|&v| v.is_nan() || v <= 0.0) {
                 return Err(param_err("state", "b must be positive"));
             }
             loss += lam * 0.5 * b.iter().map(|&b| b * b - 2.0 * b.ln() - 1.0).sum::<f64>();

@@ -358,6 +358,9 @@ fn replays_the_python_reference_steps() {
     assert!(out.std.as_ref().unwrap().iter().all(|&v| v.abs() < 1e-12));
 }
 
+/// A named direction: moves of zbar, hbar, a_z, a_h, and of b.
+type FdCase = (&'static str, [Array4<f64>; 4], Array2<f64>);
+
 /// Central difference of the loss along a direction of the parameters, against the inner
 /// product of the Rust gradient with that direction (fixed draws; the graphs run in float32,
 /// the rest in f64).
@@ -417,7 +420,7 @@ fn loss_gradient_matches_finite_differences() {
         * 0.1;
     // (name, directions of zbar, hbar, a_z, a_h, b); None = no move
     let zero4 = |a: &Array4<f64>| Array4::<f64>::zeros(a.raw_dim());
-    let cases: Vec<(&str, [Array4<f64>; 4], Array2<f64>)> = vec![
+    let cases: Vec<FdCase> = vec![
         (
             "zbar",
             [dz.clone(), zero4(&dh), zero4(&daz), zero4(&dah)],
