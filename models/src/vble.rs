@@ -9,10 +9,10 @@
 //!
 //! | graph | inputs → outputs |
 //! |---|---|
-//! | encode | `x` [N,1,H,W] → `z` [N,32,H/8,W/8], `h` [N,24,H/16,W/16] |
-//! | decode | `z` → `x_mean`, `sigma` [N,1,H,W] |
+//! | encode | `x` `[N,1,H,W]` → `z` `[N,32,H/8,W/8]`, `h` `[N,24,H/16,W/16]` |
+//! | decode | `z` → `x_mean`, `sigma` `[N,1,H,W]` |
 //! | decode_vjp | `z`, `g_mean`, `g_sigma` → `dz = J_meanᵀ g_mean + J_σᵀ g_sigma` |
-//! | rate | `z`, `h` → `rate` [1] (nats), `drate_dz`, `drate_dh` |
+//! | rate | `z`, `h` → `rate` `[1]` (nats), `drate_dz`, `drate_dh` |
 //!
 //! H and W must be multiples of 16; pixels are in `[0, 1]`.
 //!
