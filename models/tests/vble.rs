@@ -594,3 +594,30 @@ fn restore_runs_every_variant_reproducibly() {
         }
     }
 }
+
+/// The generic initial image Aᵀ(w y) ⊘ Aᵀw is the reference's `4 Aᵀ y` for the 2×2 block
+/// average (nearest-neighbour upsampling of y), and a block-averaged VBLE-xz run works.
+#[test]
+#[cfg_attr(
+    not(sparseinv_ort),
+    ignore = "ONNX Runtime not found at build time (see models/build.rs)"
+)]
+fn block_average_initial_image_and_run() {
+    use sparseinv_solvers::op::Downsample;
+    let prior = builtin::vble(opts()).unwrap();
+    let StepFixture { fx, .. } = step_fixture();
+    let x = arr(&fx["x"]);
+    let op = Downsample::uniform(&[32, 32], 2).unwrap().mean();
+    let y = sparseinv_solvers::op::LinearOperator::apply(&op, x.view()).unwrap();
+    assert_eq!(y.shape(), &[16, 16]);
+    let problem = VbleProblem::new(&prior, &op, y.view(), 0.01, 1.0).unwrap();
+    let x0 = problem.initial_image().unwrap();
+    let want = Array2::from_shape_fn((32, 32), |(i, j)| y[[i / 2, j / 2]]);
+    assert!(rel_err(&x0, &want) < 1e-14);
+    let mut p = VbleParams::new(0.01);
+    p.steps = Some(10);
+    p.samples = Some(4);
+    let out = restore(&prior, &op, y.view(), &p).unwrap();
+    assert_eq!(out.mean.shape(), &[32, 32]);
+    assert!(out.report.loss[9] < out.report.loss[0]);
+}
