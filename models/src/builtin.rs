@@ -1,7 +1,8 @@
 //! The models shipped with sparseinv, embedded in the compiled crate (so that a binary copied
 //! elsewhere still has them): the grayscale denoiser `onnx/denoiser_small.onnx` and the
 //! learned deblurring model `onnx/deblur_small{.json,_enc.onnx,_dec.onnx}` and the galaxy
-//! deconvolution network `onnx/galaxy_unet{.onnx,.json}`. Their training
+//! deconvolution network `onnx/galaxy_unet{.onnx,.json}` and the VBLE-xz prior
+//! `onnx/vble_{encode,decode,decode_vjp,rate}.onnx` with `onnx/vble_small.json`. Their training
 //! and measured quality are described in the crate's README.
 
 use crate::deblur::{DeblurParams, LearnedDeblur};
@@ -9,6 +10,7 @@ use crate::denoiser::{DenoiserConfig, OnnxDenoiser};
 use crate::error::Result;
 use crate::galaxy::{GalaxyModelInfo, GalaxyNet};
 use crate::model::{OnnxModel, SessionOptions};
+use crate::vble::VblePrior;
 
 /// `onnx/denoiser_small.onnx`: input `[N, 2, H, W]` (image in `[0, 1]`, noise map σ),
 /// output `[N, 1, H, W]`; sizes padded to a multiple of 4.
@@ -24,6 +26,22 @@ pub const DEBLUR_SMALL_JSON: &str = include_str!("../onnx/deblur_small.json");
 pub const GALAXY_UNET_ONNX: &[u8] = include_bytes!("../onnx/galaxy_unet.onnx");
 /// `onnx/galaxy_unet.json`: its sidecar (Tikhonov weight, training PSF and SNR ranges).
 pub const GALAXY_UNET_JSON: &str = include_str!("../onnx/galaxy_unet.json");
+
+/// `onnx/vble_encode.onnx`, embedded (see [`VblePrior`]).
+pub const VBLE_ENCODE_ONNX: &[u8] = include_bytes!("../onnx/vble_encode.onnx");
+/// `onnx/vble_decode.onnx`, embedded (see [`VblePrior`]).
+pub const VBLE_DECODE_ONNX: &[u8] = include_bytes!("../onnx/vble_decode.onnx");
+/// `onnx/vble_decode_vjp.onnx`, embedded (see [`VblePrior`]).
+pub const VBLE_DECODE_VJP_ONNX: &[u8] = include_bytes!("../onnx/vble_decode_vjp.onnx");
+/// `onnx/vble_rate.onnx`, embedded (see [`VblePrior`]).
+pub const VBLE_RATE_ONNX: &[u8] = include_bytes!("../onnx/vble_rate.onnx");
+/// `onnx/vble_small.json`, the sidecar of the shipped VBLE prior, embedded (see [`VblePrior`]).
+pub const VBLE_SMALL_JSON: &str = include_str!("../onnx/vble_small.json");
+
+/// The shipped VBLE-xz prior ([`VblePrior::builtin`]).
+pub fn vble(options: SessionOptions) -> Result<VblePrior> {
+    VblePrior::builtin(options)
+}
 
 /// The shipped galaxy deconvolution network.
 pub fn galaxy(options: SessionOptions) -> Result<GalaxyNet> {

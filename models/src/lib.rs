@@ -13,6 +13,8 @@
 //! - [`deblur`]: learned non-blind deblurring ([`LearnedDeblur`], "INFWIDE-lite"): Wiener
 //!   deconvolution in image and learned feature space (FFTs in Rust) fused by ONNX graphs;
 //! - [`galaxy`](mod@galaxy): learned galaxy deconvolution (Tikhonov, then a U-Net, in noise units);
+//! - [`vble`]: the VBLE-xz latent prior (hyperprior autoencoder with a decoder standard
+//!   deviation) and its variational restoration with per-pixel uncertainty;
 //! - [`builtin`]: the shipped models, embedded in the crate.
 
 #![warn(missing_docs)]
@@ -24,6 +26,7 @@ pub mod error;
 pub mod galaxy;
 pub mod model;
 pub mod runtime;
+pub mod vble;
 
 pub use deblur::{wiener_reflect, DeblurParams, LearnedDeblur};
 pub use denoiser::{DenoiserConfig, Normalization, OnnxDenoiser, Tiling};
@@ -31,3 +34,6 @@ pub use error::{Error, Result};
 pub use galaxy::{GalaxyModelInfo, GalaxyNet};
 pub use model::{Device, OnnxModel, SessionOptions, TensorSpec};
 pub use runtime::{runtime, runtime_or_skip, Runtime};
+pub use vble::{
+    restore as vble_restore, Variant as VbleVariant, VbleOutput, VbleParams, VblePrior,
+};
