@@ -126,8 +126,13 @@ impl DenoiseOptions {
                 .into());
             }
         }
-        if let DenoiseModel::Starlet { scales } = self.model {
-            StarletDenoiser::new(scales)?;
+        match self.model {
+            DenoiseModel::Starlet { scales } => {
+                StarletDenoiser::new(scales)?;
+            }
+            // the ONNX models are checked when loaded
+            #[cfg(feature = "onnx")]
+            _ => {}
         }
         Ok(())
     }
