@@ -99,6 +99,20 @@ def discrete_eval(net, images):
     return res
 
 
+
+def stage_progress(done, iters, elapsed, budget):
+    """Fraction of a training stage done: `done / iters` with a fixed iteration count, else
+    `elapsed / budget` (seconds); None once the stage is over."""
+    if iters is not None:
+        return None if done >= iters else done / iters
+    return None if elapsed >= budget else elapsed / budget
+
+
+def cosine_lr(base, frac):
+    """Cosine-annealed learning rate from `base` (frac = 0) down to 1e-5 (frac = 1)."""
+    return 1e-5 + 0.5 * (base - 1e-5) * (1 + math.cos(math.pi * frac))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=30.0,
@@ -146,15 +160,10 @@ def main():
     hist = []
     while True:
         el = time.time() - t0
-        if a.iters:
-            if it >= a.iters[0]:
-                break
-            frac = it / a.iters[0]
-        else:
-            if el >= t_rd:
-                break
-            frac = el / t_rd
-        lr = 1e-5 + 0.5 * (a.lr - 1e-5) * (1 + math.cos(math.pi * frac))
+        frac = stage_progress(it, a.iters[0] if a.iters else None, el, t_rd)
+        if frac is None:
+            break
+        lr = cosine_lr(a.lr, frac)
         for g in opt.param_groups:
             g["lr"] = lr
         x = crops(pool, rng, a.batch, a.crop)
@@ -189,15 +198,10 @@ def main():
     t_sig = budget - t_rd_real
     while True:
         el = time.time() - t1
-        if a.iters:
-            if it - it_rd >= a.iters[1]:
-                break
-            frac = (it - it_rd) / a.iters[1]
-        else:
-            if el >= t_sig:
-                break
-            frac = el / t_sig
-        lr = 1e-5 + 0.5 * (a.lr - 1e-5) * (1 + math.cos(math.pi * frac))
+        frac = stage_progress(it - it_rd, a.iters[1] if a.iters else None, el, t_sig)
+        if frac is None:
+            break
+        lr = cosine_lr(a.lr, frac)
         for g in opt2.param_groups:
             g["lr"] = lr
         x = crops(pool, rng, a.batch, a.crop)
