@@ -21,8 +21,8 @@ fi
 "$venv/bin/python" -m pip install --quiet -r python/requirements-test.txt
 cargo build --workspace --lib --tests --quiet
 case "$(uname -s)" in
-    Darwin) lib=target/debug/lib_sparseinv.dylib ;;
-    *) lib=target/debug/lib_sparseinv.so ;;
+    Darwin) lib="${CARGO_TARGET_DIR:-target}"/debug/lib_sparseinv.dylib ;;
+    *) lib="${CARGO_TARGET_DIR:-target}"/debug/lib_sparseinv.so ;;
 esac
 # a maturin-develop install of the package would shadow python/ on the path: remove it
 "$venv/bin/python" -m pip uninstall --quiet -y sparseinv >/dev/null 2>&1 || true
