@@ -40,6 +40,10 @@ enum Command {
     /// (FISTA, ADMM), RED, or the learned Wiener-feature model.
     #[cfg(all(feature = "onnx", feature = "fits"))]
     Deblur(Box<cli::deblur::DeblurArgs>),
+    /// Restore an image (deblurring, super-resolution, inpainting) with per-pixel
+    /// uncertainty: variational inference in the latent space of a learned prior (VBLE-xz).
+    #[cfg(all(feature = "onnx", feature = "fits"))]
+    Restore(Box<cli::restore::RestoreArgs>),
     /// ONNX Runtime of the deep priors: `install` it into the per-user cache (from PyPI, with
     /// a verified checksum), or show where it is found (`info`).
     #[cfg(feature = "onnx")]
@@ -66,6 +70,8 @@ fn main() {
         Command::Multiband(a) => cli::multiband::run(*a),
         #[cfg(all(feature = "onnx", feature = "fits"))]
         Command::Deblur(a) => cli::deblur::run(*a),
+        #[cfg(all(feature = "onnx", feature = "fits"))]
+        Command::Restore(a) => cli::restore::run(*a),
         #[cfg(feature = "onnx")]
         Command::Runtime(a) => cli::runtime::run(a),
     };

@@ -1303,6 +1303,29 @@ pub fn restore_with_draws(
     params: &VbleParams,
     rng: &mut dyn DrawSource,
 ) -> Result<VbleOutput> {
+    restore_with_progress(prior, op, y, params, rng, &mut |_, _, _| {})
+}
+
+/// Which part of [`restore_with_progress`] is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VblePhase {
+    /// The Adam steps on the variational parameters.
+    Optimise,
+    /// Drawing the posterior samples.
+    Sample,
+}
+
+/// [`restore_with_draws`] that calls `progress(phase, done, total)` after every Adam step
+/// and every posterior sample (for progress bars); the results are those of
+/// [`restore_with_draws`].
+pub fn restore_with_progress(
+    prior: &VblePrior,
+    op: &dyn LinearOperator<f64>,
+    y: ArrayViewD<'_, f64>,
+    params: &VbleParams,
+    rng: &mut dyn DrawSource,
+    progress: &mut dyn FnMut(VblePhase, usize, usize),
+) -> Result<VbleOutput> {
     let start = Instant::now();
     let d = prior.info().defaults;
     let steps = params.steps.unwrap_or(d.steps);
@@ -1329,8 +1352,9 @@ pub fn restore_with_draws(
     let state = problem.initial_state(x0.view(), variant)?;
     let mut solver = VbleSolver::new(problem, state, variant, params.lr.unwrap_or(d.lr))?;
     let mut loss = Vec::with_capacity(steps);
-    for _ in 0..steps {
+    for k in 0..steps {
         loss.push(solver.step(rng)?);
+        progress(VblePhase::Optimise, k + 1, steps);
     }
     let problem = &solver.problem;
     let state = &solver.state;
@@ -1341,8 +1365,9 @@ pub fn restore_with_draws(
         let mut acc = Array2::<f64>::zeros(problem.image);
         let mut acc2 = Array2::<f64>::zeros(problem.image);
         let mut kept = params.keep_samples.then(Vec::new);
-        for _ in 0..samples {
+        for k in 0..samples {
             let x = problem.sample(state, rng)?;
+            progress(VblePhase::Sample, k + 1, samples);
             Zip::from(&mut acc)
                 .and(&mut acc2)
                 .and(&x)

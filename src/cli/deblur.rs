@@ -142,7 +142,7 @@ pub(crate) fn read_npy_2d(path: &Path) -> anyhow::Result<Array2<f64>> {
 
 /// Read a PSF (FITS, .npy or picture) and check that it is usable (the pipeline normalises
 /// it); errors name the file.
-fn read_psf(path: &Path) -> anyhow::Result<Array2<f64>> {
+pub(crate) fn read_psf(path: &Path) -> anyhow::Result<Array2<f64>> {
     let p = match file_kind(path)? {
         FileKind::Fits => sparseinv::psf::load_psf(path, None)?,
         FileKind::Npy => read_npy_2d(path)?,

@@ -12,6 +12,8 @@ pub mod denoise;
 pub mod multiband;
 #[cfg(feature = "fits")]
 pub mod psf;
+#[cfg(all(feature = "onnx", feature = "fits"))]
+pub mod restore;
 #[cfg(feature = "onnx")]
 pub mod runtime;
 pub mod selfcal;

@@ -462,9 +462,285 @@ pub fn write_rgb_panels(
     })
 }
 
+/// The viridis colour map (van der Walt & Smith 2015) at `t ∈ [0, 1]` (clipped; NaN → black):
+/// linear interpolation between its colours at `t = 0, 1/8, …, 1`.
+pub fn viridis(t: f64) -> [f64; 3] {
+    const C: [[f64; 3]; 9] = [
+        [68.0, 1.0, 84.0],
+        [71.0, 45.0, 123.0],
+        [59.0, 82.0, 139.0],
+        [44.0, 114.0, 142.0],
+        [33.0, 145.0, 140.0],
+        [39.0, 173.0, 129.0],
+        [94.0, 201.0, 98.0],
+        [170.0, 220.0, 50.0],
+        [253.0, 231.0, 37.0],
+    ];
+    if t.is_nan() {
+        return [0.0; 3];
+    }
+    let x = t.clamp(0.0, 1.0) * 8.0;
+    let i = (x.floor() as usize).min(7);
+    let f = x - i as f64;
+    [0, 1, 2].map(|k| (C[i][k] * (1.0 - f) + C[i + 1][k] * f) / 255.0)
+}
+
+/// 3 × 5 pixel glyphs (rows top to bottom, 3 bits each, most significant = left) of the
+/// characters a tick label needs.
+fn glyph(c: char) -> Option<[u8; 5]> {
+    Some(match c {
+        '0' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 7, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 1, 1, 1],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        '.' => [0, 0, 0, 0, 2],
+        '-' => [0, 0, 7, 0, 0],
+        '+' => [0, 2, 7, 2, 0],
+        'e' => [0, 7, 7, 4, 7],
+        ' ' => [0, 0, 0, 0, 0],
+        _ => return None,
+    })
+}
+
+/// Draw `text` (digits, `.`, `-`, `+`, `e`, space; other characters are skipped) into the RGB
+/// panel `img` (`[rows, cols, 3]`) with its top-left corner at `(row, col)`, each glyph pixel
+/// a `zoom × zoom` block of `colour`; what falls outside is clipped.
+pub fn draw_text(
+    img: &mut ndarray::Array3<f64>,
+    row: usize,
+    col: usize,
+    text: &str,
+    zoom: usize,
+    colour: [f64; 3],
+) {
+    let (h, w, _) = img.dim();
+    let mut x = col;
+    for c in text.chars() {
+        let Some(g) = glyph(c) else { continue };
+        for (r, bits) in g.iter().enumerate() {
+            for b in 0..3 {
+                if (bits >> (2 - b)) & 1 == 1 {
+                    for dy in 0..zoom {
+                        for dx in 0..zoom {
+                            let (i, j) = (row + r * zoom + dy, x + b * zoom + dx);
+                            if i < h && j < w {
+                                for (k, v) in colour.iter().enumerate() {
+                                    img[[i, j, k]] = *v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        x += 4 * zoom;
+    }
+}
+
+/// A short tick label: 3 significant digits, exponent form outside `[1e-3, 1e4)`.
+pub fn tick_label(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e4).contains(&a) {
+        format!("{v:.2e}")
+    } else {
+        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+        format!("{v:.decimals$}")
+    }
+}
+
+/// An uncertainty panel, written as an 8-bit RGB PNG/TIFF: the input (brought to the output's
+/// size by pixel replication when it is smaller by an integer factor; missing pixels red), the
+/// restored mean (same grey scale as the input: `stretch` limits from the input's finite
+/// pixels), the standard deviation in [`viridis`] between its 1st and 99th percentiles, and
+/// a colour bar labelled at both ends and the middle (data units). See [`write_preview`] for
+/// `fits_orientation`.
+pub fn write_uncertainty_panel(
+    path: impl AsRef<Path>,
+    input: ArrayView2<'_, f64>,
+    mean: ArrayView2<'_, f64>,
+    std: ArrayView2<'_, f64>,
+    stretch: Stretch,
+    fits_orientation: bool,
+    force: bool,
+) -> Result<(), IoError> {
+    let path = path.as_ref();
+    let (h, w) = mean.dim();
+    let (ih, iw) = input.dim();
+    if std.dim() != (h, w) || ih == 0 || iw == 0 || h % ih != 0 || w % iw != 0 || h / ih != w / iw {
+        return Err(IoError::Format {
+            path: path.to_path_buf(),
+            reason: format!(
+                "panel: input {ih}×{iw}, mean {h}×{w} and std {:?} do not fit together",
+                std.dim()
+            ),
+        });
+    }
+    let f = h / ih;
+    let up = Array2::from_shape_fn((h, w), |(i, j)| input[[i / f, j / f]]);
+    let (lo, hi) = limits(input, limits_of(stretch));
+    let fixed = match stretch {
+        Stretch::Linear(_) => Stretch::Linear(Limits::Fixed(lo, hi)),
+        Stretch::Asinh(_, a) => Stretch::Asinh(Limits::Fixed(lo, hi), a),
+    };
+    let grey = |a: &Array2<f64>, mark_missing: bool| {
+        let d = apply_stretch(orient(a.view(), fits_orientation), fixed);
+        let mut out = ndarray::Array3::<f64>::zeros((h, w, 3));
+        for ((i, j), &v) in d.indexed_iter() {
+            let c = if v.is_nan() && mark_missing {
+                [0.85, 0.1, 0.1]
+            } else {
+                [v; 3]
+            };
+            for k in 0..3 {
+                out[[i, j, k]] = c[k];
+            }
+        }
+        out
+    };
+    let p_in = grey(&up, true);
+    let p_mean = grey(&mean.to_owned(), false);
+    let (smin, smax) = limits(std, Limits::Percentile(1.0, 99.0));
+    let span = if smax > smin { smax - smin } else { 1.0 };
+    let so = orient(std, fits_orientation);
+    let mut p_std = ndarray::Array3::<f64>::zeros((h, w, 3));
+    for ((i, j), &v) in so.indexed_iter() {
+        let c = viridis((v - smin) / span);
+        for k in 0..3 {
+            p_std[[i, j, k]] = c[k];
+        }
+    }
+    // colour bar: 12 px of colour, then the labels (zoom 2: 8 px per character)
+    let zoom = if h >= 96 { 2 } else { 1 };
+    let labels = [smax, 0.5 * (smin + smax), smin].map(tick_label);
+    let text_w = labels.iter().map(|l| l.len()).max().unwrap_or(1) * 4 * zoom;
+    let bar_w = 12 + 4 + text_w + 2;
+    let mut bar = ndarray::Array3::<f64>::zeros((h, bar_w, 3));
+    for i in 0..h {
+        let t = 1.0 - i as f64 / (h.max(2) - 1) as f64;
+        let c = viridis(t);
+        for j in 0..12 {
+            for k in 0..3 {
+                bar[[i, j, k]] = c[k];
+            }
+        }
+    }
+    let glyph_h = 5 * zoom;
+    let rows = [
+        0,
+        (h / 2).saturating_sub(glyph_h / 2),
+        h.saturating_sub(glyph_h),
+    ];
+    for (l, r) in labels.iter().zip(rows) {
+        draw_text(&mut bar, r, 16, l, zoom, [1.0; 3]);
+    }
+    write_rgb_panels(
+        path,
+        &[p_in.view(), p_mean.view(), p_std.view(), bar.view()],
+        false,
+        force,
+    )
+}
+
+fn limits_of(s: Stretch) -> Limits {
+    match s {
+        Stretch::Linear(l) | Stretch::Asinh(l, _) => l,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn viridis_ends_and_tick_labels() {
+        let a = viridis(0.0);
+        assert!((a[0] - 68.0 / 255.0).abs() < 1e-12 && (a[2] - 84.0 / 255.0).abs() < 1e-12);
+        let b = viridis(1.0);
+        assert!((b[1] - 231.0 / 255.0).abs() < 1e-12);
+        // halfway between the 4th and 5th colours
+        let m = viridis(0.5 - 1.0 / 16.0);
+        assert!((m[1] - (114.0 + 145.0) / 2.0 / 255.0).abs() < 1e-12);
+        assert_eq!(viridis(f64::NAN), [0.0; 3]);
+        assert_eq!(tick_label(0.0), "0");
+        assert_eq!(tick_label(0.0123), "0.0123");
+        assert_eq!(tick_label(12.345), "12.3");
+        assert_eq!(tick_label(2.5e-5), "2.50e-5");
+        assert!(tick_label(-0.5).starts_with('-'));
+        for c in tick_label(1.234e-7).chars() {
+            assert!(glyph(c).is_some(), "no glyph for {c}");
+        }
+    }
+
+    #[test]
+    fn text_is_drawn_where_asked() {
+        let mut img = ndarray::Array3::<f64>::zeros((12, 20, 3));
+        draw_text(&mut img, 1, 2, "1", 2, [1.0, 0.5, 0.0]);
+        // glyph '1' row 0 = 0b010: only the middle column, at zoom 2 → columns 4..6, rows 1..3
+        assert_eq!(img[[1, 4, 0]], 1.0);
+        assert_eq!(img[[2, 5, 1]], 0.5);
+        assert_eq!(img[[1, 2, 0]], 0.0);
+        // bottom row 0b111 → columns 2..8 at rows 9..11
+        assert_eq!(img[[9, 2, 0]], 1.0);
+        assert_eq!(img[[10, 7, 0]], 1.0);
+        let lit = img.iter().filter(|&&v| v == 1.0).count();
+        // every lit glyph bit is a 2 × 2 block
+        let bits: u32 = glyph('1').unwrap().iter().map(|b| b.count_ones()).sum();
+        assert_eq!(lit, bits as usize * 4);
+    }
+
+    #[test]
+    fn uncertainty_panel_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("panel.png");
+        let input = Array2::from_shape_fn((16, 16), |(i, j)| {
+            if i == 3 && j == 4 {
+                f64::NAN
+            } else {
+                (i + j) as f64
+            }
+        });
+        let mean = Array2::from_shape_fn((32, 32), |(i, j)| (i + j) as f64 / 2.0);
+        let std = Array2::from_shape_fn((32, 32), |(i, _)| i as f64 * 0.01);
+        write_uncertainty_panel(
+            &p,
+            input.view(),
+            mean.view(),
+            std.view(),
+            Stretch::Linear(Limits::MinMax),
+            false,
+            false,
+        )
+        .unwrap();
+        let img = image::open(&p).unwrap().to_rgb8();
+        assert_eq!(img.height(), 32);
+        // three 32-px panels, three 4-px gaps, the bar
+        assert!(img.width() > 3 * 32 + 3 * 4 + 12);
+        // the missing input pixel is red (replicated 2×2 at rows 6..8, cols 8..10)
+        let px = img.get_pixel(8, 6);
+        assert!(px[0] > 200 && px[1] < 40, "{px:?}");
+        // std panel: the top row (std 0, below the 1st percentile) is viridis(0)
+        let px = img.get_pixel(2 * 36 + 5, 0);
+        assert_eq!([px[0], px[1], px[2]], [68, 1, 84]);
+        // mismatched shapes are an error, not a panic
+        assert!(write_uncertainty_panel(
+            dir.path().join("b.png"),
+            input.view(),
+            mean.view(),
+            input.view(),
+            Stretch::default(),
+            false,
+            false
+        )
+        .is_err());
+    }
 
     #[test]
     fn png_and_tiff_roundtrip_16_and_8_bit() {

@@ -105,6 +105,44 @@ impl Wcs {
         (det.is_finite() && det != 0.0).then_some(w)
     }
 
+    /// `h` with its linear WCS replaced by this one: the cards `CRPIXn`, `CRVALn`, `CDi_j`,
+    /// `CDELTn`, `PCi_j` and `CROTAn` are dropped, then `CRPIX1/2`, `CRVAL1/2` and
+    /// `CD1_1 … CD2_2` written (the projection `CTYPEn` and every other card kept). Reading the
+    /// result with [`Wcs::from_header`] gives this WCS back.
+    #[cfg(feature = "fits")]
+    pub fn replace_in_header(&self, h: &crate::io::fits::Header) -> crate::io::fits::Header {
+        use crate::io::fits::Header;
+        let linear = |k: &str| {
+            ["CRPIX", "CRVAL", "CDELT", "CROTA"]
+                .iter()
+                .any(|p| k.strip_prefix(p).is_some_and(|r| r.len() == 1))
+                || ["CD", "PC"].iter().any(|p| {
+                    k.strip_prefix(p)
+                        .is_some_and(|r| r.len() == 3 && r.as_bytes()[1] == b'_')
+                })
+        };
+        let mut out = Header::from_cards(
+            h.cards()
+                .iter()
+                .filter(|c| !linear(Header::card_key(c)))
+                .cloned(),
+        );
+        for (a, (p, v)) in self.crpix.iter().zip(&self.crval).enumerate() {
+            out.set_f64(&format!("CRPIX{}", a + 1), *p, "reference pixel");
+            out.set_f64(&format!("CRVAL{}", a + 1), *v, "[deg] reference coordinate");
+        }
+        for i in 0..2 {
+            for j in 0..2 {
+                out.set_f64(
+                    &format!("CD{}_{}", i + 1, j + 1),
+                    self.cd[i][j],
+                    "[deg/pixel] linear transform",
+                );
+            }
+        }
+        out
+    }
+
     /// The WCS of the grid `r` times finer on the same sky: pixel `(x, y)` of this grid covers
     /// fine pixels `r x .. r x + r − 1` (so its centre is the fine coordinate
     /// `r x + (r − 1)/2`), the same projection: `CD/r`, `CRPIX' = r (CRPIX − 1) + (r + 1)/2`.
@@ -176,6 +214,43 @@ mod tests {
     /// The refined grid of a 0.2″ grid is the 0.1″ grid of the simulated multiband data
     /// (fine CRPIX 64.5 for coarse CRPIX 32.5), and a coarse pixel centre maps to the centre
     /// of its 2×2 block.
+    #[test]
+    #[cfg(feature = "fits")]
+    fn replaced_header_reads_back() {
+        use crate::io::fits::Header;
+        let h = Header::from_cards(
+            [
+                "CTYPE1  = 'RA---TAN'",
+                "CTYPE2  = 'DEC--TAN'",
+                "CRPIX1  = 10.0",
+                "CRPIX2  = 20.0",
+                "CRVAL1  = 150.0",
+                "CRVAL2  = 2.0",
+                "CDELT1  = -5.5E-5",
+                "CDELT2  = 5.5E-5",
+                "PC1_1   = 1.0",
+                "PC2_2   = 1.0",
+                "OBJECT  = 'M13'",
+            ]
+            .map(String::from),
+        );
+        let w = Wcs::from_header(&h).unwrap();
+        let fine = w.refined(2);
+        let h2 = fine.replace_in_header(&h);
+        assert_eq!(Wcs::from_header(&h2).unwrap(), fine);
+        // CDELT/PC are gone (they would disagree with CD), the rest kept
+        assert!(h2.get_f64("CDELT1").is_none() && h2.get_f64("PC1_1").is_none());
+        assert_eq!(h2.get_str("OBJECT").as_deref(), Some("M13"));
+        assert!(h2.get_str("CTYPE2").unwrap().contains("TAN"));
+        // pixel (x, y) of the coarse grid is fine pixel 2x + 0.5 on the same sky
+        let (ra, dec) = w.pix_to_world(3.0, 4.0);
+        let (fx, fy) = fine.world_to_pix(ra, dec).unwrap();
+        assert!(
+            (fx - 6.5).abs() < 1e-6 && (fy - 8.5).abs() < 1e-6,
+            "{fx} {fy}"
+        );
+    }
+
     #[test]
     fn refined_grid_nests() {
         let coarse = wcs(0.2, [32.5, 32.5]);

@@ -10,6 +10,7 @@
 //! | [`estimate_psf()`] | `sparseinv psf` | empirical PSF from the isolated, unsaturated stars of an image |
 //! | [`denoise()`] | `sparseinv denoise` | starlet thresholding or a learned (ONNX) denoiser, in tiles |
 //! | `deblur` (feature `onnx`) | `sparseinv deblur` | plug-and-play / RED with a denoiser, or the learned Wiener-feature model |
+//! | `restore` (feature `onnx`) | `sparseinv restore` | deblurring, super-resolution or inpainting with a learned latent prior (VBLE-xz): posterior mean, per-pixel standard deviation, samples |
 //!
 //! Long runs report progress through an optional callback (`*_with_progress`), which sees
 //! [`Progress`] events.
@@ -20,6 +21,8 @@ pub mod deconvolve;
 pub mod denoise;
 pub mod multiband;
 pub mod psf;
+#[cfg(feature = "onnx")]
+pub mod restore;
 
 #[cfg(feature = "onnx")]
 pub use deblur::{
@@ -38,6 +41,11 @@ pub use denoise::{
     denoise, denoise_with_progress, DenoiseModel, DenoiseOptions, DenoiseReport, Denoised,
 };
 pub use psf::{estimate_psf, EstimatedPsf, PsfOptions};
+#[cfg(feature = "onnx")]
+pub use restore::{
+    noise_sigma_observed, restore, restore_with_progress, Degradation, RestoreOptions,
+    RestoreReport, Restored,
+};
 
 /// What a progress event counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

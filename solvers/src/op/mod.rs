@@ -304,6 +304,7 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for std::sync::
 mod band_sum;
 mod column_norms;
 pub mod combinators;
+mod crop;
 mod diagonal;
 mod downsample;
 mod finite_diff;
@@ -312,6 +313,7 @@ mod shift;
 pub use band_sum::BandSum;
 pub use column_norms::{probe_weighted_column_norms_sq, PROBE_WORK_LIMIT};
 pub use combinators::{Adjoint, BlockDiag, BlockLayout, Compose, HStack, Scaled, Sum, VStack};
+pub use crop::Crop;
 pub use diagonal::Diagonal;
 pub use downsample::{Downsample, DownsampleMode};
 pub use finite_diff::FiniteDiff;
