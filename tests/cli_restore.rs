@@ -155,7 +155,7 @@ fn restore_npy_matches_the_library_and_writes_every_output() {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
     assert_eq!(r["loss"].as_array().unwrap().len(), 30);
-    assert_eq!(r["grid"][0].as_u64(), Some(48));
+    assert_eq!(r["grid"][0].as_u64(), Some(64));
     assert_eq!(r["degradation"].as_str(), Some("blur 7x7"));
     assert_eq!(r["sigma_estimated"].as_bool(), Some(false));
     let png = image::open(d.join("panel.png")).unwrap();

@@ -12,8 +12,9 @@
 //! larger grid `x` lives on.
 //!
 //! - **Grid.** The prior's networks need sides divisible by 16, and a periodic blur wraps
-//!   around. So `x` lives on a grid of at least `f·H + k − 1` by `f·W + k − 1` pixels (`k` the
-//!   PSF side), rounded up to a multiple of 16; the output window sits in its middle and the
+//!   around. So `x` lives on a grid of at least `f·H + max(k − 1, 16)` by
+//!   `f·W + max(k − 1, 16)` pixels (`k` the PSF side), rounded up to a multiple of 16; the
+//!   output window sits in its middle and the
 //!   margin, which no data constrain, is filled in by the prior. Nothing of the blur wraps
 //!   into the window, so the image's borders need no boundary assumption.
 //! - **Units.** The prior was trained on images in `[0, 1]`; the data are mapped by
@@ -315,8 +316,8 @@ pub fn noise_sigma_observed(y: ArrayView2<'_, f64>) -> Result<(f64, usize)> {
 type BoxedOperator = Box<dyn LinearOperator<f64>>;
 
 /// The forward operator of [`restore()`] for an `[h, w]` observation: `A = D_f ∘ C ∘ H` on a
-/// grid of `round16(f·h + k₀ − 1) × round16(f·w + k₁ − 1)` pixels (`k` the PSF's shape, at
-/// least 32), `H` the periodic convolution by `psf` on the grid (if any), `C` the crop of the
+/// grid of `round16(f·h + max(k₀ − 1, 16)) × round16(f·w + max(k₁ − 1, 16))` pixels (`k` the
+/// PSF's shape), `H` the periodic convolution by `psf` on the grid (if any), `C` the crop of the
 /// `f·h × f·w` window in its middle, `D_f` the `f × f` block average (if `f > 1`). Returns
 /// `(A, grid, window offset)`. The window is at least `k − 1` pixels from the grid's far side
 /// in total, so no part of the periodic blur wraps into it.
@@ -337,7 +338,12 @@ pub(crate) fn forward_operator(
         )));
     }
     let round16 = |n: usize| n.div_ceil(16).max(2) * 16;
-    let grid = [round16(fine[0] + ext[0]), round16(fine[1] + ext[1])];
+    // at least 8 px of margin on each side: the networks' own borders (zero padding of the
+    // convolutions) stay out of the window, else the edge pixels get a spurious std
+    let grid = [
+        round16(fine[0] + ext[0].max(16)),
+        round16(fine[1] + ext[1].max(16)),
+    ];
     let offset = [(grid[0] - fine[0]) / 2, (grid[1] - fine[1]) / 2];
     let crop = Crop::new(&grid, &offset, &fine)?;
     let windowed: Box<dyn LinearOperator<f64>> = match psf {
@@ -683,10 +689,11 @@ mod tests {
                 .fold(0f64, |m, v| m.max(v.abs()));
             assert!(err < 1e-12, "f = {f}: {err}");
         }
-        // no PSF: a plain crop, grid at least 32
-        let (op, grid, _) = forward_operator(None, 1, [20, 40]).unwrap();
-        assert_eq!(grid, [32, 48]);
-        assert_eq!(op.domain_shape(), &[32, 48]);
+        // no PSF: a plain crop with a margin of at least 8 px a side
+        let (op, grid, off) = forward_operator(None, 1, [20, 40]).unwrap();
+        assert_eq!(grid, [48, 64]);
+        assert_eq!(off, [14, 12]);
+        assert_eq!(op.domain_shape(), &[48, 64]);
         assert!(forward_operator(Some(&psf), 1, [4, 10]).is_err());
     }
 
