@@ -35,7 +35,11 @@
 //! --tiling-check]`
 //! (needs ONNX Runtime; see the models crate).
 //!
-//! Measured figures: the README ("Plug-and-play" under Parameters from the data).
+//! Measured on the 2-core development box (Linux VM, 2 threads, loaded to 7–12 by other
+//! builds; 12 rounds alternating with the code before, commit 44c614e): (a) 0.27–0.72 s,
+//! (b) 1.4–14 ms, (c) 0.30–0.79 s; (c)/((a)+(b)) median 1.07 (0.93–1.37), before 2.12
+//! (1.62–2.25); `--asymmetric` 1.51 (1.44–1.58), before 2.67 (2.60–2.73). The x-update
+//! operator (d) took 9–24 ms, before 51–120 ms. README: "Plug-and-play".
 
 use ndarray::{Array2, Array4};
 use sparseinv::pipeline::{
