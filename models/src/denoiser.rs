@@ -375,23 +375,46 @@ impl OnnxDenoiser {
             }
         }
         sparseinv_solvers::error::check_finite("image", x4.iter())?;
-        let flat: Vec<f32> = x4.iter().copied().collect();
-        let (offset, scale) = self.config.normalization.resolve(&flat)?;
+        let (offset, scale) = match self.config.normalization {
+            // fixed: no pass over the data
+            Normalization::Affine { .. } => self.config.normalization.resolve(&[])?,
+            Normalization::Percentiles { .. } => {
+                let flat: Vec<f32> = x4.iter().copied().collect();
+                self.config.normalization.resolve(&flat)?
+            }
+        };
+        // the identity map (e.g. data already normalised by the caller) costs no copies
+        let identity = offset == 0.0 && scale == 1.0;
         let sigma_u = (sigma / scale) as f32;
         let total = n * self.tiles_for(h, w);
         let mut done = 0;
-        let mut out = Array4::<f32>::zeros((n, c, h, w));
+        let mut outs = Vec::with_capacity(n);
         for b in 0..n {
-            let u = x4
-                .index_axis(Axis(0), b)
-                .mapv(|v| ((v as f64 - offset) / scale) as f32);
-            let r = self.process(u.view(), sigma_u, &mut |_| {
+            let xb = x4.index_axis(Axis(0), b);
+            let mapped;
+            let u = if identity {
+                xb
+            } else {
+                mapped = xb.mapv(|v| ((v as f64 - offset) / scale) as f32);
+                mapped.view()
+            };
+            let mut r = self.process(u, sigma_u, &mut |_| {
                 done += 1;
                 progress(done, total);
             })?;
-            out.index_axis_mut(Axis(0), b)
-                .assign(&r.mapv(|v| (v as f64 * scale + offset) as f32));
+            if !identity {
+                r.mapv_inplace(|v| (v as f64 * scale + offset) as f32);
+            }
+            outs.push(r);
         }
+        let out = match outs.len() {
+            1 => outs.pop().expect("one image").insert_axis(Axis(0)),
+            _ => {
+                let views: Vec<_> = outs.iter().map(|r| r.view()).collect();
+                ndarray::stack(Axis(0), &views).map_err(|e| Error::Runtime(e.to_string()))?
+            }
+        };
+        debug_assert_eq!(out.dim(), (n, c, h, w));
         out.into_dyn()
             .into_shape_with_order(IxDyn(&shape))
             .map_err(|e| Error::Runtime(e.to_string()))
@@ -432,6 +455,12 @@ impl OnnxDenoiser {
                     o.shape(),
                     inp.shape()
                 )));
+            }
+            if (ph, pw) == (wh, ww) {
+                // the whole output: drop the batch axis without a copy
+                return o
+                    .into_shape_with_order(IxDyn(&[c, wh, ww]))
+                    .map_err(|e| Error::Runtime(e.to_string()));
             }
             Ok(o.slice(s![0, .., ..wh, ..ww]).to_owned().into_dyn())
         };

@@ -15,6 +15,7 @@
 
 pub(crate) mod alloc;
 pub mod boundary;
+pub mod dct;
 pub mod deconv;
 pub mod denoise;
 pub mod dense;

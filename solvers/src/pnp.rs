@@ -11,7 +11,9 @@
 //!   symmetric Jacobian).
 //! - [`PnpAdmm`]: plug-and-play ADMM (Chan, Wang & Elgendy 2017), a configuration of the
 //!   general [`Admm`]:
-//!   `x ← (AᴴA + ρI)⁻¹ (Aᴴ y + ρ (z − u))` by conjugate gradients (warm started),
+//!   `x ← (AᴴA + ρI)⁻¹ (Aᴴ y + ρ (z − u))` by conjugate gradients (warm started, optionally
+//!   preconditioned) or by one application of a known inverse ([`NormalSolver`]; e.g.
+//!   [`CirculantNormalInverse`], a DCT filter, for a reflective blur by a symmetric PSF),
 //!   `z ← D(x + u, σ)`, `u ← u + x − z`. With `D = prox_{(λ/ρ)‖·‖₁}` it is ADMM for the lasso.
 //!
 //! All three are [`IterativeSolver`]s for the shared [`crate::iter`] framework; one-call helpers
@@ -381,15 +383,30 @@ impl<T: Scalar, D: Denoiser<T> + ?Sized> Prox<T> for DenoiserProx<'_, T, D> {
 }
 
 /// Plug-and-play ADMM (Chan, Wang & Elgendy 2017), a configuration of the general
-/// [`Admm`] with `L = I`, the denoiser as the prox of `g` ([`DenoiserProx`]) and the
-/// conjugate-gradient x-update:
+/// [`Admm`] with `L = I`, the denoiser as the prox of `g` ([`DenoiserProx`]) and the x-update
+/// by conjugate gradients or a known inverse ([`PnpAdmm::with_solver`]):
 /// `x ← (AᴴA + ρI)⁻¹(Aᴴy + ρ(z − u))`, `z ← D(x + u, σ)`, `u ← u + x − z`.
 ///
 /// Reports the primal residual `‖x − z‖` and the relative change of `z`, the returned iterate
 /// (it lies in the denoiser's range).
 pub struct PnpAdmm<'a, T: Scalar, A: ?Sized, D: ?Sized> {
     inner: Admm<'a, T, A, DenoiserProx<'a, T, D>>,
-    z_prev: ArrayD<T>,
+}
+
+/// How [`PnpAdmm`] solves its x-update `(AᴴA + ρI) x = Aᴴy + ρ(z − u)`.
+#[derive(Clone, Copy)]
+pub enum NormalSolver<'a, T: Scalar> {
+    /// Conjugate gradients, warm started at the previous `x`, to the relative residual
+    /// [`PnpParams::cg_tol`] (at most [`PnpParams::cg_max_iters`] steps).
+    Cg,
+    /// Conjugate gradients preconditioned by `m ≈ (AᴴA + ρI)⁻¹` (Hermitian positive
+    /// definite): the same iterates up to the CG tolerance, fewer steps
+    /// ([`Admm::set_preconditioner`]).
+    Preconditioned(&'a dyn LinearOperator<T>),
+    /// `x = m(Aᴴy + ρ(z − u))` with `m = (AᴴA + ρI)⁻¹` (to the accuracy the caller vouches
+    /// for, e.g. [`CirculantNormalInverse::is_exact_for`]): one application of `m` per
+    /// iteration, no CG ([`Admm::set_normal_inverse`]).
+    Exact(&'a dyn LinearOperator<T>),
 }
 
 impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> PnpAdmm<'a, T, A, D> {
@@ -406,18 +423,24 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> PnpA
         let ap = params.admm_params();
         let g = DenoiserProx::new(d, params.sigma);
         let inner = Admm::with_parts(a, None, y, None, g, &ap, x0)?;
-        Ok(PnpAdmm {
-            z_prev: inner.z().to_owned(),
-            inner,
-        })
+        Ok(PnpAdmm { inner })
+    }
+    /// Solve the x-update with `solver` (the default is [`NormalSolver::Cg`]). Errors when
+    /// the operator of `solver` does not act on the domain of `A`.
+    pub fn with_solver(mut self, solver: NormalSolver<'a, T>) -> Result<Self> {
+        match solver {
+            NormalSolver::Cg => {}
+            NormalSolver::Preconditioned(m) => self.inner.set_preconditioner(m)?,
+            NormalSolver::Exact(m) => self.inner.set_normal_inverse(m)?,
+        }
+        Ok(self)
     }
     /// Precondition the conjugate-gradient x-update with `m ≈ (AᴴA + ρI)⁻¹`
     /// ([`Admm::set_preconditioner`]; e.g. [`CirculantNormalInverse`] for a convolution with
     /// non-periodic borders): the iterates are the same up to the CG tolerance, the cost per
     /// iteration lower.
-    pub fn with_preconditioner(mut self, m: &'a dyn LinearOperator<T>) -> Result<Self> {
-        self.inner.set_preconditioner(m)?;
-        Ok(self)
+    pub fn with_preconditioner(self, m: &'a dyn LinearOperator<T>) -> Result<Self> {
+        self.with_solver(NormalSolver::Preconditioned(m))
     }
     /// The current denoised iterate `z`.
     pub fn z(&self) -> ArrayViewD<'_, T> {
@@ -437,12 +460,11 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized> Iterativ
         Some(T::iterate_view(self.inner.z()))
     }
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
-        self.z_prev.assign(&self.inner.z());
         let info = self.inner.step()?;
         self.inner.prox_term().take_error()?;
         Ok(StepInfo {
             objective: None,
-            rel_change: rel_change(self.inner.z(), self.z_prev.view()),
+            rel_change: rel_change(self.inner.z(), self.inner.z_prev()),
             residual: info.residual,
         })
     }
@@ -476,7 +498,8 @@ pub fn red<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized>(
     Ok((s.x, rep))
 }
 
-/// Run [`PnpAdmm`] to a stop criterion; returns the denoised iterate `z` and the report.
+/// Run [`PnpAdmm`] (conjugate-gradient x-update) to a stop criterion; returns the denoised
+/// iterate `z` and the report. [`pnp_admm_with`] with [`NormalSolver::Cg`].
 pub fn pnp_admm<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized>(
     a: &A,
     y: ArrayViewD<T>,
@@ -485,13 +508,12 @@ pub fn pnp_admm<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Size
     params: &PnpParams<T::Real>,
     observer: Option<&mut dyn Observer<T::Real>>,
 ) -> Result<(ArrayD<T>, Report<T::Real>)> {
-    let mut s = PnpAdmm::new(a, y, denoiser, x0, params)?;
-    let rep = run(&mut s, &params.stop, observer.unwrap_or(&mut NoObserver))?;
-    Ok((s.inner.into_z(), rep))
+    pnp_admm_with(a, NormalSolver::Cg, y, denoiser, x0, params, observer)
 }
 
 /// [`pnp_admm`] with its x-update preconditioned by `m ≈ (AᴴA + ρI)⁻¹`
 /// ([`PnpAdmm::with_preconditioner`]): the same iterates up to the CG tolerance.
+/// [`pnp_admm_with`] with [`NormalSolver::Preconditioned`].
 #[allow(clippy::too_many_arguments)]
 pub fn pnp_admm_preconditioned<
     T: Scalar,
@@ -506,7 +528,42 @@ pub fn pnp_admm_preconditioned<
     params: &PnpParams<T::Real>,
     observer: Option<&mut dyn Observer<T::Real>>,
 ) -> Result<(ArrayD<T>, Report<T::Real>)> {
-    let mut s = PnpAdmm::new(a, y, denoiser, x0, params)?.with_preconditioner(m)?;
+    let solver = NormalSolver::Preconditioned(m);
+    pnp_admm_with(a, solver, y, denoiser, x0, params, observer)
+}
+
+/// Run [`PnpAdmm`] with the x-update `solver` to a stop criterion; returns the denoised
+/// iterate `z` and the report.
+///
+/// ```
+/// use ndarray::Array2;
+/// use sparseinv_solvers::denoise::Denoiser;
+/// use sparseinv_solvers::op::{Boundary, Conv2d};
+/// use sparseinv_solvers::pnp::{pnp_admm_with, CirculantNormalInverse, NormalSolver, PnpParams};
+/// use sparseinv_solvers::starlet_denoise::StarletDenoiser;
+/// let psf = Array2::from_elem((3, 3), 1.0 / 9.0);
+/// let y = Array2::from_shape_fn((32, 32), |(i, j)| ((i / 8 + j / 8) % 2) as f64).into_dyn();
+/// let a = Conv2d::new([32, 32], psf.view(), Boundary::Reflect).unwrap();
+/// let mut p = PnpParams::default();
+/// p.stop.max_iters = 5;
+/// let d = StarletDenoiser::new(3).unwrap();
+/// // the box PSF is symmetric: the mirrored inverse is exact, one DCT filter per x-update
+/// let m = CirculantNormalInverse::mirrored([32, 32], psf.view(), p.rho).unwrap();
+/// assert!(matches!(m.solver_for(&a, p.cg_tol), NormalSolver::Exact(_)));
+/// let (z, _) = pnp_admm_with(&a, m.solver_for(&a, p.cg_tol), y.view(), &d, None, &p, None).unwrap();
+/// let (z_cg, _) = pnp_admm_with(&a, NormalSolver::Cg, y.view(), &d, None, &p, None).unwrap();
+/// assert!((&z - &z_cg).iter().all(|e| e.abs() < 1e-6));
+/// ```
+pub fn pnp_admm_with<T: Scalar, A: LinearOperator<T> + ?Sized, D: Denoiser<T> + ?Sized>(
+    a: &A,
+    solver: NormalSolver<'_, T>,
+    y: ArrayViewD<T>,
+    denoiser: &D,
+    x0: Option<ArrayViewD<T>>,
+    params: &PnpParams<T::Real>,
+    observer: Option<&mut dyn Observer<T::Real>>,
+) -> Result<(ArrayD<T>, Report<T::Real>)> {
+    let mut s = PnpAdmm::new(a, y, denoiser, x0, params)?.with_solver(solver)?;
     let rep = run(&mut s, &params.stop, observer.unwrap_or(&mut NoObserver))?;
     Ok((s.inner.into_z(), rep))
 }
@@ -526,8 +583,10 @@ pub fn pnp_admm_preconditioned<
 /// As a preconditioner for conjugate gradients on `AᴴA + ρI` with the same PSF and another
 /// boundary, or an asymmetric PSF ([`PnpAdmm::with_preconditioner`],
 /// [`crate::krylov::Cg::preconditioned`]), it leaves only the difference between the two
-/// systems to iterate on. One application costs one real FFT pair on the image's grid
-/// (circular) or on the doubled grid (mirrored).
+/// systems to iterate on; where it is exact ([`CirculantNormalInverse::is_exact_for`]) the
+/// x-update is one application of it ([`NormalSolver::Exact`]). One application costs one
+/// real FFT pair on the image's grid (circular) or a 2-D DCT-II pair on it (mirrored: the
+/// mirror-grid filter is even in each frequency axis, see [`crate::dct`]), the same work.
 ///
 /// ```
 /// use ndarray::Array2;
@@ -548,11 +607,18 @@ pub fn pnp_admm_preconditioned<
 /// }
 /// ```
 pub struct CirculantNormalInverse<T: Scalar> {
-    conv: crate::op::Conv2d<T>,
-    rho: T::Real,
     shape: [usize; 2],
-    /// Mirrored: `|H|²` averaged over `(±u, ±v)` on the doubled grid (row-major `2n₀ × 2n₁`).
-    quad: Option<Vec<T::Real>>,
+    rho: T::Real,
+    /// The PSF (to recognise the systems `M` is the exact inverse of).
+    psf: ndarray::Array2<T>,
+    kind: NormalInverseKind<T>,
+}
+
+enum NormalInverseKind<T: Scalar> {
+    /// `1/(|H|² + ρ)` on the image's own (circular) grid.
+    Circular(Box<crate::op::Conv2d<T>>),
+    /// The mirror-grid filter, applied as the DCT-II filter it is (see the type docs).
+    Mirrored(crate::dct::DctFilter2<T::Real>),
 }
 
 impl<T: Scalar> CirculantNormalInverse<T> {
@@ -565,6 +631,12 @@ impl<T: Scalar> CirculantNormalInverse<T> {
 
     /// `M` on the `2n₀ × 2n₁` mirror grid (see the type's documentation): the exact inverse
     /// of the reflective system for a PSF symmetric about each axis. Errors as [`Self::new`].
+    ///
+    /// The filter is even in each frequency axis, so on the symmetric extension of an image
+    /// it is the DCT-II filter `C⁻¹ diag(1/(q[u, v] + ρ)) C` on the image's own grid
+    /// (`q` the averaged `|H|²` at the first `n₀ × n₁` frequencies of the doubled grid,
+    /// [`crate::dct`]); that is how it is applied — one real FFT pair's work on the
+    /// `n₀ × n₁` grid, without forming the extension.
     pub fn mirrored(shape: [usize; 2], psf: ndarray::ArrayView2<T>, rho: T::Real) -> Result<Self> {
         Self::build(shape, psf, rho, true)
     }
@@ -581,35 +653,106 @@ impl<T: Scalar> CirculantNormalInverse<T> {
                 format!("must be finite and > 0, got {rho}"),
             ));
         }
-        let grid = if mirrored {
-            [2 * shape[0], 2 * shape[1]]
-        } else {
-            shape
-        };
-        let conv = crate::op::Conv2d::new(grid, psf, crate::op::Boundary::Circular)?;
-        let quad = mirrored.then(|| {
+        let kind = if mirrored {
+            let [n0, n1] = shape;
+            let conv =
+                crate::op::Conv2d::new([2 * n0, 2 * n1], psf, crate::op::Boundary::Circular)?;
             let h = conv.transfer_function();
             let (p, q) = h.dim();
             let quarter: T::Real = crate::scalar::real(0.25);
-            (0..p * q)
-                .map(|k| {
-                    let (u, v) = (k / q, k % q);
-                    let (um, vm) = ((p - u) % p, (q - v) % q);
-                    (h[[u, v]].norm_sqr()
-                        + h[[um, v]].norm_sqr()
-                        + h[[u, vm]].norm_sqr()
-                        + h[[um, vm]].norm_sqr())
-                        * quarter
-                })
-                .collect()
-        });
+            let gain = ndarray::Array2::from_shape_fn((n0, n1), |(u, v)| {
+                let (um, vm) = ((p - u) % p, (q - v) % q);
+                let quad = (h[[u, v]].norm_sqr()
+                    + h[[um, v]].norm_sqr()
+                    + h[[u, vm]].norm_sqr()
+                    + h[[um, vm]].norm_sqr())
+                    * quarter;
+                T::Real::one() / (quad + rho)
+            });
+            NormalInverseKind::Mirrored(crate::dct::DctFilter2::new(gain.view())?)
+        } else {
+            NormalInverseKind::Circular(Box::new(crate::op::Conv2d::new(
+                shape,
+                psf,
+                crate::op::Boundary::Circular,
+            )?))
+        };
         Ok(CirculantNormalInverse {
-            conv,
-            rho,
             shape,
-            quad,
+            rho,
+            psf: psf.to_owned(),
+            kind,
         })
     }
+
+    /// Whether `M` solves `(AᴴA + ρI) x = b` for the convolution `a` to the relative
+    /// residual `tol` (`‖b − (AᴴA + ρI) M b‖ ≤ tol ‖b‖` for every `b`), so that the
+    /// x-update can apply `M` once instead of running conjugate gradients
+    /// ([`NormalSolver::Exact`]): `a` must have the same grid and kernel, and
+    /// - circular `M`: a [`Boundary::Circular`](crate::op::Boundary::Circular) `a` (always
+    ///   exact);
+    /// - mirrored `M`: a [`Boundary::Reflect`](crate::op::Boundary::Reflect) `a` with a
+    ///   kernel symmetric about each axis up to `8 ‖k‖₁ ‖k − k̄‖₁ ≤ tol · ρ`, `k̄` the mean of
+    ///   `k` over its four axis flips about the centre (entries flipped outside the kernel
+    ///   count as 0). That is a sufficient condition: `M⁻¹` differs from `AᴴA + ρI` by at
+    ///   most `2‖A‖‖A − Ā‖ + ‖A − Ā‖² + ‖k − k̄‖₁²` with `‖A‖ ≤ √2 ‖k‖₁`,
+    ///   `‖A − Ā‖ ≤ √2 ‖k − k̄‖₁` (reflective convolutions), and `‖M‖ ≤ 1/ρ`.
+    pub fn is_exact_for(&self, a: &crate::op::Conv2d<T>, tol: T::Real) -> bool {
+        use crate::op::Boundary;
+        if a.image_shape() != self.shape || a.output_shape() != self.shape {
+            return false;
+        }
+        let k = a.kernel();
+        if k.dim() != self.psf.dim() || k.iter().zip(&self.psf).any(|(a, b)| a != b) {
+            return false;
+        }
+        match (&self.kind, a.boundary()) {
+            (NormalInverseKind::Circular(_), Boundary::Circular) => true,
+            (NormalInverseKind::Mirrored(_), Boundary::Reflect) => {
+                let (l1, asym) = asymmetry(k.view());
+                let eight: T::Real = crate::scalar::real(8.0);
+                eight * l1 * asym <= tol * self.rho
+            }
+            _ => false,
+        }
+    }
+
+    /// The x-update for the convolution `a`: [`NormalSolver::Exact`] when
+    /// [`is_exact_for`](Self::is_exact_for)`(a, tol)`, else conjugate gradients
+    /// preconditioned by `M` ([`NormalSolver::Preconditioned`]).
+    pub fn solver_for(&self, a: &crate::op::Conv2d<T>, tol: T::Real) -> NormalSolver<'_, T> {
+        if self.is_exact_for(a, tol) {
+            NormalSolver::Exact(self)
+        } else {
+            NormalSolver::Preconditioned(self)
+        }
+    }
+}
+
+/// `(‖k‖₁, ‖k − k̄‖₁)` with `k̄` the mean of `k` over its four flips about the centre
+/// `(h/2, w/2)`; both on the offsets `−h/2 … h/2` × `−w/2 … w/2` (one row or column more
+/// than `k` for even sizes), with `k = 0` outside its array.
+fn asymmetry<T: Scalar>(k: ndarray::ArrayView2<T>) -> (T::Real, T::Real) {
+    let (h, w) = k.dim();
+    let (e0, e1) = (2 * (h / 2), 2 * (w / 2));
+    let at = |i: usize, j: usize| -> T {
+        if i < h && j < w {
+            k[[i, j]]
+        } else {
+            T::zero()
+        }
+    };
+    let quarter: T::Real = crate::scalar::real(0.25);
+    let l1 = k.iter().fold(T::Real::zero(), |s, v| s + v.modulus());
+    let mut asym = T::Real::zero();
+    for i in 0..=e0 {
+        for j in 0..=e1 {
+            let v = at(i, j);
+            let mean = (v + at(e0 - i, j) + at(i, e1 - j) + at(e0 - i, e1 - j)).scale(quarter);
+            asym += (v - mean).modulus();
+        }
+    }
+    (l1, asym)
 }
 
 impl<T: Scalar> LinearOperator<T> for CirculantNormalInverse<T> {
@@ -619,38 +762,29 @@ impl<T: Scalar> LinearOperator<T> for CirculantNormalInverse<T> {
     fn range_shape(&self) -> &[usize] {
         &self.shape
     }
-    fn apply_into(&self, x: ArrayViewD<T>, mut y: ArrayViewMutD<T>) {
+    fn apply_into(&self, x: ArrayViewD<T>, y: ArrayViewMutD<T>) {
         use crate::op::Diagonalizable;
-        let rho = self.rho;
-        let f = move |h: num_complex::Complex<T::Real>| {
-            num_complex::Complex::new(T::Real::one() / (h.norm_sqr() + rho), T::Real::zero())
-        };
-        let ok = "shapes checked by the caller; the circular convolution is diagonalisable";
-        let Some(quad) = &self.quad else {
-            self.conv.apply_fourier_filter_into(x, y, &f).expect(ok);
-            return;
-        };
-        // the half-sample symmetric extension x | flip(x) on the 2n₀ × 2n₁ grid
-        let [n0, n1] = self.shape;
-        let ext = ArrayD::from_shape_fn(IxDyn(&[2 * n0, 2 * n1]), |ij| {
-            let (i, j) = (ij[0], ij[1]);
-            let i = if i < n0 { i } else { 2 * n0 - 1 - i };
-            let j = if j < n1 { j } else { 2 * n1 - 1 - j };
-            x[[i, j]]
-        });
-        let ext = ext.into_dimensionality::<ndarray::Ix2>().expect("2-D");
-        let mut out = ndarray::Array2::zeros((2 * n0, 2 * n1));
-        let q = 2 * n1;
-        let g = move |u: usize, v: usize, _h: num_complex::Complex<T::Real>| {
-            num_complex::Complex::new(T::Real::one() / (quad[u * q + v] + rho), T::Real::zero())
-        };
-        self.conv
-            .apply_fourier_filter_indexed_into(ext.view(), out.view_mut(), &g)
-            .expect(ok);
-        y.assign(&out.slice(ndarray::s![..n0, ..n1]).into_dyn());
+        let ok = "shapes checked by the caller";
+        match &self.kind {
+            NormalInverseKind::Circular(conv) => {
+                let rho = self.rho;
+                let f = move |h: num_complex::Complex<T::Real>| {
+                    num_complex::Complex::new(
+                        T::Real::one() / (h.norm_sqr() + rho),
+                        T::Real::zero(),
+                    )
+                };
+                conv.apply_fourier_filter_into(x, y, &f).expect(ok);
+            }
+            NormalInverseKind::Mirrored(dct) => {
+                let x = x.into_dimensionality::<ndarray::Ix2>().expect(ok);
+                let y = y.into_dimensionality::<ndarray::Ix2>().expect(ok);
+                dct.apply_into(x, y).expect(ok);
+            }
+        }
     }
     fn adjoint_into(&self, y: ArrayViewD<T>, x: ArrayViewMutD<T>) {
-        // a real, positive Fourier multiplier: self-adjoint
+        // a real, positive Fourier (or cosine) multiplier: self-adjoint
         self.apply_into(y, x)
     }
 }

@@ -85,11 +85,13 @@ pub struct DeblurArgs {
     /// Fixed normalisation scale (> 0).
     #[arg(long, requires = "offset")]
     pub scale: Option<f64>,
-    /// Learned model: images larger than this (pixels, either axis) run the networks in
-    /// blocks of this size (the Wiener stages always see the whole image).
+    /// Images larger than this (pixels, either axis) run the networks in blocks of this
+    /// size: the learned model's networks (the Wiener stages always see the whole image) and
+    /// a network denoiser of the plug-and-play methods (tiles of at most this size).
     #[arg(long, default_value_t = 1024)]
     pub tile: usize,
-    /// Learned model: context added around each block (pixels).
+    /// Learned model: context added around each block (pixels); plug-and-play network
+    /// denoiser: pixels shared by neighbouring tiles (cross-faded).
     #[arg(long, default_value_t = 48)]
     pub overlap: usize,
     /// Lower/upper percentiles of the automatic normalisation (FITS, .npy).

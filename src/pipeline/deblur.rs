@@ -25,9 +25,7 @@ use sparseinv_models::{
 use sparseinv_solvers::denoise::Denoiser;
 use sparseinv_solvers::iter::{Control, IterInfo, Observer, StopCriteria};
 use sparseinv_solvers::op::{Boundary, Conv2d};
-use sparseinv_solvers::pnp::{
-    pnp_admm_preconditioned, pnp_pgd, red, CirculantNormalInverse, PnpParams,
-};
+use sparseinv_solvers::pnp::{pnp_admm_with, pnp_pgd, red, CirculantNormalInverse, PnpParams};
 use sparseinv_solvers::starlet_denoise::StarletDenoiser;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -100,9 +98,13 @@ pub struct DeblurOptions {
     /// Lower/upper percentiles of the automatic normalisation.
     pub percentiles: (f64, f64),
     /// Learned model: images larger than this (either axis) run the networks in blocks of
-    /// this size (the Wiener stages always see the whole image).
+    /// this size (the Wiener stages always see the whole image). Plug-and-play with a
+    /// network denoiser: the largest network input side; larger images are denoised in
+    /// tiles of at most this size that share [`overlap`](Self::overlap) pixels
+    /// ([`Tiling`]).
     pub tile: usize,
-    /// Learned model: context added around each block (pixels).
+    /// Learned model: context added around each block (pixels). Plug-and-play with a network
+    /// denoiser: the pixels neighbouring tiles share (cross-faded); `2⌈overlap/2⌉ < tile`.
     pub overlap: usize,
     /// Where and with how many threads the networks run.
     pub session: sparseinv_models::SessionOptions,
@@ -226,7 +228,12 @@ fn run_pnp(
                     offset: 0.0,
                     scale: 1.0,
                 },
-                tiling: Tiling::default(),
+                // the image in one piece up to `tile` px: tiles re-run the network on their
+                // overlaps (9 tiles of 256 px, 2.25× the pixels, for a 512² image)
+                tiling: Tiling {
+                    tile: opts.tile,
+                    overlap: opts.overlap,
+                },
                 ..Default::default()
             };
             let net = match d {
@@ -257,10 +264,12 @@ fn run_pnp(
     let (x, rep) = match opts.method {
         DeblurMethod::PnpFista => pnp_pgd(&a, y, d, x0, &params, Some(&mut obs))?,
         DeblurMethod::PnpAdmm => {
-            // the x-update's CG preconditioned by the inverse of the mirror-grid system (exact
-            // for a PSF symmetric about each axis): the same iterates, fewer CG steps
+            // the x-update by the inverse of the mirror-grid system (a DCT filter): applied
+            // once when it is exact (a PSF symmetric about each axis, to the CG tolerance),
+            // else as the preconditioner of CG — the same iterates either way
             let m = CirculantNormalInverse::mirrored([u.nrows(), u.ncols()], psf, params.rho)?;
-            pnp_admm_preconditioned(&a, &m, y, d, x0, &params, Some(&mut obs))?
+            let solver = m.solver_for(&a, params.cg_tol);
+            pnp_admm_with(&a, solver, y, d, x0, &params, Some(&mut obs))?
         }
         DeblurMethod::Red => red(&a, y, d, x0, &params, Some(&mut obs))?,
         DeblurMethod::Learned => unreachable!("handled by the caller"),

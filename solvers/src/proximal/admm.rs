@@ -197,10 +197,12 @@ impl<'a, T: Scalar> AdmmProblem<'a, T> {
 }
 
 /// `AᴴA + ρ LᴴL` (Hermitian positive definite for `ρ > 0` when `L` is injective or `A` is).
+/// `ax` is the scratch for `A x` (range-shaped), kept by the caller between x-updates.
 struct NormalOp<'a, T: Scalar, A: ?Sized> {
     a: &'a A,
     l: Option<&'a dyn LinearOperator<T>>,
     rho: T::Real,
+    ax: &'a std::sync::Mutex<ArrayD<T>>,
 }
 
 impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for NormalOp<'_, T, A> {
@@ -211,9 +213,10 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized> LinearOperator<T> for NormalOp<'_
         self.a.domain_shape()
     }
     fn apply_into(&self, x: ArrayViewD<T>, mut y: ArrayViewMutD<T>) {
-        let mut ax = ArrayD::<T>::zeros(IxDyn(self.a.range_shape()));
+        let mut ax = self.ax.lock().unwrap_or_else(|e| e.into_inner());
         self.a.apply_into(x.view(), ax.view_mut());
         self.a.adjoint_into(ax.view(), y.view_mut());
+        drop(ax);
         let r = T::from_real(self.rho);
         match self.l {
             None => Zip::from(&mut y).and(&x).for_each(|o, &v| *o += r * v),
@@ -237,6 +240,8 @@ enum Mode {
     Fourier,
     Cg,
     Linearized,
+    /// `x = M rhs` with a given exact inverse ([`Admm::set_normal_inverse`]).
+    Inverse,
 }
 
 /// The ADMM state machine; see the [module documentation](self). Drive it with
@@ -261,11 +266,19 @@ pub struct Admm<'a, T: Scalar, A: ?Sized = dyn LinearOperator<T> + 'a, G = &'a d
     x: ArrayD<T>,
     z: ArrayD<T>,
     u: ArrayD<T>,
+    /// `L x` (unused, empty, when `L = I`: then `x` is read instead).
     lx: ArrayD<T>,
     zn: ArrayD<T>,
     buf: ArrayD<T>,
+    /// The previous `x` (for the relative change).
+    x_prev: ArrayD<T>,
+    /// `L x + u`, the prox's argument (z-shaped).
+    v: ArrayD<T>,
+    /// Scratch of the CG x-update's normal operator (range-shaped; empty until used).
+    ax: std::sync::Mutex<ArrayD<T>>,
     dual_res: T::Real,
     precond: Option<&'a dyn LinearOperator<T>>,
+    inverse: Option<&'a dyn LinearOperator<T>>,
 }
 
 impl<'a, T: Scalar> Admm<'a, T> {
@@ -360,11 +373,14 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> Admm<'a, T, A, G>
         };
         let mut aty = ArrayD::zeros(IxDyn(a.domain_shape()));
         a.adjoint_into(y.view(), aty.view_mut());
-        let mut lx = ArrayD::zeros(IxDyn(&zshape));
-        match l {
-            Some(l) => l.apply_into(x.view(), lx.view_mut()),
-            None => lx.assign(&x),
-        }
+        let (lx, z) = match l {
+            Some(l) => {
+                let mut lx = ArrayD::zeros(IxDyn(&zshape));
+                l.apply_into(x.view(), lx.view_mut());
+                (lx.clone(), lx)
+            }
+            None => (ArrayD::zeros(IxDyn(&[0])), x.clone()),
+        };
         let mu = match (mode, params.step) {
             (Mode::Linearized, Some(s)) => s,
             (Mode::Linearized, None) => {
@@ -396,14 +412,18 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> Admm<'a, T, A, G>
             mu,
             want_objective: params.objective,
             buf: x.clone(),
+            x_prev: x.clone(),
             aty,
-            z: lx.clone(),
-            zn: lx.clone(),
+            zn: z.clone(),
+            v: z.clone(),
+            z,
             u: ArrayD::zeros(IxDyn(&zshape)),
             lx,
             x,
+            ax: std::sync::Mutex::new(ArrayD::zeros(IxDyn(&[0]))),
             dual_res: T::Real::zero(),
             precond: None,
+            inverse: None,
         })
     }
 
@@ -426,6 +446,28 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> Admm<'a, T, A, G>
         Ok(())
     }
 
+    /// Solve the x-update by `x = m(Aᴴy + ρLᴴ(z − u))` with `m = (AᴴA + ρLᴴL)⁻¹` given
+    /// (e.g. [`crate::pnp::CirculantNormalInverse`] for a system it inverts exactly): one
+    /// application of `m` per iteration instead of conjugate gradients or the Fourier
+    /// solve. Replaces the x-update chosen by [`AdmmParams::x_update`]; the iterates are
+    /// those of the exact ADMM to the accuracy of `m`. Errors when `m`'s shapes are not the
+    /// domain of `A`.
+    pub fn set_normal_inverse(&mut self, m: &'a dyn LinearOperator<T>) -> Result<()> {
+        check_shape(
+            "normal inverse domain",
+            self.a.domain_shape(),
+            m.domain_shape(),
+        )?;
+        check_shape(
+            "normal inverse range",
+            self.a.domain_shape(),
+            m.range_shape(),
+        )?;
+        self.inverse = Some(m);
+        self.mode = Mode::Inverse;
+        Ok(())
+    }
+
     /// The current `x_k`.
     pub fn x(&self) -> ArrayViewD<'_, T> {
         self.x.view()
@@ -433,6 +475,10 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> Admm<'a, T, A, G>
     /// The current split variable `z_k` (≈ `L x_k`; it lies in the range of `prox_g`).
     pub fn z(&self) -> ArrayViewD<'_, T> {
         self.z.view()
+    }
+    /// The split variable before the last step, `z_{k−1}` (`z_0` before the first).
+    pub(crate) fn z_prev(&self) -> ArrayViewD<'_, T> {
+        self.zn.view()
     }
     /// The current scaled dual `u_k` (the multiplier of `L x = z` is `ρ u`).
     pub fn u(&self) -> ArrayViewD<'_, T> {
@@ -485,17 +531,30 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> Admm<'a, T, A, G>
                 };
                 d.apply_fourier_filter_into(self.buf.view(), self.x.view_mut(), &f)?;
             }
+            Mode::Inverse => {
+                self.rhs();
+                let m = self.inverse.expect("mode");
+                m.apply_into(self.buf.view(), self.x.view_mut());
+            }
             Mode::Cg => {
                 self.rhs();
+                {
+                    let mut ax = self.ax.lock().unwrap_or_else(|e| e.into_inner());
+                    if ax.shape() != self.a.range_shape() {
+                        *ax = ArrayD::zeros(IxDyn(self.a.range_shape()));
+                    }
+                }
                 let op = NormalOp {
                     a: self.a,
                     l: self.l,
                     rho: self.rho,
+                    ax: &self.ax,
                 };
                 let b = std::mem::take(&mut self.buf);
+                // warm start at the previous x (x_prev holds it, see `step`)
                 let mut cg = match self.precond {
-                    Some(m) => Cg::preconditioned(&op, m, b.view(), Some(self.x.view()))?,
-                    None => Cg::new(&op, b.view(), Some(self.x.view()))?,
+                    Some(m) => Cg::preconditioned(&op, m, b.view(), Some(self.x_prev.view()))?,
+                    None => Cg::new(&op, b.view(), Some(self.x_prev.view()))?,
                 };
                 let crit = StopCriteria {
                     max_iters: self.cg_max_iters,
@@ -515,7 +574,8 @@ impl<'a, T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> Admm<'a, T, A, G>
                 ax -= &self.y;
                 a.adjoint_into(ax.view(), self.buf.view_mut());
                 let rho = T::from_real(self.rho);
-                let mut c = &self.lx - &self.z;
+                let lx = if self.l.is_some() { &self.lx } else { &self.x };
+                let mut c = lx - &self.z;
                 c += &self.u;
                 match self.l {
                     None => Zip::from(&mut self.buf)
@@ -547,30 +607,46 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> IterativeSolver for A
     }
 
     fn step(&mut self) -> Result<StepInfo<T::Real>> {
-        let x_old = self.x.clone();
-        self.x_update()?;
-        match self.l {
-            Some(l) => l.apply_into(self.x.view(), self.lx.view_mut()),
-            None => self.lx.assign(&self.x),
+        // x_prev ← x: the updates that write all of x (and CG, which starts from x_prev)
+        // swap the buffers, the linearised one updates x in place from a copy
+        match self.mode {
+            Mode::Linearized => self.x_prev.assign(&self.x),
+            _ => std::mem::swap(&mut self.x, &mut self.x_prev),
         }
-        // zn ← prox_{g/ρ}(L x + u), via buf-sized scratch in the z space
-        let v = &self.lx + &self.u;
+        self.x_update()?;
+        let lx = match self.l {
+            Some(l) => {
+                l.apply_into(self.x.view(), self.lx.view_mut());
+                &self.lx
+            }
+            None => &self.x,
+        };
+        // zn ← prox_{g/ρ}(L x + u)
+        Zip::from(&mut self.v)
+            .and(lx)
+            .and(&self.u)
+            .for_each(|v, &lx, &u| *v = lx + u);
         self.g
-            .prox_into(v.view(), T::Real::one() / self.rho, self.zn.view_mut());
-        Zip::from(&mut self.u)
-            .and(&self.lx)
-            .and(&self.zn)
-            .for_each(|u, &lx, &z| *u += lx - z);
+            .prox_into(self.v.view(), T::Real::one() / self.rho, self.zn.view_mut());
+        // u ← u + L x − zn, with the primal residual ‖L x − zn‖² and ‖zn − z‖² in one pass
         let mut primal = T::Real::zero();
-        Zip::from(&self.lx)
+        let mut dz2 = T::Real::zero();
+        Zip::from(&mut self.u)
+            .and(lx)
             .and(&self.zn)
-            .for_each(|&lx, &z| primal += (lx - z).abs2());
+            .and(&self.z)
+            .for_each(|u, &lx, &zn, &z| {
+                let r = lx - zn;
+                *u += r;
+                primal += r.abs2();
+                dz2 += (zn - z).abs2();
+            });
         // dual residual ρ‖Lᴴ(zn − z)‖
-        let dz = &self.zn - &self.z;
         self.dual_res = self.rho
             * match self.l {
-                None => norm2_sq(dz.view()).sqrt(),
+                None => dz2.sqrt(),
                 Some(l) => {
+                    let dz = &self.zn - &self.z;
                     let mut t = ArrayD::<T>::zeros(IxDyn(l.domain_shape()));
                     l.adjoint_into(dz.view(), t.view_mut());
                     norm2_sq(t.view()).sqrt()
@@ -578,10 +654,12 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> IterativeSolver for A
             };
         std::mem::swap(&mut self.z, &mut self.zn);
         let mut d2 = T::Real::zero();
-        Zip::from(&self.x)
-            .and(&x_old)
-            .for_each(|&a, &b| d2 += (a - b).abs2());
-        let nx = norm2_sq(self.x.view()).sqrt();
+        let mut nx2 = T::Real::zero();
+        Zip::from(&self.x).and(&self.x_prev).for_each(|&a, &b| {
+            d2 += (a - b).abs2();
+            nx2 += a.abs2();
+        });
+        let nx = nx2.sqrt();
         let rel_change = if nx > T::Real::zero() {
             d2.sqrt() / nx
         } else if d2 == T::Real::zero() {
@@ -593,7 +671,8 @@ impl<T: Scalar, A: LinearOperator<T> + ?Sized, G: Prox<T>> IterativeSolver for A
             let mut ax = ArrayD::<T>::zeros(IxDyn(self.a.range_shape()));
             self.a.apply_into(self.x.view(), ax.view_mut());
             ax -= &self.y;
-            Some(real::<T::Real>(0.5) * norm2_sq(ax.view()) + self.g.value(self.lx.view()))
+            let lx = if self.l.is_some() { &self.lx } else { &self.x };
+            Some(real::<T::Real>(0.5) * norm2_sq(ax.view()) + self.g.value(lx.view()))
         } else {
             None
         };
