@@ -20,6 +20,7 @@ pub mod denoise;
 pub mod dense;
 pub mod error;
 pub mod fft;
+pub mod gaussian;
 pub mod iter;
 pub mod krylov;
 pub mod linalg;
