@@ -10,9 +10,10 @@
 //!     [--samples 100] [--gauss-samples 100] [--data testdata/vble]
 //! ```
 //!
-//! Runtime of the full run (3 tasks × 2 noise levels × 5 tiles, defaults): about 16 minutes
-//! with `--jobs 2` on the 2-core development box shared with other work (see
-//! `models/README.md`, "Evaluation"); VBLE-xz and z-only take 3–5 s each per tile.
+//! Runtime of the full run (3 tasks × 2 noise levels × 5 tiles, defaults): 592 s with
+//! `--jobs 2 --threads 1` on the 2-core development box while shared with other work (load
+//! ≈ 8; `models/README.md`, "Evaluation on held-out tiles"); VBLE-xz took 8–13 s per tile
+//! under that load.
 //!
 //! Tasks, each at σ_n = 0.01 and 0.03 (white Gaussian noise on images in [0, 1]):
 //! - `blur`: periodic convolution by a 15×15 Gaussian PSF of σ = 1.5 px (unit sum), as
