@@ -21,6 +21,7 @@ pub mod denoise;
 pub mod dense;
 pub mod error;
 pub mod fft;
+pub mod gaussian;
 pub mod iter;
 pub mod krylov;
 pub mod linalg;
