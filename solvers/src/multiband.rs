@@ -1124,7 +1124,9 @@ pub const COLOUR_RIDGE: f64 = 2e-3;
 /// norm by power iteration). Solved by CGLS on `δ = g − g⁰` with damping `√μ_b`. The pixel
 /// colours that only the wide band sees (structure below the bands' resolution) follow
 /// the local colour instead of the prior's partition between bands, and each band's aperture
-/// fluxes are decided by its own data. Needs the wide band's weights `α`.
+/// fluxes are decided by its own data. Needs the wide band's weights `α`; when one of them
+/// is not positive (a band absent from the wide band, whose structure the luminance would
+/// not carry) the estimate is returned unchanged.
 ///
 /// ```
 /// use sparseinv_solvers::multiband::{colour_refit, MultibandData, MultibandParams};
@@ -1152,6 +1154,19 @@ pub fn colour_refit(
     x: &ArrayD<f64>,
 ) -> Result<ArrayD<f64>> {
     let (k, _, fine) = check_data(d, p.ratio)?;
+    if alphas.len() != k || sigmas.len() < k {
+        return Err(Error::param(
+            "colour re-fit",
+            format!(
+                "{} weights and {} noise levels for {k} bands",
+                alphas.len(),
+                sigmas.len()
+            ),
+        ));
+    }
+    if alphas.iter().any(|&a| a.is_nan() || a <= 0.0) {
+        return Ok(x.clone());
+    }
     let [n0, n1] = fine;
     let block = 2 * p.ratio;
     let mut lum = Array2::<f64>::zeros((n0, n1));

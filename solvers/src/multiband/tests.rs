@@ -776,4 +776,8 @@ fn colour_refit_matches_the_dense_solution_and_recovers_a_colour_field() {
             .sum();
         assert!(e_fit < 0.05 * e_est, "band {b}: {e_fit} vs {e_est}");
     }
+    // a band absent from the wide band (α = 0): the estimate is returned unchanged
+    let same = colour_refit(&d, &p, &[0.6, 0.0], &sigmas, &est.clone().into_dyn()).unwrap();
+    assert_eq!(same, est.clone().into_dyn());
+    assert!(colour_refit(&d, &p, &[0.6], &sigmas, &est.into_dyn()).is_err());
 }
