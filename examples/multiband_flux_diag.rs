@@ -26,6 +26,9 @@ use std::path::{Path, PathBuf};
 
 const BANDS: [&str; 3] = ["r", "i", "z"];
 
+/// Per galaxy × band: (noisy error, noise-free error, plain-aperture noise, truth flux).
+type Row = (f64, f64, f64, f64);
+
 fn read(p: &Path) -> Array2<f64> {
     let f = read_fits(p, None).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     f.image2d().expect("2-D").to_owned()
@@ -102,7 +105,7 @@ fn main() {
     let psf_vis = read(&root.join("psf_vis.fits"));
     let scenes = scenes_json["scenes"].as_array().expect("scenes");
     // per galaxy × band: (noisy error, noise-free error, reference aperture noise, truth flux)
-    let mut rows: Vec<(f64, f64, f64, f64)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for sc in scenes {
         let sdir = root.join(sc["dir"].as_str().expect("dir"));
         let truth: Vec<Array2<f64>> = BANDS
@@ -220,7 +223,7 @@ fn main() {
     let mut idx: Vec<usize> = (0..rows.len()).collect();
     idx.sort_by(|&a, &b| rows[a].2.total_cmp(&rows[b].2));
     for (t, chunk) in idx.chunks(rows.len().div_ceil(3)).enumerate() {
-        let pick = |f: &dyn Fn(&(f64, f64, f64, f64)) -> f64| -> f64 {
+        let pick = |f: &dyn Fn(&Row) -> f64| -> f64 {
             100.0 * med_abs(&chunk.iter().map(|&i| f(&rows[i])).collect::<Vec<_>>())
         };
         println!(
