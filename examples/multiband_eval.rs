@@ -4,6 +4,8 @@
 //! - `single`: each band deconvolved alone (same starlet prior, same super-resolved grid);
 //! - `joint`: the three bands with the wide band (defaults: α fitted, noise by MAD, k = 3);
 //! - `joint-norefit`: `joint` without its photometric re-fit (`refit_iters = 0`);
+//! - `joint-nocolour`: `joint` without the colour re-fit (`colour_refit = false`; the default
+//!   before it);
 //! - `joint-pnp`: joint with a plug-and-play starlet denoiser in place of the ℓ1 prox;
 //! - `baseline`: the authors' published projected-gradient scheme (200 iterations, step
 //!   1/(10L), λ_b = 0.3 × band term / VIS term), with the same fitted α and noise levels.
@@ -202,7 +204,7 @@ fn main() {
                             r.x.index_axis(Axis(0), 0).to_owned()
                         })
                         .collect(),
-                    "joint" | "joint-pnp" | "joint-pos" | "joint-norefit" => {
+                    "joint" | "joint-pnp" | "joint-pos" | "joint-norefit" | "joint-nocolour" => {
                         let p = MultibandParams {
                             prior: match method.as_str() {
                                 "joint-pos" => MultibandPrior::Positivity,
@@ -219,6 +221,7 @@ fn main() {
                             } else {
                                 refit_iters
                             },
+                            colour_refit: method != "joint-nocolour",
                             ..Default::default()
                         };
                         let r = if method == "joint-pnp" {
