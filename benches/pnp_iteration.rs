@@ -45,7 +45,7 @@ use ndarray::{Array2, Array4};
 use sparseinv::pipeline::{
     deblur_with_progress, DeblurMethod, DeblurOptions, DenoiseModel, Progress,
 };
-use sparseinv_models::{builtin, DenoiserConfig, Device, Normalization, SessionOptions, Tiling};
+use sparseinv_models::{builtin, Device, SessionOptions};
 use sparseinv_solvers::denoise::Denoiser;
 use sparseinv_solvers::op::{Boundary, Conv2d, LinearOperator};
 use sparseinv_solvers::pnp::CirculantNormalInverse;
@@ -185,21 +185,7 @@ fn run(threads: usize, rounds: usize, asymmetric: bool, tiling_check: bool) {
 
     // the network alone, on the normalised image (what the pipeline feeds it at σ_d), and
     // the denoiser configured as the pipeline configures it
-    let d = builtin::denoiser(
-        session,
-        DenoiserConfig {
-            normalization: Normalization::Affine {
-                offset: 0.0,
-                scale: 1.0,
-            },
-            tiling: Tiling {
-                tile: opts.tile,
-                overlap: opts.overlap,
-            },
-            ..Default::default()
-        },
-    )
-    .expect("builtin denoiser");
+    let d = builtin::denoiser(session, opts.network_denoiser_config()).expect("builtin denoiser");
     let rho = 1.0 / (opts.strength * opts.strength);
     let m = CirculantNormalInverse::mirrored([N, N], psf.view(), rho).expect("x-update");
     let mut xu = ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[N, N]));

@@ -192,13 +192,6 @@ impl Writer<'_> {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 /// Run `sparseinv restore`.
 pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let input_path = sparseinv::io::fits::parse_spec(&args.input).0;
@@ -211,7 +204,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<()> {
         .chain(args.json.as_deref())
         .collect();
     for (i, p) in outputs.iter().enumerate() {
-        if same_file(p, &input_path) {
+        if sparseinv::io::same_file(p, &input_path) {
             bail!("{} is the input: refusing to overwrite it", p.display());
         }
         if outputs[..i].iter().any(|q| q == p) {

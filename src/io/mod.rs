@@ -34,6 +34,15 @@ pub enum IoError {
     },
 }
 
+/// Whether `a` and `b` name the same existing file (both canonicalise to one path); `false`
+/// when either does not exist.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
 /// Write a file atomically: `write` fills a temporary file in the destination's directory,
 /// which is then renamed over `path`. On any error the temporary file is removed and `path`
 /// is untouched, so no partial output is ever left. Unless `force`, an existing `path` is an

@@ -129,6 +129,24 @@ impl Default for DeblurOptions {
 }
 
 impl DeblurOptions {
+    /// How the plug-and-play methods configure a network denoiser: identity normalisation
+    /// (the data are already normalised) and the image in one piece up to
+    /// [`tile`](Self::tile) px (tiles re-run the network on their overlaps: 9 tiles of 256 px,
+    /// 2.25× the pixels, for a 512² image).
+    pub fn network_denoiser_config(&self) -> DenoiserConfig {
+        DenoiserConfig {
+            normalization: Normalization::Affine {
+                offset: 0.0,
+                scale: 1.0,
+            },
+            tiling: Tiling {
+                tile: self.tile,
+                overlap: self.overlap,
+            },
+            ..Default::default()
+        }
+    }
+
     /// Check the options: `strength` finite and > 0, `iters ≥ 1`, `sigma` (when given) finite
     /// and ≥ 0.
     pub fn validate(&self) -> Result<()> {
@@ -223,19 +241,7 @@ fn run_pnp(
     let denoiser: Box<dyn Denoiser<f64>> = match &opts.denoiser {
         DenoiseModel::Starlet { scales } => Box::new(StarletDenoiser::new(*scales)?),
         d => {
-            let config = DenoiserConfig {
-                normalization: Normalization::Affine {
-                    offset: 0.0,
-                    scale: 1.0,
-                },
-                // the image in one piece up to `tile` px: tiles re-run the network on their
-                // overlaps (9 tiles of 256 px, 2.25× the pixels, for a 512² image)
-                tiling: Tiling {
-                    tile: opts.tile,
-                    overlap: opts.overlap,
-                },
-                ..Default::default()
-            };
+            let config = opts.network_denoiser_config();
             let net = match d {
                 DenoiseModel::Onnx(p) => OnnxDenoiser::load(p, opts.session, config),
                 _ => builtin::denoiser(opts.session, config),

@@ -23,13 +23,6 @@ pub struct WriteOptions<'a> {
     pub force: bool,
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 /// Write a 2-D image as a 32-bit float FITS primary HDU. See [`write_fits`].
 pub fn write_fits_2d(
     path: impl AsRef<Path>,
@@ -54,7 +47,7 @@ pub fn write_fits(
 ) -> Result<(), IoError> {
     let path = path.as_ref();
     if let Some(src) = opts.header.and_then(|h| h.source()) {
-        if same_file(src, path) {
+        if crate::io::same_file(src, path) {
             return Err(IoError::Format {
                 path: path.to_path_buf(),
                 reason: "refusing to overwrite the input file".into(),
