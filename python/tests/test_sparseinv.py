@@ -21,9 +21,11 @@ M13_PSF = TESTDATA / "m13_psf.fits"
 
 
 def cli_binary():
-    """The command-line tool built by `cargo test`/`cargo build` in this checkout, or None."""
+    """The command-line tool built by `cargo test`/`cargo build` in this checkout (under
+    `$CARGO_TARGET_DIR` when set, as scripts/test-python.sh), or None."""
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
     for profile in ("debug", "release"):
-        p = ROOT / "target" / profile / "sparseinv"
+        p = target / profile / "sparseinv"
         if p.is_file() and os.access(p, os.X_OK):
             return p
     return None
