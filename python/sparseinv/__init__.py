@@ -173,7 +173,9 @@ def deconvolve(
         ``sky_mesh`` pixels (option, default 64; ``sky_mesh=None`` or an image under two boxes
         on a side: one 3σ-clipped median); ``0`` deconvolves the raw values.
     **options : ``iters`` (default: ``rl`` stops when its residual matches the noise —
-        discrepancy principle, at most 100 —, ``starlet`` runs 30), ``accelerate`` (False),
+        discrepancy principle, at most 50 accelerated or 100 plain iterations —, ``starlet``
+        runs 30), ``accelerate`` (True; ``False`` for plain Richardson–Lucy, better on
+        photographs without a sky),
         ``precision`` (``"f64"``/``"f32"``), ``balance`` (Wiener balance / Tikhonov weight;
         default chosen by generalised cross-validation, with the signal spectrum for Wiener), ``k_sigma`` (3,
         starlet threshold in noise units), ``refit_active`` (False: re-fit the result of any

@@ -35,7 +35,8 @@ pub use deconvolve::{
     deconvolve, deconvolve_globals, deconvolve_window, deconvolve_with_progress, half_max_fwhm,
     BoundaryMode, DeconvolveGlobals, DeconvolveOptions, DeconvolveReport, Deconvolved,
     FourierPrior, LearnedModel, Method, NoiseModelReport, PhaseSeconds, Precision, SkyMapReport,
-    TilingReport, DISCREPANCY_TAU, GCV_WINDOW, RL_AUTO_MAX_ITERS, STARLET_DEFAULT_ITERS,
+    TilingReport, DISCREPANCY_TAU, GCV_WINDOW, RL_AUTO_MAX_ITERS, RL_AUTO_MAX_ITERS_PLAIN,
+    STARLET_DEFAULT_ITERS,
 };
 pub use denoise::{
     denoise, denoise_with_progress, DenoiseModel, DenoiseOptions, DenoiseReport, Denoised,
