@@ -139,8 +139,8 @@ pub struct DeconvolveArgs {
     pub accelerate: bool,
     /// Plain Richardson–Lucy, without the Biggs–Andrews acceleration (default: accelerated,
     /// which is 1–3.5 dB better on simulated star fields and stops after at most 50
-    /// iterations; plain RL is better on photographs without a sky, and tiles of a plain run
-    /// match the whole image exactly).
+    /// iterations; plain RL is better on photographs without a sky, and with --iters the
+    /// tiles of a plain run match the whole image).
     #[arg(long)]
     pub no_accelerate: bool,
     /// Arithmetic precision of Richardson–Lucy: `f32` halves its memory and runs its
