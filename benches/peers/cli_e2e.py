@@ -23,9 +23,7 @@ faster), and our whole command over our solver time (the issue's "within 1.3x of
 
 Floor: the FFT and memory work a job cannot avoid, timed in this run with scipy.fft on 2
 workers: for the Fourier filters one real forward and one inverse 2-D FFT of the n x n grid
-(`wiener-fixed`, periodic) or of the reflect grid the job filters on, plus the PSF's transform
-(for a PSF symmetric about each axis, as here, the reflect filter is a DCT-II pair on the n x n
-grid: one real FFT pair of n x n);
+(`wiener-fixed`, periodic) or of the reflect grid the job filters on, plus the PSF's transform;
 for RL, per iteration two convolutions on the (n + 30)^2 linear grid rounded to a fast length,
 each one forward and one inverse real FFT (the image's transform cannot be reused: the
 iterate changes). Reading and writing the files is not in the floor (it is in the phases).
@@ -99,16 +97,11 @@ def fft_pair_seconds(p, q, reps=3):
     return best
 
 
-def floor_seconds(job, n, k, report, symmetric):
+def floor_seconds(job, n, k, report):
     if job == "wiener-fixed":
         return fft_pair_seconds(n, n) + 0.5 * fft_pair_seconds(n, n)  # image pair + PSF forward
     if job == "wiener-auto":
-        if symmetric:
-            # a PSF symmetric about each axis: the reflect filter is a DCT-II pair on the
-            # image's own grid, whose FFT work is one real FFT pair of n x n (the PSF's
-            # cosine-transform values are a small sum, not counted)
-            return fft_pair_seconds(n, n)
-        # otherwise the reflect grid the filter runs on (three PSF extents a side), one pair
+        # the reflect grid the filter runs on (three PSF extents a side), one pair
         p = fast_len(n + 6 * (k - 1))
         return fft_pair_seconds(p, p) + 0.5 * fft_pair_seconds(p, p)
     iters = report.get("iterations", 30) or 30
@@ -168,10 +161,7 @@ def main():
                 res[j]["report"] = rep
                 print(f"round {r + 1} {j}: peer {res[j]['peer'][-1]:.2f} s, ours {res[j]['ours'][-1]:.2f} s",
                       file=sys.stderr)
-        k32 = k.astype(np.float32)
-        sym = bool(np.array_equal(k32, k32[::-1]) and np.array_equal(k32, k32[:, ::-1]))
-        print(f"PSF symmetric about each axis: {sym}")
-        floors = {j: floor_seconds(j, a.n, k.shape[0], res[j]["report"], sym) for j in jobs}
+        floors = {j: floor_seconds(j, a.n, k.shape[0], res[j]["report"]) for j in jobs}
 
     import skimage
     print(f"# cli_e2e: {a.n}^2 float32 FITS, 31^2 PSF, {a.rounds} alternating rounds; scikit-image "

@@ -7,10 +7,9 @@
 //! `--boundary zero|reflect|periodic`. Default: `zero` for `rl` and `starlet` (the unknown
 //! image is zero beyond the edges and the data term only covers the image, `A` = `Same`
 //! convolution; Richardson–Lucy divides by `Aᵀ1`, so edge pixels are not darkened) and
-//! `reflect` for `wiener` and `tikhonov` (the image is continued by its mirror images, so a
-//! sky background makes no edge step that rings: exactly, by the discrete cosine transform,
-//! for a PSF symmetric about each axis; over three PSF extents on each side, cross-faded
-//! across the FFT's wrap, for other PSFs). `periodic` is the circular model of the Fourier filters.
+//! `reflect` for `wiener` and `tikhonov` (the image is continued by its mirror images over
+//! three PSF extents on each side, cross-faded across the FFT's wrap, so a sky background
+//! makes no edge step that rings). `periodic` is the circular model of the Fourier filters.
 //!
 //! # Sky
 //! The sky level (`--sky`; default: the 3σ-clipped median of the valid pixels, from a regular

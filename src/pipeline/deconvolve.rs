@@ -45,14 +45,11 @@
 //! the edges and the data term only covers the image, `A` = `Same` convolution;
 //! Richardson–Lucy divides by `Aᵀ1`, so edge pixels are not darkened) and
 //! [`BoundaryMode::Reflect`] for `wiener` and `tikhonov` (the image is continued by its mirror
-//! images, so a sky background makes no edge step that rings: for a PSF symmetric about each
-//! axis exactly, by the discrete cosine transform on the image's own grid — the filter of the
-//! doubled mirror grid at the cost of the periodic one; for other PSFs over three PSF extents
-//! on each side, cross-faded across the FFT's wrap
-//! ([`Extension::Tapered`](sparseinv_solvers::deconv::Extension::Tapered)), a grid a few PSF
-//! widths larger than the image, as accurate at the edges; see
-//! [`tikhonov_bounded`](sparseinv_solvers::deconv::tikhonov_bounded)).
-//! [`BoundaryMode::Periodic`] is the circular model of the Fourier filters.
+//! images over three PSF extents on each side, cross-faded across the FFT's wrap
+//! ([`Extension::Tapered`](sparseinv_solvers::deconv::Extension::Tapered)), so a sky
+//! background makes no edge step that rings; a grid a few PSF widths larger than the image,
+//! not the doubled mirror grid of earlier versions, as accurate at the edges). [`BoundaryMode::Periodic`] is the circular model of the Fourier
+//! filters.
 //!
 //! # Sky
 //! The sky level ([`DeconvolveOptions::sky`]; default: the 3σ-clipped median of the valid

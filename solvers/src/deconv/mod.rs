@@ -35,7 +35,7 @@ pub use sparse::{refit_active, starlet_sparse, StarletSparseParams, StarletSpars
 pub use wiener::{
     estimate_noise_sigma, fill_masked_median, gcv_select, pad, tikhonov, tikhonov_bounded,
     tikhonov_padded, wiener, wiener_balance, wiener_bounded, wiener_padded, Balance, Extension,
-    GcvChoice, Padding, Regulariser, REFLECT_DCT_SYMMETRY_TOL,
+    GcvChoice, Padding, Regulariser,
 };
 
 use crate::error::{check_finite, Error, Result};

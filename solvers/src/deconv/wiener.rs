@@ -305,127 +305,6 @@ fn axis_sources(
         .collect()
 }
 
-/// Largest asymmetry, relative to the PSF's largest `|k|`, with which [`wiener_bounded`] and
-/// [`tikhonov_bounded`] treat a PSF as symmetric about each axis and filter a
-/// [`Boundary::Reflect`] image by the discrete cosine transform ([`crate::dct`]): every
-/// `|k[i, j] − k[h−1−i, j]|` and `|k[i, j] − k[i, w−1−j]|` at most this times `max |k|`, on an
-/// odd-sized kernel no larger than the image. The filter then uses the mean of the kernel's
-/// four axis flips (a change of at most this relative size: float32 rounding of a model PSF
-/// passes, a measured PSF does not). Other PSFs take the padded grid of
-/// [`Padding::for_boundary`].
-pub const REFLECT_DCT_SYMMETRY_TOL: f64 = 1e-6;
-
-/// The regularised filter `x = (AᵀA + λLᵀL)⁻¹ Aᵀ y` under reflective (half-sample symmetric,
-/// Neumann) borders for a PSF symmetric about each axis, on the image's own grid:
-/// `x = C⁻¹ diag(H / (H² + λ|L|²)) C y`, `C` the 2-D DCT-II ([`crate::dct::DctFilter2`]),
-/// `H[u, v] = Σ_{a,b} k[c₀+a, c₁+b] cos(πua/n₀) cos(πvb/n₁)` (real: the transfer function of
-/// the kernel on the doubled `2n₀ × 2n₁` grid at its first `n₀ × n₁` frequencies) and `|L|²`
-/// the regulariser's symbol at the same frequencies. A reflective convolution by such a
-/// kernel is diagonal in the DCT-II (Ng, Chan & Tang, SIAM J. Sci. Comput. 21, 1999), so this
-/// is exactly the periodic filter of the half-sample mirror extension to twice the image in
-/// each axis (`Padding { HalfSample, rows: (0, n₀), cols: (0, n₁) }`) at a quarter of its work.
-/// `Ok(None)` when the PSF is not symmetric within [`REFLECT_DCT_SYMMETRY_TOL`], even-sized or
-/// larger than the image. `y`, `psf` and `lambda` are checked by the caller.
-fn reflect_dct_solve<R: Real>(
-    y: ArrayView2<R>,
-    psf: ArrayView2<R>,
-    lambda: f64,
-    reg: Regulariser,
-) -> Result<Option<Array2<R>>> {
-    let (n0, n1) = y.dim();
-    let (h, w) = psf.dim();
-    if h % 2 == 0 || w % 2 == 0 || h > n0 || w > n1 {
-        return Ok(None);
-    }
-    let k = |i: usize, j: usize| psf[[i, j]].to_f64_lossless();
-    let kmax = psf
-        .iter()
-        .fold(0.0f64, |m, v| m.max(v.to_f64_lossless().abs()));
-    let tol = REFLECT_DCT_SYMMETRY_TOL * kmax;
-    for i in 0..h {
-        for j in 0..w {
-            let v = k(i, j);
-            if (v - k(h - 1 - i, j)).abs() > tol || (v - k(i, w - 1 - j)).abs() > tol {
-                return Ok(None);
-            }
-        }
-    }
-    let (c0, c1) = (h / 2, w / 2);
-    // the folded quadrant: q[a][b] = wa wb · mean of the four flips at offset (a, b)
-    let q: Vec<f64> = (0..=c0)
-        .flat_map(|a| (0..=c1).map(move |b| (a, b)))
-        .map(|(a, b)| {
-            let (i0, i1, j0, j1) = (c0 - a, c0 + a, c1 - b, c1 + b);
-            let mean = 0.25 * (k(i0, j0) + k(i1, j0) + k(i0, j1) + k(i1, j1));
-            let wa = if a == 0 { 1.0 } else { 2.0 };
-            let wb = if b == 0 { 1.0 } else { 2.0 };
-            wa * wb * mean
-        })
-        .collect();
-    let nb = c1 + 1;
-    let pi = std::f64::consts::PI;
-    // cos(πvb/n₁), b-major (one contiguous row of n₁ per b)
-    let cv: Vec<f64> = (0..nb)
-        .flat_map(|b| (0..n1).map(move |v| (pi * (v * b % (2 * n1)) as f64 / n1 as f64).cos()))
-        .collect();
-    // cos(πua/n₀), u-major
-    let cu: Vec<f64> = (0..n0)
-        .flat_map(|u| (0..=c0).map(move |a| (pi * (u * a % (2 * n0)) as f64 / n0 as f64).cos()))
-        .collect();
-    let (lu, lv) = (half_diff_symbol(n0), half_diff_symbol(n1));
-    let zero_den = AtomicBool::new(false);
-    let mut gain = Array2::<R>::zeros((n0, n1));
-    gain.as_slice_mut()
-        .expect("fresh array is contiguous")
-        .par_chunks_mut(n1)
-        .enumerate()
-        .for_each_init(
-            || vec![0.0f64; n1],
-            |hrow, (u, grow)| {
-                // H[u, ·] = Σ_b T[u, b] cos(π · b/n₁), T[u, b] = Σ_a q[a][b] cos(πua/n₀)
-                hrow.fill(0.0);
-                for b in 0..nb {
-                    let cur = &cu[u * (c0 + 1)..(u + 1) * (c0 + 1)];
-                    let t: f64 = cur.iter().enumerate().map(|(a, c)| q[a * nb + b] * c).sum();
-                    for (hv, c) in hrow.iter_mut().zip(&cv[b * n1..(b + 1) * n1]) {
-                        *hv += t * c;
-                    }
-                }
-                for (v, (g, &hv)) in grow.iter_mut().zip(hrow.iter()).enumerate() {
-                    let r = match reg {
-                        Regulariser::Identity => 1.0,
-                        Regulariser::Gradient => lu[u] + lv[v],
-                        Regulariser::Laplacian => (lu[u] + lv[v]) * (lu[u] + lv[v]),
-                    };
-                    let den = hv * hv + lambda * r;
-                    *g = if den > 0.0 {
-                        real::<R>(hv / den)
-                    } else {
-                        zero_den.store(true, Ordering::Relaxed);
-                        R::zero()
-                    };
-                }
-            },
-        );
-    if zero_den.load(Ordering::Relaxed) && lambda > 0.0 {
-        return Err(Error::Numerical(
-            "the regularised filter has a zero denominator".into(),
-        ));
-    }
-    let filter = crate::dct::DctFilter2::new(gain.view())?;
-    let mut out = Array2::<R>::zeros((n0, n1));
-    filter.apply_into(y, out.view_mut())?;
-    Ok(Some(out))
-}
-
-/// `l(u) = 2 − 2 cos(πu/n)`, `u = 0..n`: the second-difference symbol of [`diff_symbol`] on
-/// the doubled grid of `2n` samples, at its first `n` frequencies (those of the DCT-II).
-fn half_diff_symbol(n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|k| 2.0 - 2.0 * (std::f64::consts::PI * k as f64 / n as f64).cos())
-        .collect()
-}
-
 /// `F⁻¹[ conj(H) Y / (|H|² + μ |L|²) ]` with `|L|²` of `reg` ([`Regulariser`]) on the FFT
 /// grid of the image extended by `padding`, cropped back to the image.
 fn fourier_solve<R: Real>(
@@ -590,12 +469,9 @@ pub fn wiener<R: Real>(
 
 /// [`wiener`] with the image extended beyond its edges under `boundary` before filtering:
 /// [`Boundary::Circular`] is [`wiener`] itself (periodic sky); [`Boundary::Reflect`] continues
-/// the image by its mirror images — exactly, by the discrete cosine transform on the image's
-/// own grid, when the PSF is symmetric about each axis ([`REFLECT_DCT_SYMMETRY_TOL`]; the
-/// doubled mirror grid at the cost of the periodic filter), otherwise cross-faded across the
-/// wrap over three PSF extents on each side ([`Extension::Tapered`]: no edge discontinuity
-/// anywhere, so no ringing from the borders, on a grid a few PSF widths larger than the
-/// image); [`Boundary::Same`]
+/// the image by its mirror images, cross-faded across the wrap, over three PSF extents on
+/// each side ([`Extension::Tapered`]: no edge discontinuity anywhere, so no ringing from the
+/// borders, on a grid a few PSF widths larger than the image); [`Boundary::Same`]
 /// pads with zeros by the PSF size (the model of a sky that is zero beyond the image —
 /// subtract the background first). The grid is rounded up to fast FFT lengths and the result
 /// cropped back to the image. The balance is computed on
@@ -607,13 +483,6 @@ pub fn wiener_bounded<R: Real>(
     balance: Balance,
     boundary: Boundary,
 ) -> Result<Array2<R>> {
-    if boundary == Boundary::Reflect {
-        check_inputs(y, psf, None)?;
-        let mu = wiener_balance(y, balance)?;
-        if let Some(x) = reflect_dct_solve(y, psf, mu, Regulariser::Identity)? {
-            return Ok(x);
-        }
-    }
     let padding = Padding::for_boundary(boundary, y.dim(), psf.dim())?;
     wiener_padded(y, psf, balance, &padding)
 }
@@ -673,15 +542,6 @@ pub fn tikhonov_bounded<R: Real>(
     lambda: f64,
     boundary: Boundary,
 ) -> Result<Array2<R>> {
-    if boundary == Boundary::Reflect {
-        check_inputs(y, psf, None)?;
-        if !(lambda >= 0.0 && lambda.is_finite()) {
-            return Err(Error::param("lambda", format!("must be ≥ 0, got {lambda}")));
-        }
-        if let Some(x) = reflect_dct_solve(y, psf, lambda, reg)? {
-            return Ok(x);
-        }
-    }
     let padding = Padding::for_boundary(boundary, y.dim(), psf.dim())?;
     tikhonov_padded(y, psf, reg, lambda, &padding)
 }
