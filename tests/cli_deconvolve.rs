@@ -428,4 +428,15 @@ fn single_precision_rl_matches_double() {
         / scale;
     // single-precision rounding only: far below the noise, far above f64 round-off
     assert!(err < 1e-4, "f32 vs f64 max rel diff {err}");
+    assert!(
+        err > 1e-12,
+        "the two precisions gave identical results: {err}"
+    );
+    // the default (`auto`) on this single-precision file is f32, and the same run
+    let (xa, ja) = run("auto");
+    assert_eq!(ja["precision"], "f32");
+    assert!(xa
+        .iter()
+        .zip(x32.iter())
+        .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())));
 }

@@ -85,7 +85,9 @@ def main():
     import bm3d
 
     binary = a.binary or default_binary()
-    print(f"ours: {binary} --model {a.model} --threads {a.threads}; peer: bm3d {bm3d.__version__ if hasattr(bm3d, '__version__') else ''}")
+    from importlib.metadata import version
+
+    print(f"ours: {binary} --model {a.model} --threads {a.threads}; peer: bm3d {version('bm3d')}")
     try:
         print(f"load average: {os.getloadavg()[0]:.2f}")
     except OSError:

@@ -176,7 +176,9 @@ def deconvolve(
         discrepancy principle, at most 50 accelerated or 100 plain iterations —, ``starlet``
         runs 30), ``accelerate`` (True; ``False`` for plain Richardson–Lucy, better on
         photographs without a sky),
-        ``precision`` (``"f64"``/``"f32"``), ``balance`` (Wiener balance / Tikhonov weight;
+        ``precision`` (``"auto"``: ``"f64"`` for arrays; for ``deconvolve_file``,
+        ``"f32"`` on single-precision or 8/16-bit integer FITS images; or
+        ``"f64"``/``"f32"``), ``balance`` (Wiener balance / Tikhonov weight;
         default chosen by generalised cross-validation, with the signal spectrum for Wiener), ``k_sigma`` (3,
         starlet threshold in noise units), ``refit_active`` (False: re-fit the result of any
         method to the data on the significant starlet coefficients of the image, removing

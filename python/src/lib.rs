@@ -164,11 +164,12 @@ fn deconvolve_options(kw: Option<&Bound<'_, PyDict>>) -> PyResult<pipeline::Deco
             "precision" => {
                 let p: String = v.extract()?;
                 o.precision = match p.as_str() {
+                    "auto" => pipeline::Precision::Auto,
                     "f64" | "float64" => pipeline::Precision::F64,
                     "f32" | "float32" => pipeline::Precision::F32,
                     _ => {
                         return Err(PyValueError::new_err(format!(
-                            "unknown precision {p:?} (expected \"f64\" or \"f32\")"
+                            "unknown precision {p:?} (expected \"auto\", \"f64\" or \"f32\")"
                         )))
                     }
                 }
@@ -355,6 +356,10 @@ fn deconvolve_file<'py>(
         }
         let img = sparseinv::io::fits::read_fits_spec(&input.to_string_lossy(), None)?;
         let data = img.image2d()?;
+        let opts = pipeline::DeconvolveOptions {
+            precision: opts.precision.for_bitpix(img.bitpix),
+            ..opts
+        };
         let (kernel, label) = match (&psf_path, psf_view) {
             (Some(p), None) => (sparseinv::psf::load_psf(p, None)?, p.display().to_string()),
             (None, Some(k)) => (k.to_owned(), "array".to_string()),

@@ -85,7 +85,9 @@ def test_deconvolve_equals_cli_on_the_same_fits_file(tmp_path):
         assert not data.dtype.isnative or data.dtype.kind == "f"
         img = np.array(data, dtype=data.dtype.newbyteorder(">") if data.dtype.kind == "f" else data.dtype)
     psf = astropy_fits.getdata(M13_PSF)
-    got, rep = sparseinv.deconvolve(img, psf, method="rl", iters=20)
+    # the CLI's default precision on this 16-bit integer file is f32 (arrays default to f64)
+    got, rep = sparseinv.deconvolve(img, psf, method="rl", iters=20, precision="f32")
+    assert rep["precision"] == "f32"
     want = astropy_fits.getdata(out_cli).astype(np.float64)
     assert got.shape == want.shape
     # the CLI writes float32: compare at that precision
@@ -451,7 +453,9 @@ def test_deconvolve_files_survives_a_killed_worker(tmp_path):
     assert [r["input"] for r in reps] == [str(p) for p in paths]  # every file exactly once
     written = sorted(out.iterdir())
     assert [w.name for w in written] == sorted(f"frame{i:02d}_deconv.fits" for i in range(12))  # no temp files
-    want, _ = sparseinv.deconvolve(fits.getdata(paths[3]), psf, method="rl", iters=60, accelerate=False)
+    # the file route's default precision on these single-precision files is f32
+    want, _ = sparseinv.deconvolve(fits.getdata(paths[3]), psf, method="rl", iters=60, accelerate=False,
+                                   precision="f32")
     np.testing.assert_array_equal(fits.getdata(out / "frame03_deconv.fits"), want.astype(np.float32))
     # a second run refuses to overwrite, and resumes with skip_existing
     with pytest.raises(FileExistsError):
