@@ -33,6 +33,10 @@ Usage (from the repository root, with the Python package built, e.g. by
 `scripts/test-python.sh`, and scikit-image installed)::
 
     PYTHONPATH=python python scripts/defaults/defaults_vs_oracle.py [--json out/defaults.json]
+
+With a release build of the package (`pip install ./python`) the whole table takes under a
+minute on a 2-core box; the debug build of `scripts/test-python.sh` needs about 4 minutes per
+case with the Richardson–Lucy oracles.
 """
 
 import argparse
