@@ -173,9 +173,9 @@ def deconvolve(
         ``sky_mesh`` pixels (option, default 64; ``sky_mesh=None`` or an image under two boxes
         on a side: one 3σ-clipped median); ``0`` deconvolves the raw values.
     **options : ``iters`` (default: ``rl`` stops when its residual matches the noise —
-        discrepancy principle, at most 50 accelerated or 100 plain iterations —, ``starlet``
-        runs 30), ``accelerate`` (True; ``False`` for plain Richardson–Lucy, better on
-        photographs without a sky),
+        discrepancy principle, at most 100 plain or 50 accelerated iterations —, ``starlet``
+        runs 30), ``accelerate`` (False; ``True`` is better on star fields, worse on faint
+        galaxies and photographs),
         ``precision`` (``"auto"``: ``"f64"`` for arrays; for ``deconvolve_file``,
         ``"f32"`` on single-precision or 8/16-bit integer FITS images; or
         ``"f64"``/``"f32"``), ``balance`` (Wiener balance / Tikhonov weight;
