@@ -193,6 +193,17 @@ struct Whitened<'a> {
     inv_sigma: f64,
 }
 
+impl<'a> Whitened<'a> {
+    /// `B = A Σ^{1/2} / σ` for the prior `prior`.
+    fn new(prior: &'a StationaryGaussian, a: &'a dyn LinearOperator<f64>, sigma: f64) -> Self {
+        Whitened {
+            a,
+            sqrt: &prior.sqrt,
+            inv_sigma: 1.0 / sigma,
+        }
+    }
+}
+
 impl LinearOperator<f64> for Whitened<'_> {
     fn domain_shape(&self) -> &[usize] {
         &self.sqrt.shape
@@ -367,11 +378,7 @@ pub fn posterior_mean(
     p: &PosteriorParams,
 ) -> Result<Array2<f64>> {
     check_problem(prior, a, &y, sigma, p)?;
-    let b = Whitened {
-        a,
-        sqrt: &prior.sqrt,
-        inv_sigma: 1.0 / sigma,
-    };
+    let b = Whitened::new(prior, a, sigma);
     let r = residual(prior, a, &y, sigma);
     let rhs = b.adjoint(r.view())?;
     solve_whitened(prior, &b, rhs.view(), sigma, p)
@@ -407,11 +414,7 @@ pub fn posterior_sample(
     p: &PosteriorParams,
 ) -> Result<Array2<f64>> {
     check_problem(prior, a, &y, sigma, p)?;
-    let b = Whitened {
-        a,
-        sqrt: &prior.sqrt,
-        inv_sigma: 1.0 / sigma,
-    };
+    let b = Whitened::new(prior, a, sigma);
     let r = residual(prior, a, &y, sigma) + randn::<f64>(a.range_shape(), seed);
     let rhs = b.adjoint(r.view())? + randn::<f64>(&prior.sqrt.shape, seed.wrapping_add(1));
     solve_whitened(prior, &b, rhs.view(), sigma, p)
