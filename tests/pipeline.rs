@@ -342,3 +342,84 @@ fn member_errors_convert_into_the_umbrella_error() {
     assert_eq!(e.to_string(), "a.fits: bad");
     assert!(std::error::Error::source(&e).is_some());
 }
+
+/// Richardson–Lucy's default stop is the minimum-risk one: on noisy extended sources it stops
+/// before its cap, reports it with the noise model (no discrepancy threshold), and its image is
+/// the one a fixed run of the reported count gives; `max_iters` caps it (with a warning), a
+/// zero cap is refused, and a tiled run chooses the count once for every tile.
+#[test]
+fn rl_default_stops_at_least_estimated_risk() {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Poisson};
+    // extended sources (Gaussian blobs of 2.5 px): over-fitting sets in within the cap
+    let n = 64;
+    let blobs = [(9, 12), (30, 40), (50, 20), (20, 55), (44, 47), (33, 8)];
+    let x = Array2::from_shape_fn((n, n), |(i, j)| {
+        blobs
+            .iter()
+            .enumerate()
+            .map(|(k, &(bi, bj))| {
+                let r2 = ((i as f64 - bi as f64).powi(2) + (j as f64 - bj as f64).powi(2)) / 12.5;
+                (300.0 + 100.0 * k as f64) * (-r2).exp()
+            })
+            .sum::<f64>()
+    });
+    let psf = Array2::from_shape_fn((9, 9), |(i, j)| {
+        let r2 = ((i as f64 - 4.0).powi(2) + (j as f64 - 4.0).powi(2)) / (2.0 * 1.5f64.powi(2));
+        (-r2).exp()
+    });
+    let psf = &psf / psf.sum();
+    let clean = blur_circular(&x, &psf) + 200.0;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let y = clean.mapv(|m| Poisson::new(m).unwrap().sample(&mut rng));
+    let r = deconvolve(y.view(), psf.view(), &DeconvolveOptions::default()).unwrap();
+    let rep = &r.report;
+    assert_eq!(rep.stop.as_deref(), Some("minimum_risk"), "{rep:?}");
+    assert!(rep.iterations >= 1 && rep.iterations < sparseinv::pipeline::RL_AUTO_MAX_ITERS_PLAIN);
+    let nm = rep.noise_model.expect("noise model reported");
+    assert!(nm.tau.is_none() && nm.slope > 0.0);
+    let fixed = DeconvolveOptions {
+        iters: Some(rep.iterations),
+        ..Default::default()
+    };
+    let f = deconvolve(y.view(), psf.view(), &fixed).unwrap();
+    let d = (&f.image - &r.image)
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(
+        d < 1e-9 * y.iter().fold(0.0f64, |m, v| m.max(*v)),
+        "max diff {d}"
+    );
+    // a cap below the stop
+    let capped = DeconvolveOptions {
+        max_iters: Some(2),
+        ..Default::default()
+    };
+    let c = deconvolve(y.view(), psf.view(), &capped).unwrap();
+    assert_eq!(c.report.stop.as_deref(), Some("max_iters"));
+    assert_eq!(c.report.iterations, 2);
+    assert!(c.report.warnings.iter().any(|w| w.contains("--max-iters")));
+    let zero = DeconvolveOptions {
+        max_iters: Some(0),
+        ..Default::default()
+    };
+    assert!(deconvolve(y.view(), psf.view(), &zero).is_err());
+    assert!(rep.risk_window.is_none());
+    // tiled: the count is chosen once, on the central window (here the whole image), and
+    // every tile runs it — the same as a tiled run of that fixed count
+    let tiled = DeconvolveOptions {
+        tile: Some(24),
+        ..Default::default()
+    };
+    let t = deconvolve(y.view(), psf.view(), &tiled).unwrap();
+    assert_eq!(t.report.risk_window, Some([n, n]));
+    assert_eq!(t.report.stop.as_deref(), Some("minimum_risk"));
+    assert_eq!(t.report.iterations, rep.iterations);
+    let tiled_fixed = DeconvolveOptions {
+        tile: Some(24),
+        iters: Some(rep.iterations),
+        ..Default::default()
+    };
+    let tf = deconvolve(y.view(), psf.view(), &tiled_fixed).unwrap();
+    assert_eq!(t.image, tf.image);
+}

@@ -12,7 +12,7 @@ Jobs (ours | the peer script's call):
 - `rl-30`: `--method rl --iters 30 --no-accelerate` (plain RL, zero boundary, sky map as RL's
   background; single precision, the default for a float32 file) |
   `skimage.restoration.richardson_lucy(img, psf, num_iter=30, clip=False)`;
-- `rl-auto`: `--method rl` with every default (discrepancy stop) | the same 30-iteration
+- `rl-auto`: `--method rl` with every default (minimum-risk stop) | the same 30-iteration
   scikit-image script (a user of scikit-image has to pick a count; 30 is its default).
 
 Each round runs every job's peer script and our command alternately as separate processes

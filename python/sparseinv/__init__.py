@@ -172,10 +172,12 @@ def deconvolve(
     sky : known sky level; ``None`` (default) estimates it: a background map with boxes of
         ``sky_mesh`` pixels (option, default 64; ``sky_mesh=None`` or an image under two boxes
         on a side: one 3σ-clipped median); ``0`` deconvolves the raw values.
-    **options : ``iters`` (default: ``rl`` stops when its residual matches the noise —
-        discrepancy principle, at most 100 plain or 50 accelerated iterations —, ``starlet``
-        runs 30), ``accelerate`` (False; ``True`` is better on star fields, worse on faint
-        galaxies and photographs),
+    **options : ``iters`` (default: ``rl`` stops at the iterate of least estimated risk —
+        Monte-Carlo SURE with a second, perturbed chain, at most ``max_iters`` = 300 — or,
+        accelerated, when its residual matches the noise — discrepancy principle, at most
+        50 —, ``starlet`` runs 30), ``max_iters`` (the cap of that automatic stop),
+        ``accelerate`` (False; ``True`` is faster on star fields, worse on faint galaxies
+        and photographs),
         ``precision`` (``"auto"``: ``"f64"`` for arrays; for ``deconvolve_file``,
         ``"f32"`` on single-precision or 8/16-bit integer FITS images; or
         ``"f64"``/``"f32"``), ``balance`` (Wiener balance / Tikhonov weight;

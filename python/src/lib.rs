@@ -161,6 +161,7 @@ fn deconvolve_options(kw: Option<&Bound<'_, PyDict>>) -> PyResult<pipeline::Deco
             "method" => o.method = parse_method(&v.extract::<String>()?)?,
             "iters" => o.iters = Some(v.extract()?),
             "accelerate" => o.accelerate = v.extract()?,
+            "max_iters" => o.max_iters = Some(v.extract()?),
             "precision" => {
                 let p: String = v.extract()?;
                 o.precision = match p.as_str() {
@@ -196,7 +197,7 @@ fn deconvolve_options(kw: Option<&Bound<'_, PyDict>>) -> PyResult<pipeline::Deco
             _ => {
                 return Err(PyValueError::new_err(format!(
                     "unknown deconvolve option {key:?} (expected method, iters, accelerate, \
-                     precision, balance, k_sigma, refit_active, refit_kappa, model, sky, \
+                     max_iters, precision, balance, k_sigma, refit_active, refit_kappa, model, sky, \
                      sky_mesh, boundary, tile, halo, normalize_psf)"
                 )))
             }
@@ -243,6 +244,8 @@ fn globals_to_dict<'py>(
     d.set_item("prior", g.prior.name())?;
     d.set_item("noise_var0", g.noise_var0)?;
     d.set_item("noise_slope", g.noise_slope)?;
+    d.set_item("rl_iters", g.rl_iters)?;
+    d.set_item("rl_capped", g.rl_capped)?;
     Ok(d)
 }
 
@@ -282,6 +285,14 @@ fn globals_from_dict(d: &Bound<'_, PyDict>) -> PyResult<pipeline::DeconvolveGlob
         prior,
         noise_var0: opt("noise_var0")?,
         noise_slope: opt("noise_slope")?,
+        rl_iters: match d.get_item("rl_iters")? {
+            Some(v) => v.extract()?,
+            None => 0,
+        },
+        rl_capped: match d.get_item("rl_capped")? {
+            Some(v) => v.extract()?,
+            None => false,
+        },
     })
 }
 

@@ -541,3 +541,26 @@ def test_learned_and_refit_through_python():
     assert abs(np.nansum(out[ap]) / x[ap].sum() - 1) < 0.01
     with pytest.raises(ValueError, match="balance"):
         sparseinv.deconvolve(y, k, method="learned", balance=0.1)
+
+
+def test_deconvolve_rl_default_stops_at_least_estimated_risk():
+    """The default Richardson–Lucy stop is the minimum-risk one; its image equals a fixed run
+    of the reported count, and ``max_iters`` caps it."""
+    rng = np.random.default_rng(4)
+    n = 48
+    yy, xx = np.mgrid[:n, :n]
+    x = sum(a * np.exp(-((yy - i) ** 2 + (xx - j) ** 2) / 12.5)
+            for a, i, j in ((120, 10, 12), (180, 30, 35), (150, 38, 14)))
+    g = np.exp(-((np.arange(9) - 4.0) ** 2) / (2 * 1.5**2))
+    psf = np.outer(g, g) / np.outer(g, g).sum()
+    from scipy.signal import fftconvolve
+    y = rng.poisson(fftconvolve(x, psf, "same") + 100.0).astype(float)
+    out, rep = sparseinv.deconvolve(y, psf)
+    assert rep["stop"] == "minimum_risk", rep
+    assert "tau" not in rep["noise_model"]
+    fixed, _ = sparseinv.deconvolve(y, psf, iters=rep["iterations"])
+    np.testing.assert_allclose(out, fixed, rtol=0, atol=1e-9 * y.max())
+    capped, rc = sparseinv.deconvolve(y, psf, max_iters=2)
+    assert rc["stop"] == "max_iters" and rc["iterations"] == 2
+    with pytest.raises(ValueError):
+        sparseinv.deconvolve(y, psf, max_iters=0)

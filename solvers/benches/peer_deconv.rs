@@ -67,6 +67,7 @@ fn main() {
         stop: RlParams::iterations(iters),
         background: None,
         discrepancy: None,
+        risk: None,
     };
     let (rl_best, rl_med, x_rl) = time(reps, || {
         richardson_lucy(y.view(), k.view(), None, &p, &mut NoObserver)

@@ -71,6 +71,9 @@ pub enum StopReason {
     Diverged,
     /// An observer asked to stop.
     Interrupted,
+    /// An estimate of the risk passed its minimum; the result is the iterate of least
+    /// estimated risk (Richardson–Lucy's [`RiskStop`](crate::deconv::RiskStop)).
+    MinimumRisk,
 }
 
 impl StopReason {
@@ -83,6 +86,7 @@ impl StopReason {
             StopReason::ObjectiveTarget => "objective_target",
             StopReason::Diverged => "diverged",
             StopReason::Interrupted => "interrupted",
+            StopReason::MinimumRisk => "minimum_risk",
         }
     }
 }

@@ -30,7 +30,7 @@ mod wiener;
 
 pub use debias::{debias_active, DebiasParams, DebiasResult, Detect};
 pub use noise::{estimate_noise_model, NoiseModel};
-pub use rl::{richardson_lucy, Discrepancy, RichardsonLucy, RlParams};
+pub use rl::{richardson_lucy, Discrepancy, RichardsonLucy, RiskStop, RlParams};
 pub use sparse::{refit_active, starlet_sparse, StarletSparseParams, StarletSparseResult};
 pub use wiener::{
     estimate_noise_sigma, fill_masked_median, gcv_select, pad, tikhonov, tikhonov_bounded,

@@ -2,10 +2,12 @@
 
 use super::{check_inputs, mask_weights, masked_data, NoiseModel};
 use crate::error::{Error, Result};
-use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo, StopCriteria};
+use crate::iter::{
+    run, Control, IterInfo, IterativeSolver, Observer, Report, StepInfo, StopCriteria, StopReason,
+};
 use crate::op::{Boundary, Conv2d, LinearOperator};
 use crate::scalar::{real, Real};
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Zip};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -49,6 +51,100 @@ pub struct RlParams {
     /// Stop by the discrepancy principle under a Poisson–Gaussian noise model (default
     /// `None`: the iteration count alone regularises). See [`Discrepancy`].
     pub discrepancy: Option<Discrepancy>,
+    /// Stop at the iterate of least estimated prediction risk (Monte-Carlo SURE, default
+    /// `None`). See [`RiskStop`]; not together with [`RlParams::discrepancy`].
+    pub risk: Option<RiskStop>,
+}
+
+/// The minimum-risk stop of Richardson–Lucy: Stein's unbiased risk estimate (SURE; Stein
+/// 1981) of the prediction error `‖m_k − E y‖²` of the model `m_k = A x_k + ε (+ b)`,
+///
+/// ```text
+/// SURE_k = Σ_p (y_p − m_{k,p})² − Σ_p σ²_p + 2 Σ_p σ²_p ∂m_{k,p}/∂y_p ,
+/// ```
+///
+/// with the divergence estimated by Monte Carlo (Ramani, Blu & Unser, IEEE TIP 17(9), 2008):
+/// a second chain runs the same iteration on `y + δ β` (`β` a fixed standard normal probe,
+/// `δ = eps_rel · rms σ`), and `Σ σ²_p ∂m_p/∂y_p ≈ Σ σ²_p β_p (m'_p − m_p) / δ`. The noise
+/// variance is `σ²_p = noise.variance(y_p + level_offset)` (the data stand in for the mean, an
+/// unbiased estimate under the Poisson–Gaussian model). Sums run over the valid pixels.
+///
+/// The iteration stops once `k − k* ≥ max(10, k*/4)` for the iterate `k*` of least
+/// `SURE`, and returns that iterate (or the last one when `stop.max_iters` came first and
+/// the estimate was still falling). It costs a second chain: twice the work per iteration.
+///
+/// Why: the iteration count is RL's regularisation parameter, and the discrepancy principle
+/// stops too early on point sources and too late on smooth images. Through the `deconvolve`
+/// pipeline (`scripts/defaults/defaults_vs_oracle.py`, held-out seeds, counts chosen with the
+/// truth on a grid of 1 … 300), plain RL stopped here was 0.08 dB below the best count on
+/// average and 0.63 dB at worst on 12 simulated star fields, 0.25 / 1.24 dB on 12 blurred
+/// photographs with Poisson–Gaussian noise (the worst: a nearly flat image whose best count is
+/// 1–2; the prediction risk, which is what SURE sees, bottoms out an iteration later there);
+/// the discrepancy stop was 0.93 / 1.79 and 2.44 / 8.95 dB below. Along accelerated
+/// (Biggs–Andrews) iterates the prediction risk bottoms out well before the image error on
+/// point sources (2–3.7 dB short on a 6 px PSF), so this stop is meant for the plain
+/// iteration. Point sources need many iterations: on a 6 px PSF the estimate was still
+/// falling after 300.
+///
+/// ```
+/// use sparseinv_solvers::deconv::{richardson_lucy, NoiseModel, RiskStop, RlParams};
+/// use sparseinv_solvers::iter::{NoObserver, StopReason};
+/// use ndarray::Array2;
+/// // a smooth source under a 5 × 5 box blur with ±1 noise of unit variance
+/// let y = Array2::from_shape_fn((32, 32), |(i, j)| {
+///     let r2 = (i as f64 - 16.0).powi(2) + (j as f64 - 16.0).powi(2);
+///     5.0 + 40.0 * (-r2 / 50.0).exp() + if (i * 7 + j * 3) % 2 == 0 { 1.0 } else { -1.0 }
+/// });
+/// let k = Array2::from_elem((5, 5), 1.0 / 25.0);
+/// let noise = NoiseModel { var0: 1.0, slope: 0.0, bins_used: 0, correlated: false };
+/// let p = RlParams {
+///     stop: RlParams::iterations(500),
+///     risk: Some(RiskStop { border: 2, ..RiskStop::new(noise, 0.0) }),
+///     ..RlParams::default()
+/// };
+/// let (x, rep) = richardson_lucy(y.view(), k.view(), None, &p, &mut NoObserver).unwrap();
+/// assert_eq!(rep.stop_reason, StopReason::MinimumRisk);
+/// assert!(rep.iterations < 500 && x.iter().all(|v| v.is_finite()));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RiskStop {
+    /// Variance model of the data, in the data units of the level `y + level_offset`.
+    pub noise: NoiseModel,
+    /// Added to the solver's data before evaluating the variance (when the solver sees
+    /// offset data `y − o`, pass `o`).
+    pub level_offset: f64,
+    /// Probe step relative to the root-mean-square noise (`δ = eps_rel · rms σ`, > 0;
+    /// [`RiskStop::EPS_REL`] by default).
+    pub eps_rel: f64,
+    /// Seed of the probe `β` (the result is deterministic for a given seed).
+    pub seed: u64,
+    /// Pixels within this distance of the image's edge are left out of the estimate (and
+    /// not perturbed): where the data saw light from beyond the edge, which the model
+    /// cannot explain, fitting it keeps lowering the prediction error long after the
+    /// interior is over-fitted. [`RiskStop::new`] uses 0; pass about the PSF's extent.
+    pub border: usize,
+}
+
+impl RiskStop {
+    /// Default probe step relative to the noise: small enough for the finite difference to
+    /// be a derivative, large enough to stand above single-precision rounding.
+    pub const EPS_REL: f64 = 0.02;
+
+    /// A risk stop with the default probe step and seed 0.
+    pub fn new(noise: NoiseModel, level_offset: f64) -> Self {
+        RiskStop {
+            noise,
+            level_offset,
+            eps_rel: Self::EPS_REL,
+            seed: 0,
+            border: 0,
+        }
+    }
+
+    /// Iterations to wait past the current best `k*` before stopping: `max(10, k*/4)`.
+    pub fn patience(best: usize) -> usize {
+        (best / 4).max(10)
+    }
 }
 
 /// The discrepancy-principle stop of Richardson–Lucy (Morozov 1966; for RL under Poisson
@@ -87,6 +183,7 @@ impl Default for RlParams {
             positivity: true,
             stop: Self::default_stop(),
             discrepancy: None,
+            risk: None,
         }
     }
 }
@@ -150,6 +247,17 @@ pub struct RichardsonLucy<R: Real = f64> {
     ax: Array2<R>,
     /// acceleration state: previous iterate, extrapolated point, last two steps
     acc: Option<AccelState<R>>,
+    /// weights `w` of the risk statistics `Σ w m` and `Σ (y − m)²` of the last step's model
+    /// (`None`: not computed)
+    probe_w: Option<Array2<R>>,
+    /// pixels within this distance of the edge are left out of those statistics
+    risk_border: usize,
+    /// `(Σ w m, Σ (y − m)²)` of the last step (0 without `probe_w`)
+    last_risk: (f64, f64),
+    /// whether the last step was evaluated at an extrapolated point
+    last_extrapolated: bool,
+    /// steps taken
+    steps: usize,
 }
 
 struct AccelState<R> {
@@ -304,8 +412,26 @@ impl<R: Real> RichardsonLucy<R> {
             xn: zeros(),
             ax: zeros(),
             acc,
+            probe_w: None,
+            risk_border: 0,
+            last_risk: (0.0, 0.0),
+            last_extrapolated: false,
+            steps: 0,
             p,
         })
+    }
+
+    /// The point the last step evaluated its model at: the previous iterate, or its
+    /// extrapolation when the step was accelerated (the initial image before any step).
+    pub fn evaluated_point(&self) -> ArrayView2<'_, R> {
+        if self.steps == 0 {
+            return self.x.view();
+        }
+        match &self.acc {
+            Some(st) if self.last_extrapolated => st.v.view(),
+            Some(st) => st.x_prev.view(),
+            None => self.xn.view(),
+        }
     }
 
     /// The current estimate.
@@ -329,6 +455,9 @@ struct UpdateStats {
     nn: f64,
     finite: bool,
     chi2: f64,
+    /// `Σ w m` and `Σ (y − m)²` over the valid pixels (0 without probe weights)
+    wm: f64,
+    rr: f64,
 }
 
 /// One plain RL update evaluated at `v`, written to `xn`. The ratio (and the discrepancy
@@ -342,6 +471,7 @@ fn rl_update<R: Real>(
     m: Option<&Array2<bool>>,
     norm: Option<&Array2<R>>,
     bg: Option<&Array2<R>>,
+    probe_w: Option<(&Array2<R>, usize)>,
     v: &Array2<R>,
     x: &Array2<R>,
     ax: &mut Array2<R>,
@@ -352,14 +482,18 @@ fn rl_update<R: Real>(
     let bgs = bg.map(sl);
     let damp = p.damping.map(|d| (real::<R>(1.0 / d), real::<R>(d)));
     let (ys, ms) = (sl(y), m.map(sl));
-    let chi_parts: Mutex<Vec<(usize, usize, f64)>> = Mutex::new(Vec::new());
+    let ws = probe_w.map(|(w, bd)| (sl(w), bd));
+    let chi_parts: Mutex<Vec<(usize, usize, [f64; 3])>> = Mutex::new(Vec::new());
     a.apply_into_then(v.view(), ax.view_mut(), &|i, j0, seg: &mut [R]| {
         let r = i * n1 + j0..i * n1 + j0 + seg.len();
         let yr = &ys[r.clone()];
-        if let Some(d) = p.discrepancy {
-            // Σ (y − m)² / σ²(m) over the valid pixels, m = A v + ε (+ b), before the ratio
-            let (v0, sl_) = (d.noise.var0, d.noise.slope);
-            let mut chi = 0.0f64;
+        if p.discrepancy.is_some() || ws.is_some() {
+            // over the valid pixels, m = A v + ε (+ b), before the ratio:
+            // Σ (y − m)² / σ²(m), Σ w m and Σ (y − m)²
+            let (v0, sl_, off) = p.discrepancy.map_or((1.0, 0.0, 0.0), |d| {
+                (d.noise.var0, d.noise.slope, d.level_offset)
+            });
+            let mut acc = [0.0f64; 3];
             for (k, (&av, &yv)) in seg.iter().zip(yr).enumerate() {
                 if ms.is_some_and(|ms| !ms[r.start + k]) {
                     continue;
@@ -367,12 +501,20 @@ fn rl_update<R: Real>(
                 let b = bgs.map_or(p.eps, |b| b[r.start + k].to_f64_lossless());
                 let m = av.to_f64_lossless() + b;
                 let res = yv.to_f64_lossless() - m;
-                chi += res * res / (v0 + sl_ * (m + d.level_offset).max(0.0)).max(1e-300);
+                let r2 = res * res;
+                acc[0] += r2 / (v0 + sl_ * (m + off).max(0.0)).max(1e-300);
+                if let Some((w, bd)) = ws {
+                    let j = j0 + k;
+                    if i >= bd && i + bd < n0 && j >= bd && j + bd < n1 {
+                        acc[1] += w[r.start + k].to_f64_lossless() * m;
+                        acc[2] += r2;
+                    }
+                }
             }
             chi_parts
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push((i, j0, chi));
+                .push((i, j0, acc));
         }
         // one simple loop per case, so that the divisions vectorise
         match bgs {
@@ -461,11 +603,14 @@ fn rl_update<R: Real>(
     });
     let mut chi = chi_parts.into_inner().unwrap_or_else(|e| e.into_inner());
     chi.sort_unstable_by_key(|p| (p.0, p.1));
+    let sum = |l: usize| chi.iter().map(|p| p.2[l]).sum::<f64>();
     UpdateStats {
         dn,
         nn,
         finite,
-        chi2: chi.iter().map(|p| p.2).sum(),
+        chi2: if p.discrepancy.is_some() { sum(0) } else { 0.0 },
+        wm: sum(1),
+        rr: sum(2),
     }
 }
 
@@ -488,12 +633,20 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
             xn,
             ax,
             acc,
+            probe_w,
+            risk_border,
+            last_risk,
+            last_extrapolated,
+            steps,
         } = self;
+        *last_extrapolated = matches!(acc, Some(st) if st.have == 2);
         let UpdateStats {
             dn,
             nn,
             finite,
             chi2,
+            wm,
+            rr,
         } = match acc {
             Some(st) if st.have == 2 => {
                 // extrapolated point v = max(x + α (x − x_prev), 0)
@@ -524,6 +677,7 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
                     m.as_ref(),
                     norm.as_ref(),
                     bg.as_ref(),
+                    probe_w.as_ref().map(|w| (w, *risk_border)),
                     &st.v,
                     x,
                     ax,
@@ -537,6 +691,7 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
                 m.as_ref(),
                 norm.as_ref(),
                 bg.as_ref(),
+                probe_w.as_ref().map(|w| (w, *risk_border)),
                 x,
                 x,
                 ax,
@@ -548,6 +703,8 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
                 "Richardson–Lucy iterate became non-finite".into(),
             ));
         }
+        *last_risk = (wm, rr);
+        *steps += 1;
         if let Some(st) = acc {
             // g = xn − v (v = x when not extrapolated); g2 ← g1 ← g
             std::mem::swap(&mut st.g1, &mut st.g2);
@@ -614,7 +771,140 @@ pub fn richardson_lucy<R: Real>(
         crit.residual_tol = Some(real::<R>(d.tau));
     }
     crit.validate()?;
+    if let Some(risk) = params.risk {
+        return min_risk(y, psf, mask, params, risk, &crit, observer);
+    }
     let mut s = RichardsonLucy::new(y, psf, mask, params.clone())?;
     let rep = run(&mut s, &crit, observer)?;
     Ok((s.into_x(), rep))
+}
+
+/// [`richardson_lucy`] under [`RlParams::risk`]: the data chain and the probe chain in
+/// lockstep, the SURE of each evaluated point, the best one kept.
+fn min_risk<R: Real>(
+    y: ArrayView2<R>,
+    psf: ArrayView2<R>,
+    mask: Option<ArrayView2<bool>>,
+    params: &RlParams,
+    risk: RiskStop,
+    crit: &StopCriteria<R>,
+    observer: &mut dyn Observer<R>,
+) -> Result<(Array2<R>, Report<R>)> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    let n = risk.noise;
+    let nonneg = |v: f64| v >= 0.0 && v.is_finite();
+    if params.discrepancy.is_some()
+        || !(risk.eps_rel > 0.0 && risk.eps_rel.is_finite())
+        || !(nonneg(n.var0) && nonneg(n.slope) && n.var0 + n.slope > 0.0)
+        || !risk.level_offset.is_finite()
+    {
+        return Err(Error::param(
+            "risk",
+            format!(
+                "needs eps_rel > 0, a finite non-negative, non-zero noise model and no \
+                 discrepancy stop, got {risk:?}"
+            ),
+        ));
+    }
+    let start = std::time::Instant::now();
+    let inner = RlParams {
+        risk: None,
+        ..params.clone()
+    };
+    let mut main = RichardsonLucy::new(y, psf, mask, inner.clone())?;
+    // σ²_p from the data, the probe β (0 on masked pixels) and the weights σ²_p β_p
+    let (n0, n1) = y.dim();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(risk.seed);
+    let mut beta = Array2::<f64>::zeros((n0, n1));
+    let (mut sum_var, mut nvalid) = (0.0f64, 0usize);
+    let mut w = Array2::<R>::zeros((n0, n1));
+    for ((idx, b), wv) in beta.indexed_iter_mut().zip(w.iter_mut()) {
+        let z: f64 = StandardNormal.sample(&mut rng);
+        let bd = risk.border;
+        let inside = idx.0 >= bd && idx.1 >= bd && idx.0 + bd < n0 && idx.1 + bd < n1;
+        if !inside || main.m.as_ref().is_some_and(|m| !m[idx]) {
+            continue;
+        }
+        let var = n.variance(main.y[idx].to_f64_lossless() + risk.level_offset);
+        sum_var += var;
+        nvalid += 1;
+        *b = z;
+        *wv = real::<R>(var * z);
+    }
+    if nvalid == 0 || sum_var <= 0.0 || sum_var.is_nan() {
+        return Err(Error::param(
+            "risk",
+            "the minimum-risk stop needs valid pixels with a positive noise variance",
+        ));
+    }
+    let delta = risk.eps_rel * (sum_var / nvalid as f64).sqrt();
+    let yp = Zip::from(&y)
+        .and(&beta)
+        .map_collect(|&v, &b| real::<R>(v.to_f64_lossless() + delta * b));
+    let mut probe = RichardsonLucy::new(yp.view(), psf, mask, inner)?;
+    probe.probe_w = Some(w.clone());
+    main.probe_w = Some(w);
+    probe.risk_border = risk.border;
+    main.risk_border = risk.border;
+    drop(beta);
+    let mut report = Report {
+        iterations: 0,
+        stop_reason: StopReason::MaxIters,
+        objective_history: Vec::new(),
+        rel_change_history: Vec::new(),
+        elapsed: std::time::Duration::ZERO,
+    };
+    // best evaluated point: (SURE, iterations that produced it); its image in `best`
+    let mut best_sure = f64::INFINITY;
+    let mut best_k = 0usize;
+    let mut best = main.x.clone();
+    let mut best_is_current = false;
+    for k in 1..=crit.max_iters {
+        let info = main.step()?;
+        probe.step()?;
+        report.iterations = k;
+        report.rel_change_history.push(info.rel_change);
+        // SURE of the point this step started from (k − 1 iterations)
+        let (wm, rr) = main.last_risk;
+        let sure = rr - sum_var + 2.0 * (probe.last_risk.0 - wm) / delta;
+        if sure < best_sure {
+            best_sure = sure;
+            best_k = k - 1;
+            best.assign(&main.evaluated_point());
+        }
+        let mut stop = None;
+        if !info.rel_change.is_finite() {
+            stop = Some(StopReason::Diverged);
+        } else if k > best_k + RiskStop::patience(best_k) {
+            stop = Some(StopReason::MinimumRisk);
+        }
+        let it = IterInfo {
+            iter: k,
+            max_iters: crit.max_iters,
+            step: StepInfo {
+                residual: Some(real::<R>(sure / nvalid as f64)),
+                ..info
+            },
+            elapsed: start.elapsed(),
+            iterate: main.iterate(),
+        };
+        if observer.observe(&it) == Control::Stop && stop.is_none() {
+            stop = Some(StopReason::Interrupted);
+        }
+        if let Some(r) = stop {
+            report.stop_reason = r;
+            break;
+        }
+        // at the cap with the estimate still at its lowest at the last evaluated point, the
+        // newest iterate (one step further down the falling estimate) is returned
+        best_is_current = k == crit.max_iters && best_k == k - 1;
+    }
+    report.elapsed = start.elapsed();
+    if report.stop_reason == StopReason::MaxIters && best_is_current {
+        return Ok((main.into_x(), report));
+    }
+    // the report counts the iterations behind the returned image
+    report.iterations = best_k;
+    Ok((best, report))
 }
