@@ -260,6 +260,12 @@ pub enum Control {
 pub trait Observer<R> {
     /// Called after each step.
     fn observe(&mut self, info: &IterInfo<'_, R>) -> Control;
+    /// Whether the observer reads [`IterInfo::iterate`] (default `true`). A solver whose
+    /// iterate costs extra work to present (e.g. the self-calibration LSQ with the
+    /// calibration eliminated) skips that work when this is `false`.
+    fn wants_iterate(&self) -> bool {
+        true
+    }
 }
 
 /// The observer that does nothing.
@@ -269,6 +275,9 @@ pub struct NoObserver;
 impl<R> Observer<R> for NoObserver {
     fn observe(&mut self, _info: &IterInfo<'_, R>) -> Control {
         Control::Continue
+    }
+    fn wants_iterate(&self) -> bool {
+        false
     }
 }
 

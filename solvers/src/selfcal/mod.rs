@@ -69,6 +69,18 @@
 //!   this iteration; by default ([`Params::stop`]) it stops when
 //!   `1 − |⟨v_{t+1}, v_t⟩| ≤ 1e-12` or after 10 steps.
 //!
+//! For the diagonal models without a subspace (`Repeated`, `Snapshots`, `B = None`) both
+//! matrix-free solvers eliminate the calibration exactly (variable projection, Golub &
+//! Pereyra 1973): for a fixed signal `x` the best `s` is a diagonal least-squares problem
+//! (`G = DᴴD = diag(Σ_l |y_{l,i}|²)` plus the rank-one constraint term, closed form), so LSQR
+//! runs on the signal alone with the operator `x ↦ A₀ (s(x), x)`, which is about as well
+//! conditioned as `A` itself. On the `benches/peers/selfcal.py` system (m = 1536, n = 512,
+//! p = 4, Gaussian `A_l`) LSQ needs 22 LSQR iterations where the augmented system needs 185,
+//! and the spectral method 44 inner iterations where the projected one needed 446; each
+//! iteration then costs two passes over `A` (a product and an adjoint product) instead of
+//! the fused one, 4–5× faster overall (6.5× for the spectral method). The same minimisers
+//! (tests against the dense QR and SVD solutions).
+//!
 //! # Iteration control
 //!
 //! Both levels of iteration use the shared [`crate::iter`] framework: every LSQR solve stops

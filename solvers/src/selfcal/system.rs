@@ -154,7 +154,7 @@ impl<T: DenseScalar> SystemOperator<T> {
 
     /// `oh ← Bᴴ Σ_l conj(y_l) ⊙ r_l` (or without `Bᴴ`): the calibration part of `A₀ᴴ r` for
     /// the diagonal models, allocation-free without a subspace.
-    fn diag_adjoint_cal(&self, r: &[T], oh: &mut [T]) {
+    pub(crate) fn diag_adjoint_cal(&self, r: &[T], oh: &mut [T]) {
         let (p, m) = (self.p, self.m);
         let y = self.y.as_slice().unwrap();
         let sum_into = |gs: &mut [T]| {
@@ -263,7 +263,7 @@ impl<T: DenseScalar> SystemOperator<T> {
     /// `out ← c A x_{(·)}`: the signal part of `A₀ z` times `c` (`c = −1` for `A₀`), as faer
     /// products: one `p·m × n` matrix–vector product (`Repeated`), `p` of them (`Diverse`),
     /// or one `p × n` by `n × m` matrix product (`Snapshots`).
-    fn signal_into(&self, x: &[T], out: &mut [T], c: T) {
+    pub(crate) fn signal_into(&self, x: &[T], out: &mut [T], c: T) {
         let (p, m, n) = (self.p, self.m, self.n);
         let a = self.a.as_slice().unwrap();
         match self.model {
@@ -297,7 +297,7 @@ impl<T: DenseScalar> SystemOperator<T> {
 
     /// `ox ← c A_{(·)}ᴴ r`: the signal part of `A₀ᴴ r` times `c` (`c = −1` for `A₀ᴴ`), the
     /// adjoint of [`SystemOperator::signal_into`].
-    fn signal_adjoint_into(&self, r: &[T], ox: &mut [T], c: T) {
+    pub(crate) fn signal_adjoint_into(&self, r: &[T], ox: &mut [T], c: T) {
         let (p, m, n) = (self.p, self.m, self.n);
         let a = self.a.as_slice().unwrap();
         match self.model {
