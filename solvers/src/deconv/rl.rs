@@ -70,8 +70,10 @@ pub struct RlParams {
 /// unbiased estimate under the Poisson–Gaussian model). Sums run over the valid pixels.
 ///
 /// The iteration stops once `k − k* ≥ max(10, k*/4)` for the iterate `k*` of least
-/// `SURE`, and returns that iterate (or the last one when `stop.max_iters` came first and
-/// the estimate was still falling). It costs a second chain: twice the work per iteration.
+/// `SURE`, and returns that iterate (stop reason `MinimumRisk`, also when `stop.max_iters`
+/// came first after the estimate had risen past its minimum), or the last iterate when the
+/// cap came with the estimate still falling (`MaxIters`). It costs a second chain: twice
+/// the work per iteration.
 ///
 /// Why: the iteration count is RL's regularisation parameter, and the discrepancy principle
 /// stops too early on point sources and too late on smooth images. Through the `deconvolve`
@@ -903,6 +905,10 @@ fn min_risk<R: Real>(
     report.elapsed = start.elapsed();
     if report.stop_reason == StopReason::MaxIters && best_is_current {
         return Ok((main.into_x(), report));
+    }
+    if report.stop_reason == StopReason::MaxIters && best_k + 1 < report.iterations {
+        // the cap came within the patience, but the estimate had risen past its minimum
+        report.stop_reason = StopReason::MinimumRisk;
     }
     // the report counts the iterations behind the returned image
     report.iterations = best_k;
