@@ -220,7 +220,9 @@ def deconvolve_array(
     of the mosaic — the whole mosaic when it is smaller — unless given as ``globals`` (a dict
     from a previous call, or from ``sparseinv._sparseinv.deconvolve_globals`` on your own
     sample); the Richardson–Lucy offset and start use the exact minimum and mean of the whole
-    mosaic.
+    mosaic, and plain Richardson–Lucy's iteration count (``rl_iters``) is chosen once, by the
+    minimum-risk stop on the central 512² window of that sample, so every chunk runs the same
+    count.
 
     ``depth`` defaults to the halo of :func:`sparseinv.deconvolve` (twice the PSF size). With
     the same globals the result equals the single-process tiled result to the boundary effect
