@@ -7,6 +7,8 @@ For every case the script prints the PSNR of
   star fields the sky is the default background map, the photographs are given `sky=0`:
   they have no sky, and subtracting an estimated one — a smooth copy of the picture — as
   Richardson–Lucy's known background ruins it);
+* `starlet` with its defaults (k_sigma 3, 30 iterations) and its oracle over k_sigma 1 … 5
+  and 30, 100 or 300 iterations;
 * the oracle of each, chosen with the truth: the best fixed weight on a grid of 10^-8 … 10^2
   (`tikhonov`: Laplacian; `wiener`: the better of the white-balance grid and the Laplacian
   grid — the gradient prior is not selectable from Python, so `wiener`'s oracle covers two of
@@ -34,9 +36,9 @@ Usage (from the repository root, with the Python package built, e.g. by
 
     PYTHONPATH=python python scripts/defaults/defaults_vs_oracle.py [--json out/defaults.json]
 
-With a release build of the package (`pip install ./python`) the whole table takes under a
-minute on a 2-core box; the debug build of `scripts/test-python.sh` needs about 4 minutes per
-case with the Richardson–Lucy oracles.
+With a release build of the package (`pip install ./python`) the whole table takes about
+8 minutes on a 2-core box, under a minute without starlet (`--no-starlet`); the debug build
+of `scripts/test-python.sh` needs about 4 minutes per case with the Richardson–Lucy oracles.
 """
 
 import argparse
@@ -113,7 +115,7 @@ def star_cases(seeds):
                 yield f"stars{seed}/fwhm{fwhm:g}/sky{sky:g}", y, psf, truth + sky, truth.max(), {}
 
 
-METHODS = ("wiener", "tikhonov", "rl")
+METHODS = ("wiener", "tikhonov", "rl", "starlet")
 
 
 def run_case(label, y, psf, truth, peak, kw):
@@ -134,6 +136,8 @@ def run_case(label, y, psf, truth, peak, kw):
         if method == "rl":
             row["rl_iterations"] = rep["iterations"]
             row["rl_stop"] = rep["stop"]
+        elif method == "starlet":
+            pass
         else:
             row[f"{method}_balance"] = rep["balance"]
             row[f"{method}_prior"] = rep["prior"]
@@ -150,6 +154,16 @@ def run_case(label, y, psf, truth, peak, kw):
         x, _ = sparseinv.deconvolve(y, psf, method="wiener", balance=float(mu), **kw)
         best = max(best, psnr(x, truth, peak))
     row["wiener_white_oracle"] = best
+    if "starlet" in METHODS:
+        # starlet: threshold (k_sigma) and iteration count
+        best, arg = -np.inf, None
+        for ks in (1.0, 2.0, 3.0, 4.0, 5.0):
+            for it in (30, 100, 300):
+                x, _ = sparseinv.deconvolve(y, psf, method="starlet", k_sigma=ks, iters=it, **kw)
+                p = psnr(x, truth, peak)
+                if p > best:
+                    best, arg = p, (ks, it)
+        row["starlet_oracle"], row["starlet_oracle_at"] = best, arg
     if "rl" not in METHODS:
         return row
     # the default is plain RL: the oracle is the best count of plain RL and, separately, of
@@ -172,17 +186,21 @@ def main():
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--quick", action="store_true", help="photographs only")
     ap.add_argument("--fourier-only", action="store_true",
-                    help="Wiener and Tikhonov only (no Richardson-Lucy and its oracle)")
+                    help="Wiener and Tikhonov only (no Richardson-Lucy, starlet and their oracles)")
+    ap.add_argument("--no-starlet", action="store_true",
+                    help="leave out starlet and its oracle (15 runs per case)")
     a = ap.parse_args()
     global METHODS
     if a.fourier_only:
         METHODS = ("wiener", "tikhonov")
+    elif a.no_starlet:
+        METHODS = ("wiener", "tikhonov", "rl")
     rows = []
     cases = list(photo_cases(11))
     if not a.quick:
         cases += list(star_cases((20, 21, 22)))
     hdr = ("case", "blurred", "skU", "wiener", "tikh", "tikh*", "rl", "rl*", "rl its", "rl* its",
-           "rlacc*", "acc* its")
+           "rlacc*", "acc* its", "starlet", "starlet*", "(k, its)*")
     print(" ".join(f"{h:>9}" if i else f"{h:<26}" for i, h in enumerate(hdr)))
     for c in cases:
         r = run_case(*c)
@@ -190,19 +208,21 @@ def main():
         rl = (f"{r['rl']:9.2f} {r['rl_oracle']:9.2f} {r['rl_iterations']:9d} {r['rl_oracle_iters']:9d}"
               f" {r['rl_acc_oracle']:9.2f} {r['rl_acc_oracle_iters']:9d}"
               if "rl" in METHODS else "")
+        st = (f" {r['starlet']:9.2f} {r['starlet_oracle']:9.2f} {str(r['starlet_oracle_at']):>12}"
+              if "starlet" in METHODS else "")
         print(f"{r['case']:<26} {r['blurred']:9.2f} {r['skimage_unsupervised_wiener']:9.2f} "
-              f"{r['wiener']:9.2f} {r['tikhonov']:9.2f} {r['tikhonov_oracle']:9.2f} {rl}",
+              f"{r['wiener']:9.2f} {r['tikhonov']:9.2f} {r['tikhonov_oracle']:9.2f} {rl}{st}",
               flush=True)
     for r in rows:
         r["fourier_oracle"] = max(r["tikhonov_oracle"], r["wiener_white_oracle"])
     for m, o in (("wiener", "fourier_oracle"), ("tikhonov", "tikhonov_oracle"), ("rl", "rl_oracle"),
-                 ("rl", "rl_any_oracle")):
+                 ("rl", "rl_any_oracle"), ("starlet", "starlet_oracle")):
         if m not in METHODS:
             continue
         for what, sel in (("all", lambda r: True), ("photographs", lambda r: not r["case"].startswith("stars")),
                           ("star fields", lambda r: r["case"].startswith("stars"))):
             d = np.array([r[o] - r[m] for r in rows if sel(r)])
-            if d.size == 0 or (m != "rl" and what != "all"):
+            if d.size == 0 or (m not in ("rl", "starlet") and what != "all"):
                 continue
             print(f"{m} ({what}): default below {o} by {d.mean():.2f} dB on average, "
                   f"{d.max():.2f} dB at most")
