@@ -56,8 +56,8 @@
 //! images over three PSF extents on each side, cross-faded across the FFT's wrap
 //! ([`Extension::Tapered`](sparseinv_solvers::deconv::Extension::Tapered)), so a sky
 //! background makes no edge step that rings; a grid a few PSF widths larger than the image,
-//! not the doubled mirror grid of earlier versions, as accurate at the edges). [`BoundaryMode::Periodic`] is the circular model of the Fourier
-//! filters.
+//! not the doubled mirror grid of earlier versions, as accurate at the edges).
+//! [`BoundaryMode::Periodic`] is the circular model of the Fourier filters.
 //!
 //! # Sky
 //! The sky level ([`DeconvolveOptions::sky`]; default: the 3σ-clipped median of the valid
@@ -1155,13 +1155,9 @@ pub fn deconvolve_with_progress(
                 .into(),
             );
             if globals.rl_capped {
-                report.warnings.push(format!(
-                    "Richardson–Lucy stopped at its cap of {} iterations with the estimated \
-                     risk still falling on the central window (usual on bright point sources \
-                     with a wide PSF, where the best count lies further out): raise the cap \
-                     with --max-iters, or try --accelerate, if the result is not sharp enough",
-                    globals.rl_iters
-                ));
+                report
+                    .warnings
+                    .push(risk_cap_warning(globals.rl_iters, " on the central window"));
             }
         } else if (solve.discrepancy.is_some() || solve.risk.is_some()) && !runs.is_empty() {
             let lo = runs.iter().map(|r| r.0).min().unwrap_or(0);
@@ -1181,13 +1177,7 @@ pub fn deconvolve_with_progress(
                 report.iterations_range = Some((lo, hi));
             }
             if report.stop.as_deref() == Some("max_iters") && solve.risk.is_some() {
-                report.warnings.push(format!(
-                    "Richardson–Lucy stopped at its cap of {} iterations with the estimated \
-                     risk still falling (usual on bright point sources with a wide PSF, where \
-                     the best count lies further out): raise the cap with --max-iters, or try \
-                     --accelerate, if the result is not sharp enough",
-                    solve.iters
-                ));
+                report.warnings.push(risk_cap_warning(solve.iters, ""));
             } else if report.stop.as_deref() == Some("max_iters") {
                 report.warnings.push(format!(
                     "Richardson–Lucy stopped at its cap of {hi} iterations with the residual \
@@ -1393,6 +1383,27 @@ impl DeconvolveGlobals {
 /// and every tile runs the same count (no seams from tiles stopping apart).
 pub const RISK_WINDOW: usize = 512;
 
+/// The warning of a minimum-risk run that reached its cap of `iters` with the estimate still
+/// falling (`place`: e.g. " on the central window").
+fn risk_cap_warning(iters: usize, place: &str) -> String {
+    format!(
+        "Richardson–Lucy stopped at its cap of {iters} iterations with the estimated risk \
+         still falling{place} (usual on bright point sources with a wide PSF, where the best \
+         count lies further out): raise the cap with --max-iters, or try --accelerate, if the \
+         result is not sharp enough"
+    )
+}
+
+/// The central window of at most `side × side` pixels of an image of shape `(n0, n1)`.
+fn central_window(
+    (n0, n1): (usize, usize),
+    side: usize,
+) -> ndarray::SliceInfo<[ndarray::SliceInfoElem; 2], ndarray::Ix2, ndarray::Ix2> {
+    let (w0, w1) = (n0.min(side), n1.min(side));
+    let (o0, o1) = ((n0 - w0) / 2, (n1 - w1) / 2);
+    ndarray::s![o0..o0 + w0, o1..o1 + w1]
+}
+
 /// Run the minimum-risk stop on the central window of `work` (with its part of the sky map
 /// `rl_bg`) and keep the count in `g.rl_iters` (at least 1; nothing when the window holds no
 /// valid pixel).
@@ -1404,10 +1415,7 @@ fn choose_rl_count(
     opts: &DeconvolveOptions,
     rl_bg: Option<ArrayView2<'_, f64>>,
 ) -> Result<()> {
-    let (n0, n1) = work.dim();
-    let (w0, w1) = (n0.min(RISK_WINDOW), n1.min(RISK_WINDOW));
-    let (o0, o1) = ((n0 - w0) / 2, (n1 - w1) / 2);
-    let sl = ndarray::s![o0..o0 + w0, o1..o1 + w1];
+    let sl = central_window(work.dim(), RISK_WINDOW);
     let win = work.slice(sl);
     let valid = win.mapv(f64::is_finite);
     if !valid.iter().any(|&b| b) {
@@ -1492,11 +1500,8 @@ fn compute_globals(
                 }
                 None => {
                     let f = filled()?;
-                    let (n0, n1) = f.dim();
-                    let (w0, w1) = (n0.min(GCV_WINDOW), n1.min(GCV_WINDOW));
-                    let (o0, o1) = ((n0 - w0) / 2, (n1 - w1) / 2);
-                    let win = f.slice(ndarray::s![o0..o0 + w0, o1..o1 + w1]);
-                    let padding = Padding::for_boundary(boundary.op(), (w0, w1), psf.dim())?;
+                    let win = f.slice(central_window(f.dim(), GCV_WINDOW));
+                    let padding = Padding::for_boundary(boundary.op(), win.dim(), psf.dim())?;
                     let c = gcv_select(win, psf, regs, &padding)?;
                     g.balance = c.lambda;
                     g.prior = FourierPrior::from_regulariser(c.regulariser);

@@ -249,12 +249,10 @@ pub struct RichardsonLucy<R: Real = f64> {
     ax: Array2<R>,
     /// acceleration state: previous iterate, extrapolated point, last two steps
     acc: Option<AccelState<R>>,
-    /// weights `w` of the risk statistics `Σ w m` and `Σ (y − m)²` of the last step's model
-    /// (`None`: not computed)
-    probe_w: Option<Array2<R>>,
-    /// pixels within this distance of the edge are left out of those statistics
-    risk_border: usize,
-    /// `(Σ w m, Σ (y − m)²)` of the last step (0 without `probe_w`)
+    /// weights `w` of the risk statistics `Σ w m` and `Σ (y − m)²` of the last step's model,
+    /// and the border: pixels within it of the edge are left out (`None`: not computed)
+    probe: Option<(Array2<R>, usize)>,
+    /// `(Σ w m, Σ (y − m)²)` of the last step (0 without `probe`)
     last_risk: (f64, f64),
     /// whether the last step was evaluated at an extrapolated point
     last_extrapolated: bool,
@@ -347,14 +345,7 @@ impl<R: Real> RichardsonLucy<R> {
             ));
         }
         if let Some(d) = p.discrepancy {
-            let n = d.noise;
-            let finite_non_negative = |v: f64| v >= 0.0 && v.is_finite();
-            let ok = d.tau > 0.0
-                && d.tau.is_finite()
-                && finite_non_negative(n.var0)
-                && finite_non_negative(n.slope)
-                && d.level_offset.is_finite()
-                && n.var0 + n.slope > 0.0;
+            let ok = d.tau > 0.0 && d.tau.is_finite() && usable_noise(d.noise, d.level_offset);
             if !ok {
                 return Err(Error::param(
                     "discrepancy",
@@ -414,8 +405,7 @@ impl<R: Real> RichardsonLucy<R> {
             xn: zeros(),
             ax: zeros(),
             acc,
-            probe_w: None,
-            risk_border: 0,
+            probe: None,
             last_risk: (0.0, 0.0),
             last_extrapolated: false,
             steps: 0,
@@ -504,7 +494,9 @@ fn rl_update<R: Real>(
                 let m = av.to_f64_lossless() + b;
                 let res = yv.to_f64_lossless() - m;
                 let r2 = res * res;
-                acc[0] += r2 / (v0 + sl_ * (m + off).max(0.0)).max(1e-300);
+                if p.discrepancy.is_some() {
+                    acc[0] += r2 / (v0 + sl_ * (m + off).max(0.0)).max(1e-300);
+                }
                 if let Some((w, bd)) = ws {
                     let j = j0 + k;
                     if i >= bd && i + bd < n0 && j >= bd && j + bd < n1 {
@@ -635,8 +627,7 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
             xn,
             ax,
             acc,
-            probe_w,
-            risk_border,
+            probe,
             last_risk,
             last_extrapolated,
             steps,
@@ -679,7 +670,7 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
                     m.as_ref(),
                     norm.as_ref(),
                     bg.as_ref(),
-                    probe_w.as_ref().map(|w| (w, *risk_border)),
+                    probe.as_ref().map(|(w, bd)| (w, *bd)),
                     &st.v,
                     x,
                     ax,
@@ -693,7 +684,7 @@ impl<R: Real> IterativeSolver for RichardsonLucy<R> {
                 m.as_ref(),
                 norm.as_ref(),
                 bg.as_ref(),
-                probe_w.as_ref().map(|w| (w, *risk_border)),
+                probe.as_ref().map(|(w, bd)| (w, *bd)),
                 x,
                 x,
                 ax,
@@ -781,6 +772,16 @@ pub fn richardson_lucy<R: Real>(
     Ok((s.into_x(), rep))
 }
 
+/// A noise model the automatic stops can use: finite, non-negative `var0` and `slope`, not
+/// both zero, and a finite level offset.
+fn usable_noise(n: NoiseModel, level_offset: f64) -> bool {
+    let finite_non_negative = |v: f64| v >= 0.0 && v.is_finite();
+    finite_non_negative(n.var0)
+        && finite_non_negative(n.slope)
+        && n.var0 + n.slope > 0.0
+        && level_offset.is_finite()
+}
+
 /// [`richardson_lucy`] under [`RlParams::risk`]: the data chain and the probe chain in
 /// lockstep, the SURE of each evaluated point, the best one kept.
 fn min_risk<R: Real>(
@@ -795,11 +796,9 @@ fn min_risk<R: Real>(
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
     let n = risk.noise;
-    let nonneg = |v: f64| v >= 0.0 && v.is_finite();
     if params.discrepancy.is_some()
         || !(risk.eps_rel > 0.0 && risk.eps_rel.is_finite())
-        || !(nonneg(n.var0) && nonneg(n.slope) && n.var0 + n.slope > 0.0)
-        || !risk.level_offset.is_finite()
+        || !usable_noise(n, risk.level_offset)
     {
         return Err(Error::param(
             "risk",
@@ -844,11 +843,9 @@ fn min_risk<R: Real>(
     let yp = Zip::from(&y)
         .and(&beta)
         .map_collect(|&v, &b| real::<R>(v.to_f64_lossless() + delta * b));
-    let mut probe = RichardsonLucy::new(yp.view(), psf, mask, inner)?;
-    probe.probe_w = Some(w.clone());
-    main.probe_w = Some(w);
-    probe.risk_border = risk.border;
-    main.risk_border = risk.border;
+    let mut perturbed = RichardsonLucy::new(yp.view(), psf, mask, inner)?;
+    perturbed.probe = Some((w.clone(), risk.border));
+    main.probe = Some((w, risk.border));
     drop(beta);
     let mut report = Report {
         iterations: 0,
@@ -864,12 +861,12 @@ fn min_risk<R: Real>(
     let mut best_is_current = false;
     for k in 1..=crit.max_iters {
         let info = main.step()?;
-        probe.step()?;
+        perturbed.step()?;
         report.iterations = k;
         report.rel_change_history.push(info.rel_change);
         // SURE of the point this step started from (k − 1 iterations)
         let (wm, rr) = main.last_risk;
-        let sure = rr - sum_var + 2.0 * (probe.last_risk.0 - wm) / delta;
+        let sure = rr - sum_var + 2.0 * (perturbed.last_risk.0 - wm) / delta;
         if sure < best_sure {
             best_sure = sure;
             best_k = k - 1;

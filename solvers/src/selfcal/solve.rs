@@ -10,7 +10,7 @@ use crate::iter::{
 };
 use crate::krylov::{stop_as, KrylovParams, Lsqr};
 use crate::linalg::{norm2_sq, vdot};
-use crate::op::LinearOperator;
+use crate::op::{dot_conj, LinearOperator};
 use crate::scalar::{Real, Scalar};
 use faer::linalg::solvers::SolveLstsq;
 use faer::Mat;
@@ -274,11 +274,7 @@ impl<'a, T: DenseScalar> Reduced<'a, T> {
     fn new(op: &'a SystemOperator<T>, w: &[T], c: T) -> Option<Self> {
         let ginv = gram_inv(op)?;
         let ginv_w: Vec<T> = w.iter().zip(&ginv).map(|(&wv, &gi)| wv.scale(gi)).collect();
-        let denom = T::one()
-            + w.iter()
-                .zip(&ginv_w)
-                .map(|(&a, &b)| a.conj() * b)
-                .sum::<T>();
+        let denom = T::one() + dot_conj(w, &ginv_w);
         let nx = op.n_signal();
         Some(Reduced {
             op,
@@ -297,20 +293,10 @@ impl<'a, T: DenseScalar> Reduced<'a, T> {
         for (v, &gi) in t.iter_mut().zip(&self.ginv) {
             *v = v.scale(gi);
         }
-        let wt: T = self
-            .w
-            .iter()
-            .zip(t.iter())
-            .map(|(&a, &b)| a.conj() * b)
-            .sum();
-        let f = wt / self.denom;
+        let f = dot_conj(&self.w, t) / self.denom;
         for (v, &gw) in t.iter_mut().zip(&self.ginv_w) {
             *v -= gw * f;
         }
-    }
-
-    fn d_times(&self, s: &[T], out: &mut [T], sub: Option<&[T]>) {
-        d_times(self.op, s, out, sub);
     }
 
     /// The right-hand side `−r₀`.
@@ -320,9 +306,8 @@ impl<'a, T: DenseScalar> Reduced<'a, T> {
         self.minv(&mut s);
         let mut b = ArrayD::zeros(IxDyn(&[rows + 1]));
         let bs = b.as_slice_mut().unwrap();
-        self.d_times(&s, &mut bs[..rows], None);
-        let ws: T = self.w.iter().zip(&s).map(|(&a, &b)| a.conj() * b).sum();
-        bs[rows] = ws - self.c;
+        d_times(self.op, &s, &mut bs[..rows], false);
+        bs[rows] = dot_conj(&self.w, &s) - self.c;
         for v in bs.iter_mut() {
             *v = -*v;
         }
@@ -361,9 +346,8 @@ impl<T: DenseScalar> LinearOperator<T> for Reduced<'_, T> {
         let mut s = vec![T::zero(); m];
         self.op.diag_adjoint_cal(head, &mut s);
         self.minv(&mut s);
-        last[0] = self.w.iter().zip(&s).map(|(&a, &b)| a.conj() * b).sum();
-        let ax = head.to_vec();
-        self.d_times(&s, head, Some(&ax));
+        last[0] = dot_conj(&self.w, &s);
+        d_times(self.op, &s, head, true);
     }
     fn adjoint_into(&self, u: ArrayViewD<T>, mut x: ArrayViewMutD<T>) {
         let (rows, m) = (self.ran[0] - 1, self.op.m);
@@ -375,8 +359,8 @@ impl<T: DenseScalar> LinearOperator<T> for Reduced<'_, T> {
             *v += wv * u2;
         }
         self.minv(&mut s);
-        let mut q = vec![T::zero(); rows];
-        self.d_times(&s, &mut q, Some(u1));
+        let mut q = u1.to_vec();
+        d_times(self.op, &s, &mut q, true);
         self.op
             .signal_adjoint_into(&q, x.as_slice_mut().expect("contiguous vector"), T::one());
     }
@@ -404,31 +388,14 @@ fn gram_inv<T: DenseScalar>(op: &SystemOperator<T>) -> Option<Vec<<T as Scalar>:
     Some(g.iter().map(|&v| v.recip()).collect())
 }
 
-/// `out ← D s` (`out` of length `p·m`), minus `sub` when given.
-fn d_times<T: DenseScalar>(op: &SystemOperator<T>, s: &[T], out: &mut [T], sub: Option<&[T]>) {
-    let (p, m) = (op.p, op.m);
+/// `out ← D s` (`out` of length `p·m`), or `out ← D s − out` with `minus_out`.
+fn d_times<T: DenseScalar>(op: &SystemOperator<T>, s: &[T], out: &mut [T], minus_out: bool) {
     let y = op.y.as_slice().unwrap();
-    for l in 0..p {
-        let (yl, ol) = (&y[l * m..(l + 1) * m], &mut out[l * m..(l + 1) * m]);
-        match sub {
-            None => {
-                for ((o, &yv), &sv) in ol.iter_mut().zip(yl).zip(s) {
-                    *o = yv * sv;
-                }
-            }
-            Some(sb) => {
-                for (((o, &yv), &sv), &b) in
-                    ol.iter_mut().zip(yl).zip(s).zip(&sb[l * m..(l + 1) * m])
-                {
-                    *o = yv * sv - b;
-                }
-            }
+    for (yl, ol) in y.chunks_exact(op.m).zip(out.chunks_exact_mut(op.m)) {
+        for ((o, &yv), &sv) in ol.iter_mut().zip(yl).zip(s) {
+            *o = if minus_out { yv * sv - *o } else { yv * sv };
         }
     }
-}
-
-fn dotc<T: DenseScalar>(a: &[T], b: &[T]) -> T {
-    a.iter().zip(b).map(|(&u, &v)| u.conj() * v).sum()
 }
 
 /// One inner step of the spectral method for the diagonal models without a subspace,
@@ -462,7 +429,7 @@ impl<'a, T: DenseScalar> ReducedHard<'a, T> {
         let m = op.m;
         let (qs, qx) = (q[..m].to_vec(), q[m..].to_vec());
         let ginv_q: Vec<T> = qs.iter().zip(&ginv).map(|(&a, &g)| a.scale(g)).collect();
-        let kappa = dotc(&qs, &ginv_q).re();
+        let kappa = dot_conj(&qs, &ginv_q).re();
         if !(kappa > <T as Scalar>::Real::zero() && kappa.is_finite()) {
             return None;
         }
@@ -484,8 +451,8 @@ impl<'a, T: DenseScalar> ReducedHard<'a, T> {
         for (v, &g) in t.iter_mut().zip(&self.ginv) {
             *v = v.scale(g);
         }
-        let f =
-            (T::from_real(gamma) - dotc(&self.qs, t) - dotc(&self.qx, x)).scale(self.kappa.recip());
+        let f = (T::from_real(gamma) - dot_conj(&self.qs, t) - dot_conj(&self.qx, x))
+            .scale(self.kappa.recip());
         for (v, &gq) in t.iter_mut().zip(&self.ginv_q) {
             *v += gq * f;
         }
@@ -499,7 +466,7 @@ impl<'a, T: DenseScalar> ReducedHard<'a, T> {
             .iter()
             .map(|&g| -g.scale(self.kappa.recip()))
             .collect();
-        d_times(self.op, &s, b.as_slice_mut().unwrap(), None);
+        d_times(self.op, &s, b.as_slice_mut().unwrap(), false);
         b
     }
 
@@ -529,21 +496,20 @@ impl<T: DenseScalar> LinearOperator<T> for ReducedHard<'_, T> {
         let mut t = vec![T::zero(); self.op.m];
         self.op.diag_adjoint_cal(ys, &mut t);
         self.s_of(&mut t, xs, <T as Scalar>::Real::zero());
-        let ax = ys.to_vec();
-        d_times(self.op, &t, ys, Some(&ax));
+        d_times(self.op, &t, ys, true);
     }
     fn adjoint_into(&self, u: ArrayViewD<T>, mut x: ArrayViewMutD<T>) {
         let us = u.as_slice().expect("contiguous vector");
         let mut t = vec![T::zero(); self.op.m];
         self.op.diag_adjoint_cal(us, &mut t);
         // c = q_sᴴ G⁻¹ t; G⁻¹ Tᴴ t = G⁻¹ (t − q_s c / κ)
-        let c = dotc(&self.ginv_q, &t);
+        let c = dot_conj(&self.ginv_q, &t);
         let f = c.scale(self.kappa.recip());
         for ((v, &q), &g) in t.iter_mut().zip(&self.qs).zip(&self.ginv) {
             *v = (*v - q * f).scale(g);
         }
-        let mut r = vec![T::zero(); self.ran[0]];
-        d_times(self.op, &t, &mut r, Some(us));
+        let mut r = us.to_vec();
+        d_times(self.op, &t, &mut r, true);
         let xs = x.as_slice_mut().expect("contiguous vector");
         self.op.signal_adjoint_into(&r, xs, T::one());
         for (v, &q) in xs.iter_mut().zip(&self.qx) {
@@ -849,35 +815,36 @@ pub fn solve<T: DenseScalar>(
         (z, report)
     } else {
         match params.method {
-            Method::Lsq if Reduced::new(op, &wh, c).is_some() => {
-                let red = Reduced::new(op, &wh, c).expect("checked");
-                let b = red.rhs();
-                let mut s = ReducedLsqr {
-                    lsqr: Lsqr::new(&red, b.view(), None, 0.0)?,
-                    red: &red,
-                    z: observer
-                        .wants_iterate()
-                        .then(|| ArrayD::zeros(IxDyn(&[nn]))),
-                };
-                let rep = run(&mut s, &stop_as(&params.krylov.stop), observer)?;
-                iterations += rep.iterations;
-                let x = s.lsqr.into_x();
-                (red.full(x.as_slice().expect("contiguous vector")), rep)
-            }
-            Method::Lsq => {
-                let aug = Augmented {
-                    op,
-                    w: w.clone(),
-                    dom: [nn],
-                    ran: [rows + 1],
-                };
-                let mut b = ArrayD::zeros(IxDyn(&[rows + 1]));
-                b[rows] = c;
-                let mut s = Lsqr::new(&aug, b.view(), None, 0.0)?;
-                let rep = run(&mut s, &stop_as(&params.krylov.stop), observer)?;
-                iterations += rep.iterations;
-                (s.into_x().into_raw_vec_and_offset().0, rep)
-            }
+            Method::Lsq => match Reduced::new(op, &wh, c) {
+                Some(red) => {
+                    let b = red.rhs();
+                    let mut s = ReducedLsqr {
+                        lsqr: Lsqr::new(&red, b.view(), None, 0.0)?,
+                        red: &red,
+                        z: observer
+                            .wants_iterate()
+                            .then(|| ArrayD::zeros(IxDyn(&[nn]))),
+                    };
+                    let rep = run(&mut s, &stop_as(&params.krylov.stop), observer)?;
+                    iterations += rep.iterations;
+                    let x = s.lsqr.into_x();
+                    (red.full(x.as_slice().expect("contiguous vector")), rep)
+                }
+                None => {
+                    let aug = Augmented {
+                        op,
+                        w: w.clone(),
+                        dom: [nn],
+                        ran: [rows + 1],
+                    };
+                    let mut b = ArrayD::zeros(IxDyn(&[rows + 1]));
+                    b[rows] = c;
+                    let mut s = Lsqr::new(&aug, b.view(), None, 0.0)?;
+                    let rep = run(&mut s, &stop_as(&params.krylov.stop), observer)?;
+                    iterations += rep.iterations;
+                    (s.into_x().into_raw_vec_and_offset().0, rep)
+                }
+            },
             Method::Spectral => {
                 let mut it = SpectralIteration::new(op, ArrayView1::from(&w[..]), &params.krylov)?;
                 let rep = run(&mut it, &stop_as(&params.stop), observer)?;
