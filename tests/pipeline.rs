@@ -423,3 +423,91 @@ fn rl_default_stops_at_least_estimated_risk() {
     let tf = deconvolve(y.view(), psf.view(), &tiled_fixed).unwrap();
     assert_eq!(t.image, tf.image);
 }
+
+/// `starlet`'s default chooses its threshold (from `STARLET_K_CANDIDATES`) and FISTA count
+/// together by the least estimated risk and reports both; the image is the one a fixed run of
+/// that threshold and count gives; a given `k_sigma` is kept and reported as given; a tiled
+/// run makes the same choice (on the central window, here the whole image) and equals the
+/// tiled fixed run.
+#[test]
+fn starlet_default_chooses_threshold_and_count_by_least_estimated_risk() {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Poisson};
+    let n = 64;
+    let blobs = [(9, 12), (30, 40), (50, 20), (20, 55), (44, 47), (33, 8)];
+    let x = Array2::from_shape_fn((n, n), |(i, j)| {
+        blobs
+            .iter()
+            .enumerate()
+            .map(|(k, &(bi, bj))| {
+                let r2 = ((i as f64 - bi as f64).powi(2) + (j as f64 - bj as f64).powi(2)) / 2.0;
+                (300.0 + 100.0 * k as f64) * (-r2).exp()
+            })
+            .sum::<f64>()
+    });
+    let psf = Array2::from_shape_fn((9, 9), |(i, j)| {
+        let r2 = ((i as f64 - 4.0).powi(2) + (j as f64 - 4.0).powi(2)) / (2.0 * 1.5f64.powi(2));
+        (-r2).exp()
+    });
+    let psf = &psf / psf.sum();
+    let clean = blur_circular(&x, &psf) + 200.0;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let y = clean.mapv(|m| Poisson::new(m).unwrap().sample(&mut rng));
+    let opts = DeconvolveOptions {
+        method: Method::Starlet,
+        ..Default::default()
+    };
+    let r = deconvolve(y.view(), psf.view(), &opts).unwrap();
+    let rep = &r.report;
+    assert_eq!(rep.k_sigma_from.as_deref(), Some("minimum_risk"), "{rep:?}");
+    let k = rep.k_sigma.unwrap();
+    assert!(sparseinv::pipeline::STARLET_K_CANDIDATES.contains(&k));
+    assert!(matches!(
+        rep.stop.as_deref(),
+        Some("minimum_risk" | "max_iters")
+    ));
+    assert!(rep.iterations >= 1 && rep.iterations <= sparseinv::pipeline::STARLET_AUTO_MAX_ITERS);
+    assert!(rep.noise_model.is_some());
+    let fixed = DeconvolveOptions {
+        iters: Some(rep.iterations),
+        k_sigma: Some(k),
+        ..opts.clone()
+    };
+    let f = deconvolve(y.view(), psf.view(), &fixed).unwrap();
+    assert_eq!(f.image, r.image);
+    assert_eq!(f.report.k_sigma_from.as_deref(), Some("given"));
+    // a given threshold: the count is chosen for it
+    let given = DeconvolveOptions {
+        k_sigma: Some(2.5),
+        ..opts.clone()
+    };
+    let g = deconvolve(y.view(), psf.view(), &given).unwrap();
+    assert_eq!(g.report.k_sigma, Some(2.5));
+    assert_eq!(g.report.k_sigma_from.as_deref(), Some("given"));
+    // a count without a threshold: the default threshold
+    let count = DeconvolveOptions {
+        iters: Some(7),
+        ..opts.clone()
+    };
+    let c = deconvolve(y.view(), psf.view(), &count).unwrap();
+    assert_eq!(
+        c.report.k_sigma,
+        Some(sparseinv::pipeline::STARLET_DEFAULT_K_SIGMA)
+    );
+    assert_eq!(c.report.k_sigma_from.as_deref(), Some("default"));
+    assert_eq!(c.report.iterations, 7);
+    // tiled: the same choice, every tile runs it
+    let tiled = DeconvolveOptions {
+        tile: Some(24),
+        ..opts.clone()
+    };
+    let t = deconvolve(y.view(), psf.view(), &tiled).unwrap();
+    assert_eq!(t.report.k_sigma, Some(k));
+    assert_eq!(t.report.iterations, rep.iterations);
+    let tiled_fixed = DeconvolveOptions {
+        tile: Some(24),
+        ..fixed
+    };
+    let tf = deconvolve(y.view(), psf.view(), &tiled_fixed).unwrap();
+    assert_eq!(t.image, tf.image);
+}

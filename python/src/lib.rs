@@ -246,6 +246,7 @@ fn globals_to_dict<'py>(
     d.set_item("noise_slope", g.noise_slope)?;
     d.set_item("rl_iters", g.rl_iters)?;
     d.set_item("rl_capped", g.rl_capped)?;
+    d.set_item("starlet_k", g.starlet_k)?;
     Ok(d)
 }
 
@@ -293,6 +294,7 @@ fn globals_from_dict(d: &Bound<'_, PyDict>) -> PyResult<pipeline::DeconvolveGlob
             Some(v) => v.extract()?,
             None => false,
         },
+        starlet_k: opt("starlet_k")?,
     })
 }
 

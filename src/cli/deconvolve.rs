@@ -157,9 +157,10 @@ pub struct DeconvolveArgs {
     /// (for wiener together with the signal spectrum: white, gradient or Laplacian).
     #[arg(long)]
     pub balance: Option<f64>,
-    /// Threshold in noise units (starlet).
-    #[arg(long, default_value_t = 3.0)]
-    pub k_sigma: f64,
+    /// Threshold in noise units (starlet). Default: chosen with the iteration count from
+    /// 1, 2, 3, 4, 5 by the least estimated risk (without --iters; 3 with --iters).
+    #[arg(long)]
+    pub k_sigma: Option<f64>,
     /// After any method, re-fit the result to the data on the significant starlet
     /// coefficients of the observation (|W_j y| > κσ_j, coarse scale kept, x ≥ 0): removes
     /// the photometric bias of regularised and learned estimates.

@@ -97,8 +97,8 @@ use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2, Zip};
 use sparseinv_solvers::deconv::{
     debias_active, estimate_noise_model, estimate_noise_sigma, fill_masked_median, gcv_select,
-    richardson_lucy, starlet_sparse, tikhonov_bounded, DebiasParams, Discrepancy, NoiseModel,
-    Padding, Regulariser, RiskStop, RlParams, StarletSparseParams,
+    richardson_lucy, starlet_sparse_with, tikhonov_bounded, DebiasParams, Discrepancy, NoiseModel,
+    Padding, Regulariser, RiskStop, RlParams, StarletSolver, StarletSparseParams,
 };
 use sparseinv_solvers::iter::{Control, IterInfo};
 use sparseinv_solvers::op::Boundary;
@@ -165,8 +165,18 @@ pub const RL_AUTO_MAX_ITERS: usize = 50;
 /// = false`) under the minimum-risk stop. Plain RL's best count on point sources with a
 /// 6 px PSF lies at or beyond 300 iterations (`scripts/defaults/defaults_vs_oracle.py`).
 pub const RL_AUTO_MAX_ITERS_PLAIN: usize = 300;
-/// Iterations of `starlet` when [`DeconvolveOptions::iters`] is `None`.
-pub const STARLET_DEFAULT_ITERS: usize = 30;
+/// Most iterations of `starlet` under its minimum-risk stop ([`DeconvolveOptions::iters`]
+/// `= None`). Its FISTA iterates were best after 7–200 iterations on the cases of
+/// `scripts/defaults/defaults_vs_oracle.py`.
+pub const STARLET_AUTO_MAX_ITERS: usize = 300;
+/// Thresholds (noise units) among which `starlet` chooses by the least estimated risk when
+/// neither `k_sigma` nor `iters` is given. On the held-out cases of
+/// `scripts/defaults/defaults_vs_oracle.py` the best threshold ran from 1 (point sources
+/// under a 6 px PSF) to 5 (a nearly flat photograph); no single value was within 1.5 dB of
+/// the best everywhere.
+pub const STARLET_K_CANDIDATES: [f64; 5] = [1.0, 2.0, 3.0, 4.0, 5.0];
+/// Threshold of `starlet` with a given iteration count and no `k_sigma`.
+pub const STARLET_DEFAULT_K_SIGMA: f64 = 3.0;
 /// Side of the central window on which the GCV weight of the Fourier methods is chosen.
 pub const GCV_WINDOW: usize = 1024;
 
@@ -299,7 +309,8 @@ pub struct DeconvolveOptions {
     /// Iterations of `rl` and `starlet` (≥ 1): exactly this many. `None`: Richardson–Lucy
     /// stops at the least estimated risk, or accelerated by the discrepancy principle
     /// ([module documentation](self), at most [`RL_AUTO_MAX_ITERS_PLAIN`], or
-    /// [`RL_AUTO_MAX_ITERS`] accelerated); `starlet` runs [`STARLET_DEFAULT_ITERS`].
+    /// [`RL_AUTO_MAX_ITERS`] accelerated); `starlet` stops at the least estimated risk too
+    /// (at most [`STARLET_AUTO_MAX_ITERS`]).
     pub iters: Option<usize>,
     /// Biggs–Andrews acceleration of Richardson–Lucy (default off), stopped by the
     /// discrepancy principle (at most [`RL_AUTO_MAX_ITERS`]). On the held-out simulated star
@@ -312,8 +323,9 @@ pub struct DeconvolveOptions {
     /// 5–30 its median NMSE is 1.99 against the plain default's 0.45, and on photographs it
     /// is worse too. So it is an option for large star fields, not the default.
     pub accelerate: bool,
-    /// Cap of Richardson–Lucy's automatic stop (`iters = None`; ≥ 1). `None`:
-    /// [`RL_AUTO_MAX_ITERS_PLAIN`], or [`RL_AUTO_MAX_ITERS`] accelerated. Ignored with `iters`.
+    /// Cap of the automatic stop of `rl` and `starlet` (`iters = None`; ≥ 1). `None`:
+    /// [`RL_AUTO_MAX_ITERS_PLAIN`], [`RL_AUTO_MAX_ITERS`] accelerated, or
+    /// [`STARLET_AUTO_MAX_ITERS`]. Ignored with `iters`.
     pub max_iters: Option<usize>,
     /// Precision of Richardson–Lucy (the other methods compute in `f64`).
     pub precision: Precision,
@@ -321,8 +333,10 @@ pub struct DeconvolveOptions {
     /// cross-validation (GCV, [`gcv_select`]), for Wiener together with the signal spectrum
     /// (white, gradient or Laplacian regulariser).
     pub balance: Option<f64>,
-    /// Threshold of `starlet` in noise units (≥ 0).
-    pub k_sigma: f64,
+    /// Threshold of `starlet` in noise units (≥ 0). `None`: without `iters`, chosen together
+    /// with the iteration count from [`STARLET_K_CANDIDATES`] by the least estimated risk
+    /// (on the central [`RISK_WINDOW`]² window); with `iters`, [`STARLET_DEFAULT_K_SIGMA`].
+    pub k_sigma: Option<f64>,
     /// Re-fit the result of any method to the data on the significant starlet coefficients of
     /// the observation ([module documentation](self)).
     pub refit_active: bool,
@@ -364,7 +378,7 @@ impl Default for DeconvolveOptions {
             max_iters: None,
             precision: Precision::Auto,
             balance: None,
-            k_sigma: 3.0,
+            k_sigma: None,
             refit_active: false,
             refit_kappa: 3.0,
             model: LearnedModel::Builtin,
@@ -424,12 +438,8 @@ impl DeconvolveOptions {
             )
             .into());
         }
-        if !(self.k_sigma >= 0.0 && self.k_sigma.is_finite()) {
-            return Err(E::param(
-                "k_sigma",
-                format!("must be finite and ≥ 0, got {}", self.k_sigma),
-            )
-            .into());
+        if let Some(k) = self.k_sigma.filter(|k| !(*k >= 0.0 && k.is_finite())) {
+            return Err(E::param("k_sigma", format!("must be finite and ≥ 0, got {k}")).into());
         }
         Ok(())
     }
@@ -558,6 +568,13 @@ pub struct DeconvolveReport {
     /// Significance threshold of the photometric re-fit, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refit_kappa: Option<f64>,
+    /// `starlet`: the threshold in noise units (given, the default with `iters`, or chosen
+    /// by the least estimated risk, see `k_sigma_from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k_sigma: Option<f64>,
+    /// `starlet`: `"given"`, `"default"` or `"minimum_risk"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k_sigma_from: Option<String>,
     /// The tiling, or `None` (JSON `null`) for an untiled run.
     pub tiling: Option<TilingReport>,
     /// Sum of the PSF as given (it was divided by it when
@@ -655,9 +672,12 @@ impl<'a> Solve<'a> {
         g: &DeconvolveGlobals,
         #[cfg(feature = "onnx")] learned: Option<&'a sparseinv_models::GalaxyNet>,
     ) -> Self {
-        let auto = opts.method == Method::Rl && opts.iters.is_none();
-        // plain RL whose count was chosen on the central window: a fixed run
-        let chosen = (auto && !opts.accelerate && g.rl_iters > 0).then_some(g.rl_iters);
+        let starlet = opts.method == Method::Starlet;
+        let auto = (opts.method == Method::Rl || starlet) && opts.iters.is_none();
+        // RL's discrepancy stop (accelerated) or the minimum-risk stop (plain RL, starlet)
+        let accelerate = opts.accelerate && !starlet;
+        // a minimum-risk count chosen on the central window: a fixed run
+        let chosen = (auto && !accelerate && g.rl_iters > 0).then_some(g.rl_iters);
         let auto = auto && chosen.is_none();
         let noise = NoiseModel {
             var0: g.noise_var0,
@@ -669,19 +689,21 @@ impl<'a> Solve<'a> {
             method: opts.method,
             psf,
             boundary: boundary.op(),
-            iters: opts.iters.or(chosen).unwrap_or(if auto && opts.accelerate {
+            iters: opts.iters.or(chosen).unwrap_or(if starlet {
+                opts.max_iters.unwrap_or(STARLET_AUTO_MAX_ITERS)
+            } else if accelerate {
                 opts.max_iters.unwrap_or(RL_AUTO_MAX_ITERS)
-            } else if auto {
-                opts.max_iters.unwrap_or(RL_AUTO_MAX_ITERS_PLAIN)
             } else {
-                STARLET_DEFAULT_ITERS
+                opts.max_iters.unwrap_or(RL_AUTO_MAX_ITERS_PLAIN)
             }),
-            discrepancy: (auto && opts.accelerate).then_some(Discrepancy {
+            discrepancy: (auto && accelerate).then_some(Discrepancy {
                 noise,
                 level_offset: g.rl_offset,
                 tau: DISCREPANCY_TAU,
             }),
-            risk: (auto && !opts.accelerate).then(|| RiskStop::new(noise, g.rl_offset)),
+            // the solver's data are y − o (RL) or y − sky (starlet)
+            risk: (auto && !accelerate)
+                .then(|| RiskStop::new(noise, if starlet { g.sky } else { g.rl_offset })),
             runs: std::sync::Mutex::new(Vec::new()),
             accelerate: opts.accelerate,
             single: opts.precision.resolved() == Precision::F32,
@@ -691,7 +713,10 @@ impl<'a> Solve<'a> {
             rl_init: g.rl_init,
             rl_background: g.rl_background,
             sigma: g.noise_sigma,
-            k_sigma: opts.k_sigma,
+            k_sigma: opts
+                .k_sigma
+                .or((g.starlet_k > 0.0).then_some(g.starlet_k))
+                .unwrap_or(STARLET_DEFAULT_K_SIGMA),
             refit: opts.refit_active.then_some(opts.refit_kappa),
             sky: g.sky,
             #[cfg(feature = "onnx")]
@@ -721,13 +746,9 @@ impl<'a> Solve<'a> {
             discrepancy: self.discrepancy,
             // the risk leaves out a band of the PSF's half-extent along the edges (at most a
             // quarter of the window), where the data hold light from beyond the edge
-            risk: self.risk.map(|r| {
-                let (h, w) = self.psf.dim();
-                let (n0, n1) = win.dim();
-                RiskStop {
-                    border: (h.max(w) / 2).min(n0.min(n1) / 4),
-                    ..r
-                }
+            risk: self.risk.map(|r| RiskStop {
+                border: self.risk_border(win.dim()),
+                ..r
             }),
             ..RlParams::default()
         };
@@ -755,6 +776,62 @@ impl<'a> Solve<'a> {
             out += b;
         }
         Ok(out)
+    }
+
+    /// `starlet` (FISTA) on the window (masked where `valid` is false), for `self.iters`
+    /// iterations or under the minimum-risk stop.
+    fn starlet_result(
+        &self,
+        win: ArrayView2<'_, f64>,
+        valid: ArrayView2<'_, bool>,
+        progress: IterProgress<'_>,
+    ) -> Result<sparseinv_solvers::deconv::StarletSparseResult> {
+        let p = StarletSparseParams {
+            stop: sparseinv_solvers::iter::StopCriteria {
+                max_iters: self.iters,
+                rel_tol: 0.0,
+                ..Default::default()
+            },
+            k_sigma: self.k_sigma,
+            sigma: Some(self.sigma),
+            boundary: self.boundary,
+            solver: StarletSolver::Fista { inner: 1 },
+            risk: self.risk.map(|r| RiskStop {
+                border: self.risk_border(win.dim()),
+                ..r
+            }),
+            ..StarletSparseParams::default()
+        };
+        let mut progress = progress;
+        let mut obs = |i: &IterInfo<f64>| {
+            if let Some(p) = progress.as_mut() {
+                p(i.iter);
+            }
+            Control::Continue
+        };
+        let r = starlet_sparse_with(win, self.psf, Some(valid), &p, &mut obs)?;
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).push((
+            r.report.iterations,
+            r.report.stop_reason == sparseinv_solvers::iter::StopReason::MinimumRisk,
+        ));
+        Ok(r)
+    }
+
+    /// [`Solve::starlet_result`]'s image.
+    fn starlet(
+        &self,
+        win: ArrayView2<'_, f64>,
+        valid: ArrayView2<'_, bool>,
+        progress: IterProgress<'_>,
+    ) -> Result<Array2<f64>> {
+        Ok(self.starlet_result(win, valid, progress)?.x)
+    }
+
+    /// The band along the edges left out of the risk estimate: the PSF's half-extent (at
+    /// most a quarter of the window), where the data hold light from beyond the edge.
+    fn risk_border(&self, (n0, n1): (usize, usize)) -> usize {
+        let (h, w) = self.psf.dim();
+        (h.max(w) / 2).min(n0.min(n1) / 4)
     }
 
     /// Deconvolve one window; NaN pixels are masked. `bg`: Richardson–Lucy's background
@@ -785,24 +862,7 @@ impl<'a> Solve<'a> {
             }
             Method::Rl if self.single => self.rl::<f32>(win, valid.view(), bg, progress)?,
             Method::Rl => self.rl::<f64>(win, valid.view(), bg, progress)?,
-            Method::Starlet => {
-                let p = StarletSparseParams {
-                    stop: sparseinv_solvers::iter::StopCriteria {
-                        max_iters: self.iters,
-                        rel_tol: 0.0,
-                        ..Default::default()
-                    },
-                    k_sigma: self.k_sigma,
-                    sigma: Some(self.sigma),
-                    boundary: self.boundary,
-                    ..StarletSparseParams::default()
-                };
-                let r = starlet_sparse(win, psf, Some(valid.view()), &p)?;
-                if let Some(p) = progress {
-                    p(self.iters);
-                }
-                r.x
-            }
+            Method::Starlet => self.starlet(win, valid.view(), progress)?,
             Method::Learned => self.learned(filled()?.view())?,
         };
         let Some(kappa) = self.refit else {
@@ -1010,11 +1070,13 @@ pub fn deconvolve_with_progress(
         iterations: 0,
         stop: None,
         iterations_range: None,
-        noise_model: (method == Method::Rl && opts.iters.is_none()).then(|| NoiseModelReport {
-            var0: globals.noise_var0,
-            slope: globals.noise_slope,
-            tau: opts.accelerate.then_some(DISCREPANCY_TAU),
-        }),
+        noise_model: (matches!(method, Method::Rl | Method::Starlet) && opts.iters.is_none()).then(
+            || NoiseModelReport {
+                var0: globals.noise_var0,
+                slope: globals.noise_slope,
+                tau: (opts.accelerate && method == Method::Rl).then_some(DISCREPANCY_TAU),
+            },
+        ),
         risk_window: (globals.rl_iters > 0).then(|| [ny.min(RISK_WINDOW), nx.min(RISK_WINDOW)]),
         seconds: 0.0,
         phases: PhaseSeconds::default(),
@@ -1041,6 +1103,17 @@ pub fn deconvolve_with_progress(
             .then_some(globals.noise_sigma),
         model: (method == Method::Learned).then(|| opts.model.label()),
         refit_kappa: opts.refit_active.then_some(opts.refit_kappa),
+        k_sigma: (method == Method::Starlet).then_some(solve.k_sigma),
+        k_sigma_from: (method == Method::Starlet).then(|| {
+            if opts.k_sigma.is_some() {
+                "given"
+            } else if globals.starlet_k > 0.0 {
+                "minimum_risk"
+            } else {
+                "default"
+            }
+            .to_string()
+        }),
         tiling: None,
         psf_sum,
         warnings: Vec::new(),
@@ -1144,7 +1217,7 @@ pub fn deconvolve_with_progress(
     let t_finish = Instant::now();
     if method.is_iterative() {
         let runs = solve.runs.lock().unwrap_or_else(|e| e.into_inner());
-        if globals.rl_iters > 0 && method == Method::Rl && opts.iters.is_none() {
+        if globals.rl_iters > 0 && opts.iters.is_none() {
             report.iterations = globals.rl_iters;
             report.stop = Some(
                 if globals.rl_capped {
@@ -1155,9 +1228,11 @@ pub fn deconvolve_with_progress(
                 .into(),
             );
             if globals.rl_capped {
-                report
-                    .warnings
-                    .push(risk_cap_warning(globals.rl_iters, " on the central window"));
+                report.warnings.push(risk_cap_warning(
+                    method,
+                    globals.rl_iters,
+                    " on the central window",
+                ));
             }
         } else if (solve.discrepancy.is_some() || solve.risk.is_some()) && !runs.is_empty() {
             let lo = runs.iter().map(|r| r.0).min().unwrap_or(0);
@@ -1177,7 +1252,9 @@ pub fn deconvolve_with_progress(
                 report.iterations_range = Some((lo, hi));
             }
             if report.stop.as_deref() == Some("max_iters") && solve.risk.is_some() {
-                report.warnings.push(risk_cap_warning(solve.iters, ""));
+                report
+                    .warnings
+                    .push(risk_cap_warning(method, solve.iters, ""));
             } else if report.stop.as_deref() == Some("max_iters") {
                 report.warnings.push(format!(
                     "Richardson–Lucy stopped at its cap of {hi} iterations with the residual \
@@ -1359,6 +1436,10 @@ pub struct DeconvolveGlobals {
     /// Whether that choice was cut by the cap with the estimate still falling.
     #[serde(default)]
     pub rl_capped: bool,
+    /// `starlet` without `k_sigma` and `iters`: the threshold chosen with the count (in
+    /// `rl_iters`, which then holds starlet's count) on the central window (0: not chosen).
+    #[serde(default)]
+    pub starlet_k: f64,
 }
 
 impl DeconvolveGlobals {
@@ -1385,7 +1466,13 @@ pub const RISK_WINDOW: usize = 512;
 
 /// The warning of a minimum-risk run that reached its cap of `iters` with the estimate still
 /// falling (`place`: e.g. " on the central window").
-fn risk_cap_warning(iters: usize, place: &str) -> String {
+fn risk_cap_warning(method: Method, iters: usize, place: &str) -> String {
+    if method == Method::Starlet {
+        return format!(
+            "starlet stopped at its cap of {iters} iterations with the estimated risk still \
+             falling{place}: raise the cap with --max-iters if the result is not sharp enough"
+        );
+    }
     format!(
         "Richardson–Lucy stopped at its cap of {iters} iterations with the estimated risk \
          still falling{place} (usual on bright point sources with a wide PSF, where the best \
@@ -1404,10 +1491,10 @@ fn central_window(
     ndarray::s![o0..o0 + w0, o1..o1 + w1]
 }
 
-/// Run the minimum-risk stop on the central window of `work` (with its part of the sky map
-/// `rl_bg`) and keep the count in `g.rl_iters` (at least 1; nothing when the window holds no
-/// valid pixel).
-fn choose_rl_count(
+/// Run the minimum-risk stop of plain `rl` or `starlet` on the central window of `work`
+/// (with its part of Richardson–Lucy's sky map `rl_bg`) and keep the count in `g.rl_iters`
+/// (at least 1; nothing when the window holds no valid pixel).
+fn choose_count_on_window(
     g: &mut DeconvolveGlobals,
     work: ArrayView2<'_, f64>,
     psf: ArrayView2<'_, f64>,
@@ -1430,7 +1517,9 @@ fn choose_rl_count(
         #[cfg(feature = "onnx")]
         None,
     );
-    if solve.single {
+    if opts.method == Method::Starlet {
+        solve.starlet(win, valid.view(), None)?;
+    } else if solve.single {
         solve.rl::<f32>(win, valid.view(), bg, None)?;
     } else {
         solve.rl::<f64>(win, valid.view(), bg, None)?;
@@ -1438,6 +1527,64 @@ fn choose_rl_count(
     let runs = solve.runs.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(&(k, fired)) = runs.first() {
         g.rl_iters = k.max(1);
+        g.rl_capped = !fired;
+    }
+    Ok(())
+}
+
+/// `starlet`'s minimum-risk stop on the central window of `work`, for the given threshold
+/// or each of [`STARLET_K_CANDIDATES`]: the count and threshold of least estimated risk go
+/// to `g.rl_iters`, `g.rl_capped` and `g.starlet_k` (nothing when the window holds no valid
+/// pixel).
+fn choose_starlet_on_window(
+    g: &mut DeconvolveGlobals,
+    work: ArrayView2<'_, f64>,
+    psf: ArrayView2<'_, f64>,
+    boundary: BoundaryMode,
+    opts: &DeconvolveOptions,
+) -> Result<()> {
+    let sl = central_window(work.dim(), RISK_WINDOW);
+    let win = work.slice(sl);
+    let valid = win.mapv(f64::is_finite);
+    if !valid.iter().any(|&b| b) {
+        return Ok(());
+    }
+    let given = opts.k_sigma.map(|k| vec![k]);
+    let ks = given.unwrap_or_else(|| STARLET_K_CANDIDATES.to_vec());
+    // the candidates are independent: run them in parallel, keep the least SURE (ties: the
+    // first candidate)
+    use rayon::prelude::*;
+    let gg: &DeconvolveGlobals = g;
+    let runs = ks
+        .par_iter()
+        .map(|&k| -> Result<(f64, f64, usize, bool)> {
+            let o = DeconvolveOptions {
+                k_sigma: Some(k),
+                ..opts.clone()
+            };
+            let solve = Solve::new(
+                psf,
+                boundary,
+                &o,
+                gg,
+                #[cfg(feature = "onnx")]
+                None,
+            );
+            let r = solve.starlet_result(win, valid.view(), None)?;
+            let sure = r.sure.unwrap_or(f64::INFINITY);
+            let fired = r.report.stop_reason == sparseinv_solvers::iter::StopReason::MinimumRisk;
+            Ok((sure, k, r.report.iterations, fired))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut best: Option<(f64, f64, usize, bool)> = None;
+    for r in runs {
+        if best.is_none_or(|b| r.0 < b.0) {
+            best = Some(r);
+        }
+    }
+    if let Some((_, k, iters, fired)) = best {
+        g.starlet_k = k;
+        g.rl_iters = iters.max(1);
         g.rl_capped = !fired;
     }
     Ok(())
@@ -1468,6 +1615,7 @@ fn compute_globals(
         noise_slope: 0.0,
         rl_iters: 0,
         rl_capped: false,
+        starlet_k: 0.0,
     };
     // the NaN-free image, made once however many estimates below need it
     let filled_cell = std::cell::OnceCell::new();
@@ -1526,13 +1674,25 @@ fn compute_globals(
                 g.noise_slope = m.slope;
             }
             if opts.iters.is_none() && !opts.accelerate && choose_count {
-                choose_rl_count(&mut g, work, psf, boundary, opts, rl_bg)?;
+                choose_count_on_window(&mut g, work, psf, boundary, opts, rl_bg)?;
             }
         }
         Method::Starlet | Method::Learned => {}
     }
     if matches!(method, Method::Starlet | Method::Learned) || opts.refit_active {
         g.noise_sigma = estimate_noise_sigma(filled()?.view())?;
+    }
+    if method == Method::Starlet && opts.iters.is_none() {
+        // the minimum-risk stop's variance model, at the level of the data (sky included)
+        let f = filled()?;
+        let level = f.mapv(|v| v + sky);
+        let m = estimate_noise_model(level.view(), Some(valid))?;
+        g.noise_var0 = m.var0;
+        g.noise_slope = m.slope;
+        // the count (and the threshold, when not given) is always chosen on the central
+        // window (the whole image when it fits), then run as a fixed count
+        let _ = choose_count;
+        choose_starlet_on_window(&mut g, work, psf, boundary, opts)?;
     }
     Ok(g)
 }

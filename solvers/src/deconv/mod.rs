@@ -31,7 +31,10 @@ mod wiener;
 pub use debias::{debias_active, DebiasParams, DebiasResult, Detect};
 pub use noise::{estimate_noise_model, NoiseModel};
 pub use rl::{richardson_lucy, Discrepancy, RichardsonLucy, RiskStop, RlParams};
-pub use sparse::{refit_active, starlet_sparse, StarletSparseParams, StarletSparseResult};
+pub use sparse::{
+    refit_active, starlet_sparse, starlet_sparse_with, StarletSolver, StarletSparseParams,
+    StarletSparseResult,
+};
 pub use wiener::{
     estimate_noise_sigma, fill_masked_median, gcv_select, pad, tikhonov, tikhonov_bounded,
     tikhonov_padded, wiener, wiener_balance, wiener_bounded, wiener_padded, Balance, Extension,

@@ -149,6 +149,80 @@ impl RiskStop {
     }
 }
 
+impl RiskStop {
+    /// Whether the probe step and noise model can give an estimate (`eps_rel > 0`, a finite,
+    /// non-negative, non-zero variance model).
+    pub(super) fn is_usable(&self) -> bool {
+        self.eps_rel > 0.0
+            && self.eps_rel.is_finite()
+            && usable_noise(self.noise, self.level_offset)
+    }
+}
+
+/// The Monte-Carlo probe of a minimum-risk stop, shared by Richardson–Lucy and the
+/// starlet FISTA: the probe `β` (standard normal, seeded, 0 outside the estimate), the
+/// weights `w_p = σ²_p β_p`, `Σ σ²_p`, the number of pixels in the estimate and the step
+/// `δ = eps_rel · rms σ`. With `m`, `m'` the models of the data chain and the chain run on
+/// `y + δ β`, and `rr = Σ_p (y_p − m_p)²` over the same pixels,
+/// `SURE = rr − Σ σ²_p + 2 (Σ w m' − Σ w m) / δ` ([`RiskProbe::sure`]).
+pub(super) struct RiskProbe {
+    pub(super) beta: Array2<f64>,
+    pub(super) w: Array2<f64>,
+    pub(super) sum_var: f64,
+    pub(super) nvalid: usize,
+    pub(super) delta: f64,
+}
+
+impl RiskProbe {
+    /// `level(p)`: the data value at pixel `p` when it is valid (`None`: masked). Pixels
+    /// within `risk.border` of the edge are left out.
+    pub(super) fn new(
+        (n0, n1): (usize, usize),
+        risk: &RiskStop,
+        level: impl Fn((usize, usize)) -> Option<f64>,
+    ) -> Result<Self> {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(risk.seed);
+        let mut beta = Array2::<f64>::zeros((n0, n1));
+        let mut w = Array2::<f64>::zeros((n0, n1));
+        let (mut sum_var, mut nvalid) = (0.0f64, 0usize);
+        let bd = risk.border;
+        for ((idx, b), wv) in beta.indexed_iter_mut().zip(w.iter_mut()) {
+            // one draw per pixel whatever the mask, so that the probe does not depend on it
+            let z: f64 = StandardNormal.sample(&mut rng);
+            let inside = idx.0 >= bd && idx.1 >= bd && idx.0 + bd < n0 && idx.1 + bd < n1;
+            let Some(v) = level(idx).filter(|_| inside) else {
+                continue;
+            };
+            let var = risk.noise.variance(v + risk.level_offset);
+            sum_var += var;
+            nvalid += 1;
+            *b = z;
+            *wv = var * z;
+        }
+        if nvalid == 0 || sum_var <= 0.0 || sum_var.is_nan() {
+            return Err(Error::param(
+                "risk",
+                "the minimum-risk stop needs valid pixels with a positive noise variance",
+            ));
+        }
+        let delta = risk.eps_rel * (sum_var / nvalid as f64).sqrt();
+        Ok(RiskProbe {
+            beta,
+            w,
+            sum_var,
+            nvalid,
+            delta,
+        })
+    }
+
+    /// SURE from `rr = Σ (y − m)²` and the probe sums `Σ w m` of the data and probe chains.
+    pub(super) fn sure(&self, rr: f64, wm: f64, wm_probe: f64) -> f64 {
+        rr - self.sum_var + 2.0 * (wm_probe - wm) / self.delta
+    }
+}
+
 /// The discrepancy-principle stop of Richardson–Lucy (Morozov 1966; for RL under Poisson
 /// noise see Bertero, Boccacci, Talenti, Zanella & Zanni, Inverse Problems 26, 2010): with
 /// `m = A v + ε` the model at the point an iteration starts from and the noise variance
@@ -793,13 +867,7 @@ fn min_risk<R: Real>(
     crit: &StopCriteria<R>,
     observer: &mut dyn Observer<R>,
 ) -> Result<(Array2<R>, Report<R>)> {
-    use rand::SeedableRng;
-    use rand_distr::{Distribution, StandardNormal};
-    let n = risk.noise;
-    if params.discrepancy.is_some()
-        || !(risk.eps_rel > 0.0 && risk.eps_rel.is_finite())
-        || !usable_noise(n, risk.level_offset)
-    {
+    if params.discrepancy.is_some() || !risk.is_usable() {
         return Err(Error::param(
             "risk",
             format!(
@@ -814,39 +882,19 @@ fn min_risk<R: Real>(
         ..params.clone()
     };
     let mut main = RichardsonLucy::new(y, psf, mask, inner.clone())?;
-    // σ²_p from the data, the probe β (0 on masked pixels) and the weights σ²_p β_p
     let (n0, n1) = y.dim();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(risk.seed);
-    let mut beta = Array2::<f64>::zeros((n0, n1));
-    let (mut sum_var, mut nvalid) = (0.0f64, 0usize);
-    let mut w = Array2::<R>::zeros((n0, n1));
-    for ((idx, b), wv) in beta.indexed_iter_mut().zip(w.iter_mut()) {
-        let z: f64 = StandardNormal.sample(&mut rng);
-        let bd = risk.border;
-        let inside = idx.0 >= bd && idx.1 >= bd && idx.0 + bd < n0 && idx.1 + bd < n1;
-        if !inside || main.m.as_ref().is_some_and(|m| !m[idx]) {
-            continue;
-        }
-        let var = n.variance(main.y[idx].to_f64_lossless() + risk.level_offset);
-        sum_var += var;
-        nvalid += 1;
-        *b = z;
-        *wv = real::<R>(var * z);
-    }
-    if nvalid == 0 || sum_var <= 0.0 || sum_var.is_nan() {
-        return Err(Error::param(
-            "risk",
-            "the minimum-risk stop needs valid pixels with a positive noise variance",
-        ));
-    }
-    let delta = risk.eps_rel * (sum_var / nvalid as f64).sqrt();
+    let probe = RiskProbe::new((n0, n1), &risk, |idx| {
+        (main.m.as_ref().is_none_or(|m| m[idx])).then(|| main.y[idx].to_f64_lossless())
+    })?;
+    let (sum_var, nvalid, delta) = (probe.sum_var, probe.nvalid, probe.delta);
     let yp = Zip::from(&y)
-        .and(&beta)
+        .and(&probe.beta)
         .map_collect(|&v, &b| real::<R>(v.to_f64_lossless() + delta * b));
+    let w = probe.w.mapv(real::<R>);
     let mut perturbed = RichardsonLucy::new(yp.view(), psf, mask, inner)?;
     perturbed.probe = Some((w.clone(), risk.border));
     main.probe = Some((w, risk.border));
-    drop(beta);
+    drop(probe);
     let mut report = Report {
         iterations: 0,
         stop_reason: StopReason::MaxIters,

@@ -1,9 +1,14 @@
 //! Starlet-sparse deconvolution (analysis ℓ1 with positivity, a configuration of the
 //! Condat–Vũ solver [`crate::proximal::pdhg`](mod@crate::proximal::pdhg)) and active-support re-fitting.
 
+use super::rl::RiskProbe;
+use super::RiskStop;
 use super::{check_inputs, mask_weights, masked_data};
 use crate::error::{Error, Result};
-use crate::iter::{run, NoObserver, Observer, Report, StopCriteria};
+use crate::iter::{
+    run, Control, IterInfo, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria,
+    StopReason,
+};
 use crate::krylov::Cgls;
 use crate::op::{op_norm, Boundary, Conv2d, LinearOperator, NormEstimate, Starlet};
 use crate::prox::{NonNegative, L1};
@@ -28,6 +33,13 @@ pub struct StarletSparseParams {
     pub boundary: Boundary,
     /// Seed of the noise realisation used to calibrate `s_j` (default 0).
     pub seed: u64,
+    /// The algorithm (default [`StarletSolver::CondatVu`]).
+    pub solver: StarletSolver,
+    /// Stop at the iterate of least estimated prediction risk (Monte-Carlo SURE, as for
+    /// Richardson–Lucy: see [`RiskStop`]; `None` by default). Needs
+    /// [`StarletSolver::Fista`]; `stop.max_iters` is the cap. The probe chain doubles the
+    /// work per iteration.
+    pub risk: Option<RiskStop>,
 }
 
 impl Default for StarletSparseParams {
@@ -43,8 +55,47 @@ impl Default for StarletSparseParams {
             },
             boundary: Boundary::Same,
             seed: 0,
+            solver: StarletSolver::CondatVu,
+            risk: None,
         }
     }
+}
+
+/// How [`starlet_sparse`] solves its problem (both reach the same minimiser; they differ in
+/// the path, which matters when the run is stopped early).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StarletSolver {
+    /// The Condat–Vũ primal–dual iteration (default of the library function): a plain
+    /// gradient step on the data term per iteration, `O(1/k)`.
+    #[default]
+    CondatVu,
+    /// FISTA (Beck & Teboulle, SIAM J. Imaging Sci. 2(1), 2009) on `½‖M⊙(Ax − y)‖²` with
+    /// the proximal map of `τ(Σ_j λ_j‖W_j ·‖₁ + ι₊)` computed inexactly by `inner` projected
+    /// gradient steps on its dual, warm-started from the previous iteration (the nested
+    /// scheme of Villa, Salzo, Baldassarre & Verri, SIAM J. Optim. 23(3), 2013):
+    ///
+    /// ```text
+    /// z_k   = x_k + ((t_{k−1} − 1)/t_k)(x_k − x_{k−1})
+    /// v     = z_k − τ Aᵀ M (A z_k − y),                τ = 1 / (1.01 ‖A‖²)
+    /// repeat inner times:  u ← clip_{[−τλ, τλ]}( u + W P₊(v − Wᵀu) / ‖W‖² )
+    /// x_{k+1} = P₊(v − Wᵀ u)
+    /// ```
+    ///
+    /// A fixed point satisfies the optimality conditions of the problem with dual `u/τ`, but
+    /// the warm-started inner dual is never solved exactly, so the iteration settles near,
+    /// not at, the minimiser (on the test problem: objective 0.3 % above the minimum with one
+    /// inner step, 6e-5 with twenty): use [`StarletSolver::CondatVu`] to solve the problem
+    /// to high accuracy.
+    /// FISTA reaches in tens of iterations the sharpness the primal–dual iteration reaches
+    /// in hundreds on point sources (on the held-out star fields of
+    /// `scripts/defaults/defaults_vs_oracle.py`, FISTA's best iterate came after 40–200
+    /// iterations, Condat–Vũ's after more than 400); its iterates overshoot the minimiser's
+    /// error on the way, so an early stop (e.g. [`StarletSparseParams::risk`]) is part of
+    /// the method. `inner = 1` is enough with the warm start.
+    Fista {
+        /// Dual steps per iteration (≥ 1).
+        inner: usize,
+    },
 }
 
 /// The output of [`starlet_sparse`].
@@ -65,6 +116,10 @@ pub struct StarletSparseResult {
     pub dual: Array3<f64>,
     /// The iteration report (iterations, objective history, stop reason, time).
     pub report: Report<f64>,
+    /// Under [`StarletSparseParams::risk`]: the estimated prediction risk (SURE, data
+    /// units², summed over the pixels of the estimate) of the returned iterate; `None`
+    /// otherwise.
+    pub sure: Option<f64>,
 }
 
 /// Sparse deconvolution with a starlet analysis prior and positivity:
@@ -127,6 +182,27 @@ pub fn starlet_sparse_with(
         return Err(Error::param("k_sigma", "must be finite and ≥ 0"));
     }
     p.stop.validate()?;
+    let inner = match p.solver {
+        StarletSolver::CondatVu if p.risk.is_some() => {
+            return Err(Error::param(
+                "risk",
+                "the minimum-risk stop needs the FISTA solver (StarletSolver::Fista)",
+            ))
+        }
+        StarletSolver::CondatVu => None,
+        StarletSolver::Fista { inner: 0 } => {
+            return Err(Error::param("solver", "FISTA needs inner ≥ 1"))
+        }
+        StarletSolver::Fista { inner } => Some(inner),
+    };
+    if let Some(r) = &p.risk {
+        if !r.is_usable() {
+            return Err(Error::param(
+                "risk",
+                format!("needs eps_rel > 0 and a finite, non-zero noise model, got {r:?}"),
+            ));
+        }
+    }
     if matches!(p.boundary, Boundary::Full | Boundary::Valid) {
         return Err(Error::param("boundary", "needs a size-preserving boundary"));
     }
@@ -176,6 +252,39 @@ pub fn starlet_sparse_with(
         let l: f64 = op_norm(&w, NormEstimate::default());
         (l * l * 1.01).max(1e-12)
     };
+    if let Some(inner) = inner {
+        let setup = FistaSetup {
+            a: &a,
+            w: &w,
+            m: &m,
+            lambdas: &lambdas,
+            lip,
+            wn2,
+            inner,
+        };
+        let (x, dual, objective, report, sure) = match p.risk {
+            Some(risk) => fista_min_risk(&setup, &yd, masked, risk, &p.stop, observer)?,
+            None => {
+                let mut s = StarletFista::new(&setup, yd.clone(), true);
+                let first = s.objective_value();
+                let report = run(&mut s, &p.stop, observer)?;
+                let mut objective = Vec::with_capacity(report.objective_history.len() + 1);
+                objective.push(first);
+                objective.extend_from_slice(&report.objective_history);
+                let dual = s.dual();
+                (s.x, dual, objective, report, None)
+            }
+        };
+        return Ok(StarletSparseResult {
+            x,
+            objective,
+            lambdas,
+            sigma,
+            dual,
+            report,
+            sure,
+        });
+    }
     let pd = PdhgParams {
         tau: Some(0.99 / lip),
         sigma: Some(0.5 * lip / wn2),
@@ -215,7 +324,321 @@ pub fn starlet_sparse_with(
         sigma,
         dual,
         report,
+        sure: None,
     })
+}
+
+/// What the FISTA chains of [`starlet_sparse`] share.
+struct FistaSetup<'a> {
+    a: &'a Conv2d<f64>,
+    w: &'a Starlet<f64>,
+    /// 0/1 data weights
+    m: &'a Array2<f64>,
+    /// `λ_j` of the wavelet planes (the coarse plane is free)
+    lambdas: &'a [f64],
+    /// `1.01 ‖A‖²` and `1.01 ‖W‖²`
+    lip: f64,
+    wn2: f64,
+    inner: usize,
+}
+
+/// One FISTA chain of [`StarletSolver::Fista`] on the data `y` (see there for the update).
+struct StarletFista<'s, 'a> {
+    s: &'s FistaSetup<'a>,
+    y: Array2<f64>,
+    tau: f64,
+    x: Array2<f64>,
+    x_prev: Array2<f64>,
+    /// `A x` and `A x_prev` (the extrapolated point's model is their combination: no extra
+    /// convolution)
+    ax: Array2<f64>,
+    ax_prev: Array2<f64>,
+    t: f64,
+    /// extrapolation weight of the next step, `(t_{k−1} − 1)/t_k`
+    mom: f64,
+    /// the scaled dual `u ∈ [−τλ, τλ]` (planes `[J + 1, rows, cols]`) and `Wᵀu`
+    u: Array3<f64>,
+    wtu: Array2<f64>,
+    /// work buffers
+    z: Array2<f64>,
+    v: Array2<f64>,
+    wx: Array3<f64>,
+    /// evaluate the objective after each step (one more starlet transform)
+    with_objective: bool,
+}
+
+fn conv_into(a: &Conv2d<f64>, x: &Array2<f64>, out: &mut Array2<f64>) {
+    a.apply_into(x.view().into_dyn(), out.view_mut().into_dyn());
+}
+
+impl<'s, 'a> StarletFista<'s, 'a> {
+    fn new(s: &'s FistaSetup<'a>, y: Array2<f64>, with_objective: bool) -> Self {
+        let (n0, n1) = y.dim();
+        let x = y.mapv(|v| v.max(0.0));
+        let mut ax = Array2::zeros((n0, n1));
+        conv_into(s.a, &x, &mut ax);
+        let jn = s.lambdas.len();
+        StarletFista {
+            s,
+            tau: 1.0 / s.lip,
+            x_prev: x.clone(),
+            ax_prev: ax.clone(),
+            x,
+            ax,
+            y,
+            t: 1.0,
+            mom: 0.0,
+            u: Array3::zeros((jn + 1, n0, n1)),
+            wtu: Array2::zeros((n0, n1)),
+            z: Array2::zeros((n0, n1)),
+            v: Array2::zeros((n0, n1)),
+            wx: Array3::zeros((jn + 1, n0, n1)),
+            with_objective,
+        }
+    }
+
+    /// `½‖M⊙(A x − y)‖² + Σ_j λ_j ‖W_j x‖₁` at the current iterate.
+    fn objective_value(&mut self) -> f64 {
+        let fit: f64 = ndarray::Zip::from(&self.ax)
+            .and(&self.y)
+            .and(self.s.m)
+            .fold(0.0, |acc, &a, &y, &m| acc + m * (a - y) * (a - y));
+        self.s
+            .w
+            .apply_into(self.x.view().into_dyn(), self.wx.view_mut().into_dyn());
+        let pen: f64 = self
+            .s
+            .lambdas
+            .iter()
+            .enumerate()
+            .map(|(j, l)| {
+                l * self
+                    .wx
+                    .index_axis(Axis(0), j)
+                    .iter()
+                    .map(|v| v.abs())
+                    .sum::<f64>()
+            })
+            .sum();
+        0.5 * fit + pen
+    }
+
+    /// The dual of the problem, `u / τ` (see [`StarletSparseResult::dual`]).
+    fn dual(&self) -> Array3<f64> {
+        self.u.mapv(|v| v / self.tau)
+    }
+
+    /// `(Σ_p est_p (y_p − (Ax)_p)², Σ_p w_p (Ax)_p)`: the risk sums of the current model.
+    fn risk_sums(&self, est: &Array2<f64>, w: &Array2<f64>) -> (f64, f64) {
+        ndarray::Zip::from(&self.ax)
+            .and(&self.y)
+            .and(est)
+            .and(w)
+            .fold((0.0, 0.0), |(rr, wm), &a, &y, &e, &w| {
+                (rr + e * (y - a) * (y - a), wm + w * a)
+            })
+    }
+}
+
+impl IterativeSolver for StarletFista<'_, '_> {
+    type Real = f64;
+
+    fn iterate(&self) -> Option<crate::iter::Iterate<'_>> {
+        Some(crate::iter::Iterate::F64(self.x.view().into_dyn()))
+    }
+
+    fn step(&mut self) -> Result<StepInfo<f64>> {
+        let StarletFista {
+            s,
+            y,
+            tau,
+            x,
+            x_prev,
+            ax,
+            ax_prev,
+            t,
+            mom,
+            u,
+            wtu,
+            z,
+            v,
+            wx,
+            with_objective,
+        } = self;
+        let (tau, mom) = (*tau, *mom);
+        // z = x + mom (x − x_prev); its model A z from A x, A x_prev; residual M (A z − y)
+        // in `v`, then the gradient Aᵀ M (A z − y) into `v`... via a temporary
+        ndarray::Zip::from(&mut *z)
+            .and(&*x)
+            .and(&*x_prev)
+            .for_each(|z, &x, &xp| *z = x + mom * (x - xp));
+        let mut r = Array2::<f64>::zeros(z.dim());
+        ndarray::Zip::from(&mut r)
+            .and(&*ax)
+            .and(&*ax_prev)
+            .and(&*y)
+            .and(s.m)
+            .for_each(|r, &a, &ap, &y, &m| *r = m * (a + mom * (a - ap) - y));
+        s.a.adjoint_into(r.view().into_dyn(), v.view_mut().into_dyn());
+        ndarray::Zip::from(&mut *v)
+            .and(&*z)
+            .for_each(|v, &z| *v = z - tau * *v);
+        // the prox of τ(Σ λ_j‖W_j·‖₁ + ι₊) at v: projected gradient on the dual, warm start
+        let step = 1.0 / s.wn2;
+        for _ in 0..s.inner {
+            ndarray::Zip::from(&mut r)
+                .and(&*v)
+                .and(&*wtu)
+                .for_each(|r, &v, &t| *r = (v - t).max(0.0));
+            s.w.apply_into(r.view().into_dyn(), wx.view_mut().into_dyn());
+            for (j, (mut uj, wj)) in u
+                .axis_iter_mut(Axis(0))
+                .zip(wx.axis_iter(Axis(0)))
+                .enumerate()
+            {
+                let l = tau * s.lambdas.get(j).copied().unwrap_or(0.0);
+                ndarray::Zip::from(&mut uj)
+                    .and(&wj)
+                    .for_each(|u, &c| *u = (*u + step * c).clamp(-l, l));
+            }
+            s.w.adjoint_into(u.view().into_dyn(), wtu.view_mut().into_dyn());
+        }
+        // x_{k+1} = P₊(v − Wᵀu); x_prev ← x; gradient-mapping residual ‖z − x_{k+1}‖ / τ
+        std::mem::swap(x_prev, x);
+        std::mem::swap(ax_prev, ax);
+        let (mut dd, mut nn, mut gm) = (0.0f64, 0.0f64, 0.0f64);
+        ndarray::Zip::from(&mut *x)
+            .and(&*v)
+            .and(&*wtu)
+            .and(&*x_prev)
+            .and(&*z)
+            .for_each(|x, &v, &t, &xp, &z| {
+                *x = (v - t).max(0.0);
+                dd += (*x - xp) * (*x - xp);
+                nn += *x * *x;
+                gm += (z - *x) * (z - *x);
+            });
+        conv_into(s.a, x, ax);
+        let tn = 0.5 * (1.0 + (1.0 + 4.0 * *t * *t).sqrt());
+        self.mom = (*t - 1.0) / tn;
+        *t = tn;
+        let n = x.len().max(1) as f64;
+        let rel_change = if nn > 0.0 {
+            (dd / nn).sqrt()
+        } else {
+            dd.sqrt()
+        };
+        if !rel_change.is_finite() {
+            return Err(Error::Numerical(
+                "starlet FISTA iterate became non-finite".into(),
+            ));
+        }
+        let objective = with_objective.then(|| self.objective_value());
+        Ok(StepInfo {
+            objective,
+            rel_change,
+            residual: Some((gm / n).sqrt() / tau),
+        })
+    }
+}
+
+/// The image, dual, objective history, report and SURE of a FISTA run.
+type FistaOutcome = (Array2<f64>, Array3<f64>, Vec<f64>, Report<f64>, Option<f64>);
+
+/// [`StarletSolver::Fista`] under [`StarletSparseParams::risk`]: the data chain and the
+/// probe chain in lockstep, the SURE of each iterate of the data chain (as for
+/// Richardson–Lucy, [`RiskStop`]), the iterate of least SURE returned once
+/// `k − k* ≥ RiskStop::patience(k*)` or at the cap.
+fn fista_min_risk(
+    s: &FistaSetup<'_>,
+    yd: &Array2<f64>,
+    masked: bool,
+    risk: RiskStop,
+    crit: &StopCriteria<f64>,
+    observer: &mut dyn Observer<f64>,
+) -> Result<FistaOutcome> {
+    let start = std::time::Instant::now();
+    let (n0, n1) = yd.dim();
+    let probe = RiskProbe::new((n0, n1), &risk, |idx| {
+        (!masked || s.m[idx] > 0.0).then(|| yd[idx])
+    })?;
+    // the pixels of the estimate: valid and inside the border (where the probe weights live)
+    let bd = risk.border;
+    let est = Array2::from_shape_fn((n0, n1), |(i, j)| {
+        let inside = i >= bd && j >= bd && i + bd < n0 && j + bd < n1;
+        if inside && s.m[[i, j]] > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let yp = yd + &(&probe.beta * probe.delta);
+    let mut main = StarletFista::new(s, yd.clone(), false);
+    let mut pert = StarletFista::new(s, yp, false);
+    let mut report = Report {
+        iterations: 0,
+        stop_reason: StopReason::MaxIters,
+        objective_history: Vec::new(),
+        rel_change_history: Vec::new(),
+        elapsed: std::time::Duration::ZERO,
+    };
+    let sure_now = |main: &StarletFista, pert: &StarletFista| {
+        let (rr, wm) = main.risk_sums(&est, &probe.w);
+        let (_, wmp) = pert.risk_sums(&est, &probe.w);
+        probe.sure(rr, wm, wmp)
+    };
+    let mut best_sure = sure_now(&main, &pert);
+    let mut best_k = 0usize;
+    let mut best = main.x.clone();
+    let mut best_dual = main.dual();
+    for k in 1..=crit.max_iters {
+        let info = main.step()?;
+        pert.step()?;
+        report.iterations = k;
+        report.rel_change_history.push(info.rel_change);
+        let sure = sure_now(&main, &pert);
+        if sure < best_sure {
+            best_sure = sure;
+            best_k = k;
+            best.assign(&main.x);
+            best_dual = main.dual();
+        }
+        let mut stop = None;
+        if k >= best_k + RiskStop::patience(best_k) {
+            stop = Some(StopReason::MinimumRisk);
+        }
+        let it = IterInfo {
+            iter: k,
+            max_iters: crit.max_iters,
+            step: StepInfo {
+                residual: Some(sure / probe.nvalid as f64),
+                ..info
+            },
+            elapsed: start.elapsed(),
+            iterate: main.iterate(),
+        };
+        if observer.observe(&it) == Control::Stop && stop.is_none() {
+            stop = Some(StopReason::Interrupted);
+        }
+        if let Some(r) = stop {
+            report.stop_reason = r;
+            break;
+        }
+    }
+    report.elapsed = start.elapsed();
+    if report.stop_reason == StopReason::MaxIters && best_k < report.iterations {
+        // the cap came within the patience, but the estimate had risen past its minimum
+        report.stop_reason = StopReason::MinimumRisk;
+    }
+    // the report counts the iterations behind the returned image
+    report.iterations = best_k;
+    let objective = {
+        let mut b = StarletFista::new(s, yd.clone(), true);
+        b.x.assign(&best);
+        conv_into(s.a, &b.x, &mut b.ax);
+        vec![b.objective_value()]
+    };
+    Ok((best, best_dual, objective, report, Some(best_sure)))
 }
 
 /// Re-fit the amplitudes of the significant starlet coefficients of an estimate to the data
@@ -502,26 +925,88 @@ mod tests {
         }
     }
 
-    /// Run to convergence and check the KKT conditions of
-    /// `min ½‖M⊙(Ax − y)‖² + Σ λ_j‖W_j x‖₁ + ι₊(x)` through the dual `u`:
-    /// `x ≥ 0`; `q = Aᵀ M (A x − y) + Wᵀ u ≥ 0` with `q = 0` where `x > 0` (complementary
-    /// slackness); `|u_j| ≤ λ_j` with `u_j = λ_j sign(W_j x)` where `W_j x ≠ 0`; `u_J = 0`.
+    /// A long Condat–Vũ run is certified by its optimality conditions (`certify`); FISTA
+    /// with an inexact proximal map approaches that minimum, the closer the
+    /// more inner dual steps it takes: after 3000 iterations its objective is within 1 % of
+    /// the minimum with one inner step and within 1e-4 with twenty (the warm-started inner
+    /// dual is never solved exactly, so the iteration settles near, not at, the minimiser:
+    /// measured 0.32 % and 6.4e-5 above it), never below it, and twenty steps land closer
+    /// than one.
     #[test]
-    fn long_run_is_certified_by_its_optimality_conditions() {
+    fn fista_approaches_the_certified_minimum() {
         let (y, k, mask) = problem(24, true);
-        let mut p = StarletSparseParams {
+        let mv = mask.as_ref().map(|m| m.view());
+        let cert = certify(StarletSolver::CondatVu, 1e-10, 1e-7);
+        let fstar = *cert.objective.last().unwrap();
+        let mut gaps = Vec::new();
+        for (inner, tol) in [(1, 1e-2), (20, 1e-4)] {
+            let p = StarletSparseParams {
+                scales: 3,
+                sigma: Some(0.5),
+                solver: StarletSolver::Fista { inner },
+                stop: StopCriteria {
+                    max_iters: 3000,
+                    rel_tol: 0.0,
+                    ..StopCriteria::default()
+                },
+                ..Default::default()
+            };
+            let r = starlet_sparse(y.view(), k.view(), mv, &p).unwrap();
+            let f = *r.objective.last().unwrap();
+            assert!(f >= fstar * (1.0 - 1e-9), "{f} below the minimum {fstar}");
+            assert!(
+                f - fstar <= tol * fstar,
+                "inner {inner}: {f} vs minimum {fstar}"
+            );
+            gaps.push(f - fstar);
+        }
+        assert!(gaps[1] < 0.1 * gaps[0], "{gaps:?}");
+        let p = StarletSparseParams {
             scales: 3,
             sigma: Some(0.5),
             ..Default::default()
         };
+        // zero inner steps are refused, and so is the risk stop with Condat–Vũ
+        let bad = StarletSparseParams {
+            solver: StarletSolver::Fista { inner: 0 },
+            ..p.clone()
+        };
+        assert!(starlet_sparse(y.view(), k.view(), mv, &bad).is_err());
+        let noise = crate::deconv::NoiseModel {
+            var0: 0.25,
+            slope: 0.0,
+            bins_used: 0,
+            correlated: false,
+        };
+        let bad = StarletSparseParams {
+            risk: Some(RiskStop::new(noise, 0.0)),
+            ..StarletSparseParams::default()
+        };
+        let e = starlet_sparse(y.view(), k.view(), mv, &bad).unwrap_err();
+        assert!(e.to_string().contains("FISTA"), "{e}");
+    }
+
+    /// Run to convergence and check the KKT conditions of
+    /// `min ½‖M⊙(Ax − y)‖² + Σ λ_j‖W_j x‖₁ + ι₊(x)` through the dual `u`:
+    /// `x ≥ 0`; `q = Aᵀ M (A x − y) + Wᵀ u ≥ 0` with `q = 0` where `x > 0` (complementary
+    /// slackness); `|u_j| ≤ λ_j` with `u_j = λ_j sign(W_j x)` where `W_j x ≠ 0`; `u_J = 0`.
+    fn certify(solver: StarletSolver, residual_tol: f64, tol: f64) -> StarletSparseResult {
+        let (y, k, mask) = problem(24, true);
+        let mut p = StarletSparseParams {
+            scales: 3,
+            sigma: Some(0.5),
+            solver,
+            ..Default::default()
+        };
         p.stop.max_iters = 200_000;
-        p.stop.residual_tol = Some(1e-10);
+        p.stop.residual_tol = Some(residual_tol);
         let r = starlet_sparse(y.view(), k.view(), mask.as_ref().map(|m| m.view()), &p).unwrap();
         assert_eq!(
             r.report.stop_reason,
             crate::iter::StopReason::Residual,
-            "{:?}",
-            r.report.iterations
+            "{:?} iterations, residual {:?}",
+            r.report.iterations,
+            r.report.objective_history.last()
         );
         let a = Conv2d::new([24, 24], k.view(), Boundary::Same).unwrap();
         let w = Starlet::<f64>::new([24, 24], 3).unwrap();
@@ -538,7 +1023,6 @@ mod tests {
         let q = (&grad + &wtu)
             .into_dimensionality::<ndarray::Ix2>()
             .unwrap();
-        let tol = 1e-7;
         let mut active = 0;
         for (&x, &q) in r.x.iter().zip(q.iter()) {
             assert!(x >= 0.0);
@@ -583,6 +1067,96 @@ mod tests {
             }
         }
         assert!(on > 0);
+        r
+    }
+
+    /// FISTA under the minimum-risk stop returns exactly the fixed-count FISTA iterate it
+    /// reports, stops before its cap, and that iterate's true prediction error
+    /// `‖A x_k − A x‖²` (computed with the noiseless data) is within 20 % of the least over
+    /// every count up to the cap.
+    #[test]
+    fn fista_risk_stop_picks_near_best_iterate() {
+        use crate::iter::{Control, IterInfo, StopReason};
+        let n = 32;
+        let (y, k, _) = problem(n, false);
+        let a = Conv2d::new([n, n], k.view(), Boundary::Same).unwrap();
+        let (clean, _, _) = problem(n, false);
+        // the noiseless data: problem() adds 0.5 × noise(seed 11) to A x
+        let noise = crate::testing::randn::<f64>(&[n, n], 11)
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        let clean = &clean - &(noise * 0.5);
+        let noise_model = crate::deconv::NoiseModel {
+            var0: 0.25,
+            slope: 0.0,
+            bins_used: 0,
+            correlated: false,
+        };
+        let cap = 300;
+        let base = StarletSparseParams {
+            scales: 3,
+            sigma: Some(0.5),
+            k_sigma: 1.0,
+            solver: StarletSolver::Fista { inner: 1 },
+            stop: StopCriteria {
+                max_iters: cap,
+                rel_tol: 0.0,
+                ..StopCriteria::default()
+            },
+            ..Default::default()
+        };
+        let p = StarletSparseParams {
+            risk: Some(RiskStop {
+                border: 3,
+                ..RiskStop::new(noise_model, 0.0)
+            }),
+            ..base.clone()
+        };
+        let r = starlet_sparse(y.view(), k.view(), None, &p).unwrap();
+        assert_eq!(r.report.stop_reason, StopReason::MinimumRisk);
+        let kstar = r.report.iterations;
+        assert!(kstar >= 1 && kstar < cap, "k* = {kstar}");
+        assert!(r.sure.is_some());
+        // the fixed-count run, recording the true prediction error of every iterate
+        let inner_err = |x: &Array2<f64>| -> f64 {
+            let m: Array2<f64> = a
+                .apply(x.view().into_dyn())
+                .unwrap()
+                .into_dimensionality()
+                .unwrap();
+            let mut e = 0.0;
+            for i in 3..n - 3 {
+                for j in 3..n - 3 {
+                    e += (m[[i, j]] - clean[[i, j]]).powi(2);
+                }
+            }
+            e
+        };
+        let mut errs = Vec::new();
+        let mut at_kstar = None;
+        let mut obs = |i: &IterInfo<f64>| {
+            let x = i
+                .iterate
+                .as_ref()
+                .and_then(|v| v.as_f64())
+                .unwrap()
+                .into_dimensionality::<ndarray::Ix2>()
+                .unwrap()
+                .to_owned();
+            errs.push(inner_err(&x));
+            if i.iter == kstar {
+                at_kstar = Some(x);
+            }
+            Control::Continue
+        };
+        starlet_sparse_with(y.view(), k.view(), None, &base, &mut obs).unwrap();
+        assert_eq!(at_kstar.unwrap(), r.x);
+        let best = errs.iter().fold(f64::INFINITY, |m, &v| m.min(v));
+        let picked = errs[kstar - 1];
+        assert!(
+            picked <= 1.2 * best,
+            "picked iterate's prediction error {picked:.2}, best {best:.2}"
+        );
     }
 
     /// The former private CGLS of `refit_active`.
