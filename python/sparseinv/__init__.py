@@ -175,7 +175,8 @@ def deconvolve(
     **options : ``iters`` (default: ``rl`` stops at the iterate of least estimated risk —
         Monte-Carlo SURE with a second, perturbed chain, at most ``max_iters`` = 300 — or,
         accelerated, when its residual matches the noise — discrepancy principle, at most
-        50 —, ``starlet`` runs 30), ``max_iters`` (the cap of that automatic stop),
+        50 —; ``starlet`` stops at the least estimated risk too, with ``k_sigma`` chosen from
+        1 … 5 unless given), ``max_iters`` (the cap of that automatic stop),
         ``accelerate`` (False; ``True`` is faster on star fields, worse on faint galaxies
         and photographs),
         ``precision`` (``"auto"``: ``"f64"`` for arrays; for ``deconvolve_file``,

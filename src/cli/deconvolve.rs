@@ -131,10 +131,12 @@ pub struct DeconvolveArgs {
     /// estimated risk (Monte-Carlo SURE under the Poisson–Gaussian noise model estimated from
     /// the image; a second, perturbed chain doubles the work per iteration; at most 300
     /// iterations), or accelerated rl when its residual matches the noise (discrepancy
-    /// principle, at most 50); starlet runs 30.
+    /// principle, at most 50); starlet (FISTA) stops at the iterate of least estimated risk
+    /// too, its threshold chosen with the count (at most 300).
     #[arg(long)]
     pub iters: Option<usize>,
-    /// Cap of rl's automatic stop (without --iters): default 300 plain, 50 accelerated.
+    /// Cap of the automatic stop of rl and starlet (without --iters): default 300 plain rl,
+    /// 50 accelerated, 300 starlet.
     #[arg(long, conflicts_with = "iters")]
     pub max_iters: Option<usize>,
     /// Richardson–Lucy with the Biggs–Andrews acceleration, at most 50 iterations under the
