@@ -168,7 +168,9 @@ fn tiled_equals_untiled() {
     write(&pp, &psf(7));
     for extra in [
         &["--method", "rl", "--no-accelerate", "--iters", "30"][..],
-        &["--method", "wiener"][..],
+        // the Fourier filters' untiled default is the periodic-plus-smooth split, their tiled
+        // default reflect (checked below): tiles agree with the untiled run under reflect
+        &["--method", "wiener", "--boundary", "reflect"][..],
         // a fixed weight: the smaller ones GCV picks on this nearly noise-free field reach
         // further than the default halo (2.7e-4 of the peak; see the module documentation)
         &[
@@ -198,6 +200,11 @@ fn tiled_equals_untiled() {
         let err = (&tiled - &whole).iter().fold(0.0f64, |m, v| m.max(v.abs())) / scale;
         assert!(err < 1e-4, "{extra:?}: tiled vs untiled max rel diff {err}");
     }
+    let (o, j) = (d.path().join("w.fits"), d.path().join("w.json"));
+    let (_, untiled) = deconvolve_ok(&ip, &pp, &o, &j, &["--method", "wiener", "--tile", "0"]);
+    assert_eq!(untiled["boundary"], "smooth");
+    let (_, tiled) = deconvolve_ok(&ip, &pp, &o, &j, &["--method", "wiener", "--tile", "32"]);
+    assert_eq!(tiled["boundary"], "reflect");
 }
 
 #[test]
@@ -217,10 +224,10 @@ fn masks_boundaries_and_reports() {
     write(&pp, &psf(5));
     let (o, j) = (d.path().join("o.fits"), d.path().join("o.json"));
     let run = |input: &Path, extra: &[&str]| deconvolve_ok(input, &pp, &o, &j, extra);
-    // defaults: reflect for the Fourier methods, zero for the iterative ones
+    // defaults (untiled): smooth for the Fourier methods, zero for the iterative ones
     for (m, b) in [
-        ("wiener", "reflect"),
-        ("tikhonov", "reflect"),
+        ("wiener", "smooth"),
+        ("tikhonov", "smooth"),
         ("rl", "zero"),
         ("starlet", "zero"),
     ] {

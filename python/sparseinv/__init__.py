@@ -187,7 +187,8 @@ def deconvolve(
         method to the data on the significant starlet coefficients of the image, removing
         photometric bias), ``refit_kappa`` (3), ``model`` (``"builtin"`` or an ONNX path, for
         ``"learned"``), ``boundary``
-        (``"zero"``, ``"reflect"``, ``"periodic"``; default by method), ``tile`` (pixels;
+        (``"zero"``, ``"reflect"``, ``"periodic"``, ``"smooth"`` — Fourier methods only;
+        default by method: ``"smooth"`` for wiener/tikhonov), ``tile`` (pixels;
         automatic above 2048 px; 0 never), ``halo``, ``normalize_psf`` (True).
 
     Returns

@@ -125,10 +125,11 @@ fn parse_boundary_mode(s: &str) -> PyResult<pipeline::BoundaryMode> {
         "zero" => pipeline::BoundaryMode::Zero,
         "reflect" => pipeline::BoundaryMode::Reflect,
         "periodic" => pipeline::BoundaryMode::Periodic,
+        "smooth" => pipeline::BoundaryMode::Smooth,
         _ => {
             return Err(PyValueError::new_err(format!(
-                "unknown boundary {s:?} (expected \"zero\", \"reflect\" or \"periodic\")"
-            )))
+            "unknown boundary {s:?} (expected \"zero\", \"reflect\", \"periodic\" or \"smooth\")"
+        )))
         }
     })
 }

@@ -4,12 +4,14 @@
 //! data term of the iterative methods), in overlapping tiles for large images.
 //!
 //! # Boundaries
-//! `--boundary zero|reflect|periodic`. Default: `zero` for `rl` and `starlet` (the unknown
-//! image is zero beyond the edges and the data term only covers the image, `A` = `Same`
-//! convolution; Richardson–Lucy divides by `Aᵀ1`, so edge pixels are not darkened) and
-//! `reflect` for `wiener` and `tikhonov` (the image is continued by its mirror images over
-//! three PSF extents on each side, cross-faded across the FFT's wrap, so a sky background
-//! makes no edge step that rings). `periodic` is the circular model of the Fourier filters.
+//! `--boundary zero|reflect|periodic|smooth`. Default: `zero` for `rl` and `starlet` (the
+//! unknown image is zero beyond the edges and the data term only covers the image, `A` =
+//! `Same` convolution; Richardson–Lucy divides by `Aᵀ1`, so edge pixels are not darkened)
+//! and `smooth` for `wiener` and `tikhonov` (the image split into a periodic part, filtered
+//! on the image's own grid, and a smooth part added back, so a sky background makes no edge
+//! step that rings). `reflect` continues the image by its mirror images over three PSF
+//! extents on each side, cross-faded across the FFT's wrap (the default of `learned`);
+//! `periodic` is the circular model of the Fourier filters.
 //!
 //! # Sky
 //! The sky level (`--sky`; default: the 3σ-clipped median of the valid pixels, from a regular
@@ -74,6 +76,9 @@ pub enum BoundaryArg {
     Reflect,
     /// Periodic (circular) image.
     Periodic,
+    /// Fourier methods only (the default of wiener and tikhonov): the image split into a
+    /// periodic part, filtered on its own grid, and a smooth part added back (Moisan 2011).
+    Smooth,
 }
 
 impl From<BoundaryArg> for BoundaryMode {
@@ -82,6 +87,7 @@ impl From<BoundaryArg> for BoundaryMode {
             BoundaryArg::Zero => BoundaryMode::Zero,
             BoundaryArg::Reflect => BoundaryMode::Reflect,
             BoundaryArg::Periodic => BoundaryMode::Periodic,
+            BoundaryArg::Smooth => BoundaryMode::Smooth,
         }
     }
 }
@@ -188,8 +194,8 @@ pub struct DeconvolveArgs {
     /// Box size (pixels) of the `--sky map` background.
     #[arg(long, default_value_t = 64)]
     pub sky_mesh: usize,
-    /// Image extension beyond the edges; default: zero for rl/starlet, reflect for
-    /// wiener/tikhonov.
+    /// Image extension beyond the edges; default: zero for rl/starlet, smooth for
+    /// wiener/tikhonov, reflect for learned (smooth: Fourier methods only).
     #[arg(long, value_enum)]
     pub boundary: Option<BoundaryArg>,
     /// Tile size in pixels; default: 1024 when a side exceeds 2048 px, else no tiling;

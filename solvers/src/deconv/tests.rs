@@ -526,13 +526,9 @@ fn wiener_bounded_matches_brute_force_extension() {
     assert!(wiener_bounded(x.view(), k.view(), Balance::Auto, Boundary::Valid).is_err());
 }
 
-/// The default reflect boundary of the Fourier filters (the tapered continuation by three PSF
-/// extents, [`Padding::for_boundary`]) against the doubled mirror grid it replaced, on a
-/// simulated 256² field (discs and a gradient on a sky, reflect-blurred by a 15² Gaussian,
-/// Gaussian noise): the PSNR of the 32-px border band against the truth is no lower (within
-/// 0.05 dB), on a grid of under 60 % of the cells (384² against 512²), and the two agree in the interior.
-#[test]
-fn tapered_reflect_is_as_good_at_the_edges_as_the_doubled_mirror() {
+/// The edge test field of the Fourier boundaries: 256² discs and a gradient on a sky,
+/// reflect-blurred by a 15² Gaussian, Gaussian noise of 0.01. Returns `(n, x, k, y)`.
+fn edge_scene() -> (usize, Array2<f64>, Array2<f64>, Array2<f64>) {
     let n = 256;
     let mut x = Array2::from_shape_fn((n, n), |(i, j)| {
         1.0 + 0.005 * i as f64 + 0.3 * ((j as f64) / 9.0).sin()
@@ -555,17 +551,33 @@ fn tapered_reflect_is_as_good_at_the_edges_as_the_doubled_mirror() {
         .into_dimensionality::<ndarray::Ix2>()
         .unwrap();
     let y = blur(&x, &k, Boundary::Reflect) + noise * 0.01;
+    (n, x, k, y)
+}
+
+/// PSNR (peak of `x`) of `xh` against `x` on the band of `b` pixels along the edges.
+fn band_psnr(x: &Array2<f64>, xh: &Array2<f64>, b: usize) -> f64 {
+    let (n0, n1) = x.dim();
     let peak = x.iter().fold(0.0f64, |m, &v| m.max(v));
-    let band_psnr = |xh: &Array2<f64>| -> f64 {
-        let (mut s, mut c) = (0.0, 0.0);
-        for ((i, j), v) in xh.indexed_iter() {
-            if i < 32 || j < 32 || i + 32 >= n || j + 32 >= n {
-                s += (v - x[[i, j]]).powi(2);
-                c += 1.0;
-            }
+    let (mut s, mut c) = (0.0, 0.0);
+    for ((i, j), v) in xh.indexed_iter() {
+        if i < b || j < b || i + b >= n0 || j + b >= n1 {
+            s += (v - x[[i, j]]).powi(2);
+            c += 1.0;
         }
-        10.0 * (peak * peak / (s / c)).log10()
-    };
+    }
+    10.0 * (peak * peak / (s / c)).log10()
+}
+
+/// The default reflect boundary of the Fourier filters (the tapered continuation by three PSF
+/// extents, [`Padding::for_boundary`]) against the doubled mirror grid it replaced, on a
+/// simulated 256² field (discs and a gradient on a sky, reflect-blurred by a 15² Gaussian,
+/// Gaussian noise): the PSNR of the 32-px border band against the truth is no lower (within
+/// 0.05 dB), on a grid of under 60 % of the cells (384² against 512²), and the two agree in the interior.
+#[test]
+fn tapered_reflect_is_as_good_at_the_edges_as_the_doubled_mirror() {
+    let (n, x, k, y) = edge_scene();
+    let peak = x.iter().fold(0.0f64, |m, &v| m.max(v));
+    let band_psnr = |xh: &Array2<f64>| band_psnr(&x, xh, 32);
     let new_pad = Padding::for_boundary(Boundary::Reflect, (n, n), k.dim()).unwrap();
     let p = crate::fft::good_fft_len(2 * n);
     let doubled = Padding::symmetric(Extension::HalfSample, (p - n) / 2, (p - n) / 2);
@@ -585,6 +597,92 @@ fn tapered_reflect_is_as_good_at_the_edges_as_the_doubled_mirror() {
             .iter()
             .fold(0.0f64, |m, d| m.max(d.abs()));
         assert!(inner < 1e-3 * peak, "μ = {mu}: interior differs by {inner}");
+    }
+}
+
+/// The periodic-plus-smooth split ([`Extension::PeriodicSmooth`]) against its definition,
+/// checked in the image domain: `s = y − p` (with `p = pad(y, …)`) has zero mean and its
+/// periodic 5-point Laplacian is the boundary jump image `v` (`v[0, j] = y[M−1, j] − y[0, j]`,
+/// `v[M−1, j] = −v[0, j]`, the same along the columns, summed at the corners); and the filter
+/// equals the periodic filter of `p` plus `s`.
+#[test]
+fn periodic_smooth_split_matches_its_definition() {
+    let (m, n) = (9, 12);
+    let y = Array2::from_shape_fn((m, n), |(i, j)| {
+        3.0 + 0.7 * i as f64 - 0.2 * j as f64 + ((i * 7 + j * 5) % 11) as f64 * 0.3
+    });
+    let ps = Padding::periodic_smooth();
+    let p = pad(y.view(), &ps);
+    let sm = &y - &p;
+    assert!(sm.mean().unwrap().abs() < 1e-12);
+    let mut v = Array2::<f64>::zeros((m, n));
+    for j in 0..n {
+        let a = y[[m - 1, j]] - y[[0, j]];
+        v[[0, j]] += a;
+        v[[m - 1, j]] -= a;
+    }
+    for i in 0..m {
+        let c = y[[i, n - 1]] - y[[i, 0]];
+        v[[i, 0]] += c;
+        v[[i, n - 1]] -= c;
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let lap = sm[[(i + 1) % m, j]]
+                + sm[[(i + m - 1) % m, j]]
+                + sm[[i, (j + 1) % n]]
+                + sm[[i, (j + n - 1) % n]]
+                - 4.0 * sm[[i, j]];
+            assert!(
+                (lap - v[[i, j]]).abs() < 1e-10,
+                "({i}, {j}): {lap} vs {}",
+                v[[i, j]]
+            );
+        }
+    }
+    let k = gauss_psf(5, 1.0);
+    let got = wiener_padded(y.view(), k.view(), Balance::Fixed(1e-2), &ps).unwrap();
+    let none = Padding::symmetric(Extension::Zero, 0, 0);
+    let want = wiener_padded(p.view(), k.view(), Balance::Fixed(1e-2), &none).unwrap() + &sm;
+    let err = (&got - &want).iter().fold(0.0f64, |a, d| a.max(d.abs()));
+    assert!(err < 1e-10, "max error {err}");
+    // single precision agrees to its rounding
+    let y32 = y.mapv(|v| v as f32);
+    let k32 = k.mapv(|v| v as f32);
+    let g32 = wiener_padded(y32.view(), k32.view(), Balance::Fixed(1e-2), &ps).unwrap();
+    let err = (&g32.mapv(f64::from) - &got)
+        .iter()
+        .fold(0.0f64, |a, d| a.max(d.abs()));
+    assert!(err < 1e-4, "f32 vs f64: {err}");
+}
+
+/// The periodic-plus-smooth edges against the doubled mirror grid, on the edge test of
+/// `tapered_reflect_is_as_good_at_the_edges_as_the_doubled_mirror` (a 256² field reflect-blurred
+/// by a 15² Gaussian): the 32-px border band is no less accurate (within 0.05 dB) at two
+/// balances, with no pad at all; the periodic model is far worse there.
+#[test]
+fn periodic_smooth_is_as_good_at_the_edges_as_the_doubled_mirror() {
+    let (n, x, k, y) = edge_scene();
+    let band_psnr = |xh: &Array2<f64>| band_psnr(&x, xh, 32);
+    let p = crate::fft::good_fft_len(2 * n);
+    let doubled = Padding::symmetric(Extension::HalfSample, (p - n) / 2, (p - n) / 2);
+    for mu in [1e-3, 1e-2] {
+        let ps = wiener_padded(
+            y.view(),
+            k.view(),
+            Balance::Fixed(mu),
+            &Padding::periodic_smooth(),
+        )
+        .unwrap();
+        let old = wiener_padded(y.view(), k.view(), Balance::Fixed(mu), &doubled).unwrap();
+        let per =
+            wiener_bounded(y.view(), k.view(), Balance::Fixed(mu), Boundary::Circular).unwrap();
+        let (pn, po, pp) = (band_psnr(&ps), band_psnr(&old), band_psnr(&per));
+        assert!(
+            pn >= po - 0.05,
+            "μ = {mu}: 32-px band PSNR {pn:.3} dB (periodic + smooth) vs {po:.3} dB (doubled mirror)"
+        );
+        assert!(pp < po - 5.0, "μ = {mu}: periodic {pp:.2} dB vs {po:.2} dB");
     }
 }
 

@@ -58,6 +58,11 @@ unsafe impl<R: Send> Sync for SharedSpec<R> {}
 /// (unscaled) transfer function value → multiplier.
 type IndexedFilter<'a, R> = &'a (dyn Fn(usize, usize, Complex<R>) -> Complex<R> + Sync);
 
+/// Map of [`Conv2d::apply_fourier_map_indexed_into`]: frequency indices, the (unscaled)
+/// transfer function value and the (unscaled) spectrum value of the input → the new spectrum
+/// value.
+type MapFilter<'a, R> = &'a (dyn Fn(usize, usize, Complex<R>, Complex<R>) -> Complex<R> + Sync);
+
 /// Per-output-row epilogue of [`Conv2d::apply_into_then`].
 type RowEpilogue<'a, T> = &'a (dyn Fn(usize, usize, &mut [T]) + Sync);
 
@@ -68,6 +73,8 @@ pub(super) enum Mult<'a, R> {
     KernelConj,
     /// `f(u, v, H(u, v))`, evaluated on the fly (then scaled by `1/(P Q)`).
     Indexed(IndexedFilter<'a, R>),
+    /// `Z ← f(u, v, H(u, v), Z)`, evaluated on the fly (then scaled by `1/(P Q)`).
+    Map(MapFilter<'a, R>),
 }
 
 /// Rows per parallel task in the row stages.
@@ -273,6 +280,14 @@ impl<T: Scalar> Conv2d<T> {
                         {
                             for (u, (z, &k)) in col.iter_mut().zip(kcol).enumerate() {
                                 *z *= f(u, q0 + b, k * pq) * inv_pq;
+                            }
+                        }
+                    }
+                    Mult::Map(f) => {
+                        for (b, (col, kcol)) in block.chunks_mut(p).zip(kcols.chunks(p)).enumerate()
+                        {
+                            for (u, (z, &k)) in col.iter_mut().zip(kcol).enumerate() {
+                                *z = f(u, q0 + b, k * pq, *z) * inv_pq;
                             }
                         }
                     }

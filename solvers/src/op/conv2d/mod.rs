@@ -453,7 +453,47 @@ impl<T: Scalar> Conv2d<T> {
     }
 }
 
+/// The map of [`Conv2d::apply_fourier_map_indexed_into`]: `(u, v, H, X) ↦` the new spectrum
+/// value.
+pub type SpectralMap<'a, R> =
+    &'a (dyn Fn(usize, usize, Complex<R>, Complex<R>) -> Complex<R> + Sync);
+
 impl<T: Scalar> Conv2d<T> {
+    /// The affine generalisation of [`Conv2d::apply_fourier_filter_indexed_into`]:
+    /// `y = F⁻¹[ f(u, v, H(u, v), X(u, v)) ]` with `X = F x` (unnormalised DFT on the
+    /// circular grid, as `numpy.fft.fft2`), so a filter can add a term that does not depend
+    /// on `x` (e.g. `W X + (1 − W) S`). Same indices and conventions as the indexed filter:
+    /// `u` the row frequency (`0 ≤ u < P`), `v` the column frequency of the half spectrum of
+    /// real data (`0 ≤ v ≤ Q/2`), `H` unscaled; the map must keep a real signal's spectrum
+    /// Hermitian (its value on the self-conjugate columns is used as is). Circular mode only;
+    /// `x` and `y` have the domain's shape.
+    ///
+    /// ```
+    /// use sparseinv_solvers::op::{Boundary, Conv2d};
+    /// use ndarray::{array, Array2};
+    /// let k = array![[1.0]];
+    /// let c = Conv2d::new([2, 4], k.view(), Boundary::Circular).unwrap();
+    /// let x = array![[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]];
+    /// let mut y = Array2::zeros((2, 4));
+    /// // add 8 to the zero frequency (unnormalised: + 8 / (2·4) = +1 everywhere)
+    /// c.apply_fourier_map_indexed_into(x.view(), y.view_mut(), &|u, v, _h, z| {
+    ///     if (u, v) == (0, 0) { z + num_complex::Complex::new(8.0, 0.0) } else { z }
+    /// }).unwrap();
+    /// assert!((&y - &(&x + 1.0)).iter().all(|d: &f64| d.abs() < 1e-12));
+    /// ```
+    pub fn apply_fourier_map_indexed_into(
+        &self,
+        x: ArrayView2<T>,
+        y: ArrayViewMut2<T>,
+        f: SpectralMap<'_, T::Real>,
+    ) -> Result<()> {
+        self.check_diag()?;
+        check_shape("Fourier map input", &self.dom, x.shape())?;
+        check_shape("Fourier map output", &self.dom, y.shape())?;
+        self.run(x, y, false, Mult::Map(f));
+        Ok(())
+    }
+
     fn check_diag(&self) -> Result<()> {
         if self.mode != Boundary::Circular {
             return Err(Error::Unsupported(format!(
