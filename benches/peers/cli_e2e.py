@@ -5,8 +5,8 @@ Input (seeded, written once as float32 FITS): an n x n star field on a sloped sk
 noise, blurred by the 31^2 PSF of `deconv.py` (Gaussian core + Moffat-like wings).
 
 Jobs (ours | the peer script's call):
-- `wiener-auto`: `--method wiener` with every default (GCV weight and prior, reflect boundary,
-  sky map) | `skimage.restoration.unsupervised_wiener(img, psf)` (its automatic mode);
+- `wiener-auto`: `--method wiener` with every default (GCV weight and prior, the `smooth`
+  boundary — periodic-plus-smooth split on the image's own grid —, sky map) | `skimage.restoration.unsupervised_wiener(img, psf)` (its automatic mode);
 - `wiener-fixed`: `--method tikhonov --balance 0.01 --boundary periodic --sky 0` (the filter of
   scikit-image's `wiener`) | `skimage.restoration.wiener(img, psf, 0.01, clip=False)`;
 - `rl-30`: `--method rl --iters 30 --no-accelerate` (plain RL, zero boundary, sky map as RL's
@@ -24,7 +24,8 @@ faster), and our whole command over our solver time (the issue's "within 1.3x of
 
 Floor: the FFT and memory work a job cannot avoid, timed in this run with scipy.fft on 2
 workers: for the Fourier filters one real forward and one inverse 2-D FFT of the n x n grid
-(`wiener-fixed`, periodic) or of the reflect grid the job filters on, plus the PSF's transform;
+(`wiener-fixed` periodic, `wiener-auto` with its smooth boundary: the image's own grid) plus
+the PSF's transform;
 for RL, per iteration two convolutions on the (n + 30)^2 linear grid rounded to a fast length,
 each one forward and one inverse real FFT (the image's transform cannot be reused: the
 iterate changes). Reading and writing the files is not in the floor (it is in the phases).
@@ -99,12 +100,9 @@ def fft_pair_seconds(p, q, reps=3):
 
 
 def floor_seconds(job, n, k, report):
-    if job == "wiener-fixed":
+    if job in ("wiener-fixed", "wiener-auto"):
+        # periodic, or the smooth boundary: both filter on the image's own grid
         return fft_pair_seconds(n, n) + 0.5 * fft_pair_seconds(n, n)  # image pair + PSF forward
-    if job == "wiener-auto":
-        # the reflect grid the filter runs on (three PSF extents a side), one pair
-        p = fast_len(n + 6 * (k - 1))
-        return fft_pair_seconds(p, p) + 0.5 * fft_pair_seconds(p, p)
     iters = report.get("iterations", 30) or 30
     p = fast_len(n + k - 1)
     return iters * 2 * fft_pair_seconds(p, p, reps=2)
