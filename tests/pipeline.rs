@@ -346,23 +346,19 @@ fn member_errors_convert_into_the_umbrella_error() {
     assert!(std::error::Error::source(&e).is_some());
 }
 
-/// Richardson–Lucy's default stop is the minimum-risk one: on noisy extended sources it stops
-/// before its cap, reports it with the noise model (no discrepancy threshold), and its image is
-/// the one a fixed run of the reported count gives; `max_iters` caps it (with a warning), a
-/// zero cap is refused, and a tiled run chooses the count once for every tile.
-#[test]
-fn rl_default_stops_at_least_estimated_risk() {
+/// Six Gaussian blobs (`exp(−r²/w)`, peaks 300 … 800) on an `n²` grid under a 9² Gaussian
+/// PSF (σ 1.5 px, circular blur) on a sky of 200, Poisson noise drawn with `seed`. Returns
+/// the data and the PSF.
+fn poisson_blobs(n: usize, w: f64, seed: u64) -> (Array2<f64>, Array2<f64>) {
     use rand::SeedableRng;
     use rand_distr::{Distribution, Poisson};
-    // extended sources (Gaussian blobs of 2.5 px): over-fitting sets in within the cap
-    let n = 64;
     let blobs = [(9, 12), (30, 40), (50, 20), (20, 55), (44, 47), (33, 8)];
     let x = Array2::from_shape_fn((n, n), |(i, j)| {
         blobs
             .iter()
             .enumerate()
             .map(|(k, &(bi, bj))| {
-                let r2 = ((i as f64 - bi as f64).powi(2) + (j as f64 - bj as f64).powi(2)) / 12.5;
+                let r2 = ((i as f64 - bi as f64).powi(2) + (j as f64 - bj as f64).powi(2)) / w;
                 (300.0 + 100.0 * k as f64) * (-r2).exp()
             })
             .sum::<f64>()
@@ -373,8 +369,20 @@ fn rl_default_stops_at_least_estimated_risk() {
     });
     let psf = &psf / psf.sum();
     let clean = blur_circular(&x, &psf) + 200.0;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let y = clean.mapv(|m| Poisson::new(m).unwrap().sample(&mut rng));
+    (y, psf)
+}
+
+/// Richardson–Lucy's default stop is the minimum-risk one: on noisy extended sources it stops
+/// before its cap, reports it with the noise model (no discrepancy threshold), and its image is
+/// the one a fixed run of the reported count gives; `max_iters` caps it (with a warning), a
+/// zero cap is refused, and a tiled run chooses the count once for every tile.
+#[test]
+fn rl_default_stops_at_least_estimated_risk() {
+    // extended sources (Gaussian blobs of 2.5 px): over-fitting sets in within the cap
+    let n = 64;
+    let (y, psf) = poisson_blobs(n, 12.5, 3);
     let r = deconvolve(y.view(), psf.view(), &DeconvolveOptions::default()).unwrap();
     let rep = &r.report;
     assert_eq!(rep.stop.as_deref(), Some("minimum_risk"), "{rep:?}");
@@ -434,28 +442,8 @@ fn rl_default_stops_at_least_estimated_risk() {
 /// tiled fixed run.
 #[test]
 fn starlet_default_chooses_threshold_and_count_by_least_estimated_risk() {
-    use rand::SeedableRng;
-    use rand_distr::{Distribution, Poisson};
     let n = 64;
-    let blobs = [(9, 12), (30, 40), (50, 20), (20, 55), (44, 47), (33, 8)];
-    let x = Array2::from_shape_fn((n, n), |(i, j)| {
-        blobs
-            .iter()
-            .enumerate()
-            .map(|(k, &(bi, bj))| {
-                let r2 = ((i as f64 - bi as f64).powi(2) + (j as f64 - bj as f64).powi(2)) / 2.0;
-                (300.0 + 100.0 * k as f64) * (-r2).exp()
-            })
-            .sum::<f64>()
-    });
-    let psf = Array2::from_shape_fn((9, 9), |(i, j)| {
-        let r2 = ((i as f64 - 4.0).powi(2) + (j as f64 - 4.0).powi(2)) / (2.0 * 1.5f64.powi(2));
-        (-r2).exp()
-    });
-    let psf = &psf / psf.sum();
-    let clean = blur_circular(&x, &psf) + 200.0;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-    let y = clean.mapv(|m| Poisson::new(m).unwrap().sample(&mut rng));
+    let (y, psf) = poisson_blobs(n, 2.0, 5);
     let opts = DeconvolveOptions {
         method: Method::Starlet,
         ..Default::default()

@@ -309,6 +309,21 @@ impl<R: Real> Report<R> {
     }
 }
 
+/// Show `info` to `observer`; the stop decided so far, or [`StopReason::Interrupted`] when
+/// there was none and the observer asked to stop (the rule of [`run`], shared by the solvers
+/// that drive their own loop).
+pub(crate) fn observed_stop<R>(
+    observer: &mut dyn Observer<R>,
+    info: &IterInfo<'_, R>,
+    stop: Option<StopReason>,
+) -> Option<StopReason> {
+    if observer.observe(info) == Control::Stop && stop.is_none() {
+        Some(StopReason::Interrupted)
+    } else {
+        stop
+    }
+}
+
 /// Drive `solver` until a stop criterion holds or the observer interrupts.
 ///
 /// The relative-change test is skipped on the first iteration (the change from a zero start is
@@ -362,9 +377,7 @@ pub fn run<S: IterativeSolver + ?Sized>(
             elapsed: start.elapsed(),
             iterate: solver.iterate(),
         };
-        if observer.observe(&it) == Control::Stop && stop.is_none() {
-            stop = Some(StopReason::Interrupted);
-        }
+        stop = observed_stop(observer, &it, stop);
         if let Some(r) = stop {
             report.stop_reason = r;
             break;

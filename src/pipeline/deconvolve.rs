@@ -712,6 +712,18 @@ struct Solve<'a> {
 
 type IterProgress<'p> = Option<&'p mut dyn FnMut(usize)>;
 
+/// An observer that reports each iteration's count to `progress` and never stops the run.
+fn progress_observer<R>(
+    mut progress: IterProgress<'_>,
+) -> impl FnMut(&IterInfo<R>) -> Control + '_ {
+    move |i: &IterInfo<R>| {
+        if let Some(p) = progress.as_mut() {
+            p(i.iter);
+        }
+        Control::Continue
+    }
+}
+
 impl<'a> Solve<'a> {
     fn new(
         psf: ArrayView2<'a, f64>,
@@ -803,22 +815,9 @@ impl<'a> Solve<'a> {
         };
         let y = win.mapv(|v| real::<R>(v - self.rl_offset));
         let k = self.psf.mapv(real::<R>);
-        let mut progress = progress;
-        let mut obs = |i: &IterInfo<R>| {
-            if let Some(p) = progress.as_mut() {
-                p(i.iter);
-            }
-            Control::Continue
-        };
+        let mut obs = progress_observer(progress);
         let (x, rep) = richardson_lucy(y.view(), k.view(), Some(valid), &p, &mut obs)?;
-        use sparseinv_solvers::iter::StopReason;
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).push((
-            rep.iterations,
-            matches!(
-                rep.stop_reason,
-                StopReason::Residual | StopReason::MinimumRisk
-            ),
-        ));
+        self.record_run(rep.iterations, rep.stop_reason);
         let add = self.rl_offset + self.rl_background;
         let mut out = x.mapv(|v| v.to_f64_lossless() + add);
         if let Some(b) = &p.background {
@@ -851,29 +850,21 @@ impl<'a> Solve<'a> {
             }),
             ..StarletSparseParams::default()
         };
-        let mut progress = progress;
-        let mut obs = |i: &IterInfo<f64>| {
-            if let Some(p) = progress.as_mut() {
-                p(i.iter);
-            }
-            Control::Continue
-        };
+        let mut obs = progress_observer(progress);
         let r = starlet_sparse_with(win, self.psf, Some(valid), &p, &mut obs)?;
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).push((
-            r.report.iterations,
-            r.report.stop_reason == sparseinv_solvers::iter::StopReason::MinimumRisk,
-        ));
+        self.record_run(r.report.iterations, r.report.stop_reason);
         Ok(r)
     }
 
-    /// [`Solve::starlet_result`]'s image.
-    fn starlet(
-        &self,
-        win: ArrayView2<'_, f64>,
-        valid: ArrayView2<'_, bool>,
-        progress: IterProgress<'_>,
-    ) -> Result<Array2<f64>> {
-        Ok(self.starlet_result(win, valid, progress)?.x)
+    /// Keep the iterations a window ran and whether its automatic stop fired (the
+    /// discrepancy or the minimum-risk stop) rather than the cap.
+    fn record_run(&self, iterations: usize, reason: sparseinv_solvers::iter::StopReason) {
+        use sparseinv_solvers::iter::StopReason;
+        let fired = matches!(reason, StopReason::Residual | StopReason::MinimumRisk);
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((iterations, fired));
     }
 
     /// The band along the edges left out of the risk estimate: the PSF's half-extent (at
@@ -912,7 +903,7 @@ impl<'a> Solve<'a> {
             }
             Method::Rl if self.single => self.rl::<f32>(win, valid.view(), bg, progress)?,
             Method::Rl => self.rl::<f64>(win, valid.view(), bg, progress)?,
-            Method::Starlet => self.starlet(win, valid.view(), progress)?,
+            Method::Starlet => self.starlet_result(win, valid.view(), progress)?.x,
             Method::Learned => self.learned(filled()?.view())?,
         };
         let Some(kappa) = self.refit else {
@@ -1569,7 +1560,7 @@ fn choose_count_on_window(
         None,
     );
     if opts.method == Method::Starlet {
-        solve.starlet(win, valid.view(), None)?;
+        solve.starlet_result(win, valid.view(), None)?;
     } else if solve.single {
         solve.rl::<f32>(win, valid.view(), bg, None)?;
     } else {
@@ -1742,7 +1733,6 @@ fn compute_globals(
         g.noise_slope = m.slope;
         // the count (and the threshold, when not given) is always chosen on the central
         // window (the whole image when it fits), then run as a fixed count
-        let _ = choose_count;
         choose_starlet_on_window(&mut g, work, psf, boundary, opts)?;
     }
     Ok(g)

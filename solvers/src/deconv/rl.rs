@@ -3,7 +3,7 @@
 use super::{check_inputs, mask_weights, masked_data, NoiseModel};
 use crate::error::{Error, Result};
 use crate::iter::{
-    run, Control, IterInfo, IterativeSolver, Observer, Report, StepInfo, StopCriteria, StopReason,
+    run, IterInfo, IterativeSolver, Observer, Report, StepInfo, StopCriteria, StopReason,
 };
 use crate::op::{Boundary, Conv2d, LinearOperator};
 use crate::scalar::{real, Real};
@@ -156,6 +156,48 @@ impl RiskStop {
         self.eps_rel > 0.0
             && self.eps_rel.is_finite()
             && usable_noise(self.noise, self.level_offset)
+    }
+}
+
+/// The bookkeeping of a minimum-risk stop, shared by Richardson–Lucy and the starlet FISTA:
+/// the least SURE seen and the iteration count `best` of the point it was evaluated at.
+pub(super) struct RiskTrack {
+    pub(super) best_sure: f64,
+    pub(super) best: usize,
+}
+
+impl RiskTrack {
+    /// Starting with the SURE of the point after `at` iterations (`f64::INFINITY`: none yet).
+    pub(super) fn new(sure: f64, at: usize) -> Self {
+        RiskTrack {
+            best_sure: sure,
+            best: at,
+        }
+    }
+
+    /// Take the SURE of the point after `at` iterations; whether it is the new least.
+    pub(super) fn offer(&mut self, at: usize, sure: f64) -> bool {
+        let better = sure < self.best_sure;
+        if better {
+            self.best_sure = sure;
+            self.best = at;
+        }
+        better
+    }
+
+    /// Whether the point after `at` iterations lies [`RiskStop::patience`] past the best.
+    pub(super) fn exhausted(&self, at: usize) -> bool {
+        at >= self.best + RiskStop::patience(self.best)
+    }
+
+    /// After the loop, with `last` the iteration count of the last evaluated point: a cap
+    /// reached after the estimate had risen past its minimum is reported as `MinimumRisk`, and
+    /// the report counts the iterations behind the best point (the one returned).
+    pub(super) fn settle<R>(&self, report: &mut Report<R>, last: usize) {
+        if report.stop_reason == StopReason::MaxIters && self.best < last {
+            report.stop_reason = StopReason::MinimumRisk;
+        }
+        report.iterations = self.best;
     }
 }
 
@@ -902,9 +944,8 @@ fn min_risk<R: Real>(
         rel_change_history: Vec::new(),
         elapsed: std::time::Duration::ZERO,
     };
-    // best evaluated point: (SURE, iterations that produced it); its image in `best`
-    let mut best_sure = f64::INFINITY;
-    let mut best_k = 0usize;
+    // best evaluated point (SURE, iterations that produced it); its image in `best`
+    let mut track = RiskTrack::new(f64::INFINITY, 0);
     let mut best = main.x.clone();
     let mut best_is_current = false;
     for k in 1..=crit.max_iters {
@@ -915,15 +956,13 @@ fn min_risk<R: Real>(
         // SURE of the point this step started from (k − 1 iterations)
         let (wm, rr) = main.last_risk;
         let sure = rr - sum_var + 2.0 * (perturbed.last_risk.0 - wm) / delta;
-        if sure < best_sure {
-            best_sure = sure;
-            best_k = k - 1;
+        if track.offer(k - 1, sure) {
             best.assign(&main.evaluated_point());
         }
         let mut stop = None;
         if !info.rel_change.is_finite() {
             stop = Some(StopReason::Diverged);
-        } else if k > best_k + RiskStop::patience(best_k) {
+        } else if track.exhausted(k - 1) {
             stop = Some(StopReason::MinimumRisk);
         }
         let it = IterInfo {
@@ -936,26 +975,21 @@ fn min_risk<R: Real>(
             elapsed: start.elapsed(),
             iterate: main.iterate(),
         };
-        if observer.observe(&it) == Control::Stop && stop.is_none() {
-            stop = Some(StopReason::Interrupted);
-        }
+        stop = crate::iter::observed_stop(observer, &it, stop);
         if let Some(r) = stop {
             report.stop_reason = r;
             break;
         }
         // at the cap with the estimate still at its lowest at the last evaluated point, the
         // newest iterate (one step further down the falling estimate) is returned
-        best_is_current = k == crit.max_iters && best_k == k - 1;
+        best_is_current = k == crit.max_iters && track.best == k - 1;
     }
     report.elapsed = start.elapsed();
     if report.stop_reason == StopReason::MaxIters && best_is_current {
         return Ok((main.into_x(), report));
     }
-    if report.stop_reason == StopReason::MaxIters && best_k + 1 < report.iterations {
-        // the cap came within the patience, but the estimate had risen past its minimum
-        report.stop_reason = StopReason::MinimumRisk;
-    }
-    // the report counts the iterations behind the returned image
-    report.iterations = best_k;
+    // the last evaluated point is the one the last step started from
+    let last = report.iterations.saturating_sub(1);
+    track.settle(&mut report, last);
     Ok((best, report))
 }

@@ -1,12 +1,12 @@
 //! Starlet-sparse deconvolution (analysis ℓ1 with positivity, a configuration of the
 //! Condat–Vũ solver [`crate::proximal::pdhg`](mod@crate::proximal::pdhg)) and active-support re-fitting.
 
-use super::rl::RiskProbe;
+use super::rl::{RiskProbe, RiskTrack};
 use super::RiskStop;
 use super::{check_inputs, mask_weights, masked_data};
 use crate::error::{Error, Result};
 use crate::iter::{
-    run, Control, IterInfo, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria,
+    run, IterInfo, IterativeSolver, NoObserver, Observer, Report, StepInfo, StopCriteria,
     StopReason,
 };
 use crate::krylov::Cgls;
@@ -362,6 +362,7 @@ struct StarletFista<'s, 'a> {
     /// work buffers
     z: Array2<f64>,
     v: Array2<f64>,
+    r: Array2<f64>,
     wx: Array3<f64>,
     /// evaluate the objective after each step (one more starlet transform)
     with_objective: bool,
@@ -392,6 +393,7 @@ impl<'s, 'a> StarletFista<'s, 'a> {
             wtu: Array2::zeros((n0, n1)),
             z: Array2::zeros((n0, n1)),
             v: Array2::zeros((n0, n1)),
+            r: Array2::zeros((n0, n1)),
             wx: Array3::zeros((jn + 1, n0, n1)),
             with_objective,
         }
@@ -428,15 +430,19 @@ impl<'s, 'a> StarletFista<'s, 'a> {
         self.u.mapv(|v| v / self.tau)
     }
 
-    /// `(Σ_p est_p (y_p − (Ax)_p)², Σ_p w_p (Ax)_p)`: the risk sums of the current model.
-    fn risk_sums(&self, est: &Array2<f64>, w: &Array2<f64>) -> (f64, f64) {
+    /// `Σ_p est_p (y_p − (Ax)_p)²`: the residual sum of the risk estimate.
+    fn residual_sq(&self, est: &Array2<f64>) -> f64 {
         ndarray::Zip::from(&self.ax)
             .and(&self.y)
             .and(est)
+            .fold(0.0, |acc, &a, &y, &e| acc + e * (y - a) * (y - a))
+    }
+
+    /// `Σ_p w_p (Ax)_p`: the probe sum of the risk estimate.
+    fn model_dot(&self, w: &Array2<f64>) -> f64 {
+        ndarray::Zip::from(&self.ax)
             .and(w)
-            .fold((0.0, 0.0), |(rr, wm), &a, &y, &e, &w| {
-                (rr + e * (y - a) * (y - a), wm + w * a)
-            })
+            .fold(0.0, |acc, &a, &w| acc + w * a)
     }
 }
 
@@ -462,6 +468,7 @@ impl IterativeSolver for StarletFista<'_, '_> {
             wtu,
             z,
             v,
+            r,
             wx,
             with_objective,
         } = self;
@@ -472,8 +479,7 @@ impl IterativeSolver for StarletFista<'_, '_> {
             .and(&*x)
             .and(&*x_prev)
             .for_each(|z, &x, &xp| *z = x + mom * (x - xp));
-        let mut r = Array2::<f64>::zeros(z.dim());
-        ndarray::Zip::from(&mut r)
+        ndarray::Zip::from(&mut *r)
             .and(&*ax)
             .and(&*ax_prev)
             .and(&*y)
@@ -486,7 +492,7 @@ impl IterativeSolver for StarletFista<'_, '_> {
         // the prox of τ(Σ λ_j‖W_j·‖₁ + ι₊) at v: projected gradient on the dual, warm start
         let step = 1.0 / s.wn2;
         for _ in 0..s.inner {
-            ndarray::Zip::from(&mut r)
+            ndarray::Zip::from(&mut *r)
                 .and(&*v)
                 .and(&*wtu)
                 .for_each(|r, &v, &t| *r = (v - t).max(0.0));
@@ -583,12 +589,13 @@ fn fista_min_risk(
         elapsed: std::time::Duration::ZERO,
     };
     let sure_now = |main: &StarletFista, pert: &StarletFista| {
-        let (rr, wm) = main.risk_sums(&est, &probe.w);
-        let (_, wmp) = pert.risk_sums(&est, &probe.w);
-        probe.sure(rr, wm, wmp)
+        probe.sure(
+            main.residual_sq(&est),
+            main.model_dot(&probe.w),
+            pert.model_dot(&probe.w),
+        )
     };
-    let mut best_sure = sure_now(&main, &pert);
-    let mut best_k = 0usize;
+    let mut track = RiskTrack::new(sure_now(&main, &pert), 0);
     let mut best = main.x.clone();
     let mut best_dual = main.dual();
     for k in 1..=crit.max_iters {
@@ -597,16 +604,11 @@ fn fista_min_risk(
         report.iterations = k;
         report.rel_change_history.push(info.rel_change);
         let sure = sure_now(&main, &pert);
-        if sure < best_sure {
-            best_sure = sure;
-            best_k = k;
+        if track.offer(k, sure) {
             best.assign(&main.x);
             best_dual = main.dual();
         }
-        let mut stop = None;
-        if k >= best_k + RiskStop::patience(best_k) {
-            stop = Some(StopReason::MinimumRisk);
-        }
+        let stop = track.exhausted(k).then_some(StopReason::MinimumRisk);
         let it = IterInfo {
             iter: k,
             max_iters: crit.max_iters,
@@ -617,28 +619,19 @@ fn fista_min_risk(
             elapsed: start.elapsed(),
             iterate: main.iterate(),
         };
-        if observer.observe(&it) == Control::Stop && stop.is_none() {
-            stop = Some(StopReason::Interrupted);
-        }
-        if let Some(r) = stop {
+        if let Some(r) = crate::iter::observed_stop(observer, &it, stop) {
             report.stop_reason = r;
             break;
         }
     }
     report.elapsed = start.elapsed();
-    if report.stop_reason == StopReason::MaxIters && best_k < report.iterations {
-        // the cap came within the patience, but the estimate had risen past its minimum
-        report.stop_reason = StopReason::MinimumRisk;
-    }
-    // the report counts the iterations behind the returned image
-    report.iterations = best_k;
-    let objective = {
-        let mut b = StarletFista::new(s, yd.clone(), true);
-        b.x.assign(&best);
-        conv_into(s.a, &b.x, &mut b.ax);
-        vec![b.objective_value()]
-    };
-    Ok((best, best_dual, objective, report, Some(best_sure)))
+    let last = report.iterations;
+    track.settle(&mut report, last);
+    // the objective of the returned point (the data chain is done with)
+    main.x.assign(&best);
+    conv_into(s.a, &main.x, &mut main.ax);
+    let objective = vec![main.objective_value()];
+    Ok((best, best_dual, objective, report, Some(track.best_sure)))
 }
 
 /// Re-fit the amplitudes of the significant starlet coefficients of an estimate to the data
