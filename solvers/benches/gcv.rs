@@ -1,7 +1,8 @@
 //! Criterion bench of the GCV weight choice ([`gcv_select`]) as the `deconvolve` pipeline
-//! runs it by default for Wiener: a 1024² window on the tapered reflect grid of
-//! [`Boundary::Reflect`] (three PSF extents a side, to a fast length), a 31² Gaussian PSF,
-//! and the three regularisers.
+//! runs it for Wiener: the central window (512² by default, `GCV_WINDOW`; 1024² for scale)
+//! under the periodic-plus-smooth split of an untiled run (`smooth`) and on the tapered
+//! reflect grid of a tiled one ([`Boundary::Reflect`]: three PSF extents a side, to a fast
+//! length), a 31² Gaussian PSF, and the three regularisers.
 //!
 //! `cargo bench -p sparseinv-solvers --bench gcv`
 
@@ -13,7 +14,7 @@ use sparseinv_solvers::testing::randn;
 use std::time::Duration;
 
 fn gcv(c: &mut Criterion) {
-    let mut g = c.benchmark_group("gcv_select_wiener_reflect");
+    let mut g = c.benchmark_group("gcv_select_wiener");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10));
@@ -30,15 +31,22 @@ fn gcv(c: &mut Criterion) {
             .into_dimensionality::<ndarray::Ix2>()
             .unwrap()
             .mapv(|v| 100.0 + 10.0 * v);
-        let padding = Padding::for_boundary(Boundary::Reflect, (n, n), (k, k)).unwrap();
         let regs = [
             Regulariser::Identity,
             Regulariser::Gradient,
             Regulariser::Laplacian,
         ];
-        g.bench_function(format!("{n}x{n}_k{k}_3regs"), |b| {
-            b.iter(|| gcv_select(y.view(), psf.view(), &regs, &padding).unwrap())
-        });
+        for (name, padding) in [
+            ("smooth", Padding::periodic_smooth()),
+            (
+                "reflect",
+                Padding::for_boundary(Boundary::Reflect, (n, n), (k, k)).unwrap(),
+            ),
+        ] {
+            g.bench_function(format!("{n}x{n}_k{k}_3regs_{name}"), |b| {
+                b.iter(|| gcv_select(y.view(), psf.view(), &regs, &padding).unwrap())
+            });
+        }
     }
     g.finish();
 }

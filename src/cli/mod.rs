@@ -95,7 +95,8 @@ pub fn check_outputs<'a>(
 /// A 2-D FITS image read for processing: the file, its pixels and validity mask.
 #[cfg(feature = "fits")]
 pub struct FitsInput {
-    /// The image as read (header, path, HDU).
+    /// The image as read (header, path, HDU, `BITPIX`); its pixel arrays are moved to
+    /// `data` and `valid` (left empty here).
     pub image: sparseinv::io::fits::FitsImage,
     /// The pixels, `(NAXIS2, NAXIS1)`; undefined pixels are NaN.
     pub data: ndarray::Array2<f64>,
@@ -115,9 +116,15 @@ impl FitsInput {
 /// name the file (a cube, a table HDU, every pixel masked, ...).
 #[cfg(feature = "fits")]
 pub fn read_fits_input(spec: &str, hdu: Option<usize>) -> anyhow::Result<FitsInput> {
-    let image = sparseinv::io::fits::read_fits_spec(spec, hdu)?;
-    let data = image.image2d()?.to_owned();
-    let valid = image.plane_valid(0).to_owned();
+    let mut image = sparseinv::io::fits::read_fits_spec(spec, hdu)?;
+    let (ny, nx) = image.image2d()?.dim();
+    // the one plane moves out of the file's arrays (no copy of the pixels)
+    let data = std::mem::take(&mut image.data)
+        .into_shape_with_order((ny, nx))
+        .expect("one plane of ny × nx");
+    let valid = std::mem::take(&mut image.valid)
+        .into_shape_with_order((ny, nx))
+        .expect("one plane of ny × nx");
     if !valid.iter().any(|&b| b) {
         anyhow::bail!("{}: every pixel is masked", image.path.display());
     }

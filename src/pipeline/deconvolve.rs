@@ -191,8 +191,10 @@ pub const STARLET_AUTO_MAX_ITERS: usize = 300;
 pub const STARLET_K_CANDIDATES: [f64; 5] = [1.0, 2.0, 3.0, 4.0, 5.0];
 /// Threshold of `starlet` with a given iteration count and no `k_sigma`.
 pub const STARLET_DEFAULT_K_SIGMA: f64 = 3.0;
-/// Side of the central window on which the GCV weight of the Fourier methods is chosen.
-pub const GCV_WINDOW: usize = 1024;
+/// Side of the central window on which the GCV weight of the Fourier methods is chosen
+/// (262 144 pixels: a scalar weight needs no more; on the 2048² field of
+/// `benches/peers/cli_e2e.py` the 1024² window chose a balance 0.8 % lower, at 4× the cost).
+pub const GCV_WINDOW: usize = 512;
 
 /// The signal model of the Fourier methods: the regulariser `L` of
 /// `x̂ = F⁻¹[conj(H) Y / (|H|² + λ|L|²)]` ([`Regulariser`]).
@@ -1311,21 +1313,29 @@ pub fn deconvolve_with_progress(
             report.stop = Some("fixed".into());
         }
     }
-    let image = finish(
+    let (image, flux_after) = finish(
         method,
         x,
         valid.view(),
         sky,
         sky_map.as_ref().map(|m| &m.map),
     );
-    report.sky_map = sky_map.as_ref().map(|m| SkyMapReport {
-        box_size: m.box_size,
-        boxes: m.mesh.dim(),
-        min: m.map.iter().cloned().fold(f64::INFINITY, f64::min),
-        max: m.map.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
-        filled_boxes: m.filled_boxes,
+    report.sky_map = sky_map.as_ref().map(|m| {
+        let (min, max) = m
+            .map
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        SkyMapReport {
+            box_size: m.box_size,
+            boxes: m.mesh.dim(),
+            min,
+            max,
+            filled_boxes: m.filled_boxes,
+        }
     });
-    report.flux_after = image.iter().filter(|v| v.is_finite()).sum();
+    report.flux_after = flux_after;
     phases.finish = t_finish.elapsed().as_secs_f64();
     report.seconds = t_start.elapsed().as_secs_f64();
     report.phases = phases;
@@ -1365,8 +1375,9 @@ fn sky_offset(
 
 /// The sky of [`deconvolve()`]: the given value; else, with
 /// [`DeconvolveOptions::sky_mesh`]` = Some(b)` and an image of at least `2b` pixels on each
-/// side, the background map ([`crate::psf::background_map`]) and its median as the scalar
-/// sky; else the clipped median ([`estimate_sky`]).
+/// side, the background map ([`crate::psf::background_map`]) and its median (over a regular
+/// grid of at most ~2¹⁶ of its pixels) as the scalar sky; else the clipped median
+/// ([`estimate_sky`]).
 fn resolve_sky(
     y: ArrayView2<'_, f64>,
     opts: &DeconvolveOptions,
@@ -1378,7 +1389,15 @@ fn resolve_sky(
     match opts.sky_mesh {
         Some(b) if n0 >= 2 * b && n1 >= 2 * b => {
             let m = crate::psf::background_map(y, b)?;
-            let mut v: Vec<f64> = m.map.iter().copied().collect();
+            // the map is smooth on the scale of a box: its median from a regular grid of
+            // at most ~2¹⁶ of its pixels (every pixel of an image up to 256²)
+            let stride = (((n0 * n1) as f64 / 65536.0).sqrt().ceil() as usize).max(1);
+            let mut v: Vec<f64> = m
+                .map
+                .slice(ndarray::s![stride / 2..;stride, stride / 2..;stride])
+                .iter()
+                .copied()
+                .collect();
             let med = sparseinv_solvers::stats::median_mut(&mut v).unwrap_or(0.0);
             Ok((med, Some(m)))
         }
@@ -1427,19 +1446,48 @@ pub fn half_max_fwhm(psf: ArrayView2<'_, f64>) -> f64 {
     2.0 * (area / std::f64::consts::PI).sqrt()
 }
 
-/// The solver's output as the deconvolved image: the sky added back (Richardson–Lucy adds its
-/// background and offset itself) and NaN at masked pixels.
+/// The solver's output as the deconvolved image, in place: the sky added back (Richardson–Lucy
+/// adds its background and offset itself) and NaN at masked pixels; with the flux (sum) of
+/// the valid pixels. Rows in parallel.
 fn finish(
     method: Method,
-    x: Array2<f64>,
+    mut x: Array2<f64>,
     valid: ArrayView2<'_, bool>,
     sky: f64,
     map: Option<&Array2<f64>>,
-) -> Array2<f64> {
+) -> (Array2<f64>, f64) {
+    use rayon::prelude::*;
     let add = sky_offset(method, sky, map);
-    Zip::indexed(&x)
-        .and(valid)
-        .map_collect(|ij, &v, &m| if m { v + add(ij) } else { f64::NAN })
+    let n1 = x.ncols().max(1);
+    let row = |i: usize, xr: &mut [f64]| -> f64 {
+        let mut flux = 0.0;
+        for (j, v) in xr.iter_mut().enumerate() {
+            if valid[[i, j]] {
+                *v += add((i, j));
+                flux += *v;
+            } else {
+                *v = f64::NAN;
+            }
+        }
+        flux
+    };
+    let flux = match x.as_slice_mut() {
+        Some(xs) => xs
+            .par_chunks_mut(n1)
+            .enumerate()
+            .map(|(i, xr)| row(i, xr))
+            .sum(),
+        None => {
+            let mut f = 0.0;
+            for (i, mut xr) in x.rows_mut().into_iter().enumerate() {
+                let mut r = xr.to_vec();
+                f += row(i, &mut r);
+                xr.assign(&ndarray::ArrayView1::from(&r));
+            }
+            f
+        }
+    };
+    (x, flux)
 }
 
 /// The quantities of [`deconvolve()`] that must be the same in every tile of an image,
@@ -1689,8 +1737,18 @@ fn compute_globals(
                     g.prior = FourierPrior::from_regulariser(regs[0]);
                 }
                 None => {
-                    let f = filled()?;
-                    let win = f.slice(central_window(f.dim(), GCV_WINDOW));
+                    // the central window alone, its masked pixels filled (the rest of the
+                    // image is not needed here)
+                    let sl = central_window(work.dim(), GCV_WINDOW);
+                    let (wv, wm) = (work.slice(sl), valid.slice(sl));
+                    let filled_win = if wm.iter().all(|&b| b) {
+                        None
+                    } else if wm.iter().any(|&b| b) {
+                        Some(fill_masked_median(wv, wm, 2)?)
+                    } else {
+                        Some(filled()?.slice(sl).to_owned())
+                    };
+                    let win = filled_win.as_ref().map_or(wv, |f| f.view());
                     let padding = boundary.fourier_padding(win.dim(), psf.dim())?;
                     let c = gcv_select(win, psf, regs, &padding)?;
                     g.balance = c.lambda;
@@ -1836,7 +1894,7 @@ pub fn deconvolve_window(
         net.as_ref(),
     );
     let x = solve.run(work.view(), None, None)?;
-    Ok(finish(method, x, valid.view(), globals.sky, None))
+    Ok(finish(method, x, valid.view(), globals.sky, None).0)
 }
 
 #[cfg(feature = "fits")]
@@ -1855,7 +1913,7 @@ impl Deconvolved {
         mut history: Vec<String>,
         force: bool,
     ) -> Result<()> {
-        use crate::io::fits::{write_fits_2d, Header, WriteOptions};
+        use crate::io::fits::{write_fits_2d_f64, Header, WriteOptions};
         let r = &self.report;
         let mut extra = Header::default();
         extra.set_str("DECONV", r.method.name(), "deconvolution method");
@@ -1883,10 +1941,9 @@ impl Deconvolved {
                 None => String::new(),
             }
         ));
-        let out = self.image.mapv(|v| v as f32);
-        write_fits_2d(
+        write_fits_2d_f64(
             path,
-            out.view(),
+            self.image.view(),
             &WriteOptions {
                 header,
                 extra: Some(&extra),

@@ -51,27 +51,58 @@ pub struct BackgroundMap {
 /// stable (at most 10 rounds, σ the standard deviation of the kept values); then the mode
 /// `2.5·median − 1.5·mean` when `|mean − median| < 0.3 σ` (a mildly crowded box), else the
 /// median (Bertin & Arnouts 1996, §3.1). `None` for an empty set.
-fn box_background(v: &mut Vec<f64>) -> Option<f64> {
+///
+/// The values are sorted once: every clipping round keeps a contiguous run of the sorted
+/// values, whose median is read off and whose mean and variance come from prefix sums (of the
+/// values less the first median, so that the sums stay well conditioned), so a round costs two
+/// binary searches instead of a selection and three passes.
+fn box_background(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
+    v.sort_unstable_by(f64::total_cmp);
+    let c = v[v.len() / 2];
+    let (mut s1, mut s2) = (
+        Vec::with_capacity(v.len() + 1),
+        Vec::with_capacity(v.len() + 1),
+    );
+    let (mut a1, mut a2) = (0.0f64, 0.0f64);
+    s1.push(0.0);
+    s2.push(0.0);
+    for &x in v.iter() {
+        let d = x - c;
+        a1 += d;
+        a2 += d * d;
+        s1.push(a1);
+        s2.push(a2);
+    }
+    // the kept values are v[lo..hi]
+    let (mut lo, mut hi) = (0usize, v.len());
     let (mut med, mut mean, mut sd) = (0.0, 0.0, 0.0);
     for _ in 0..10 {
-        if v.is_empty() {
+        if lo == hi {
             return None;
         }
-        med = median_mut(v).expect("non-empty");
-        let n = v.len() as f64;
-        mean = v.iter().sum::<f64>() / n;
-        sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
+        let m = hi - lo;
+        med = if m % 2 == 1 {
+            v[lo + m / 2]
+        } else {
+            0.5 * (v[lo + m / 2 - 1] + v[lo + m / 2])
+        };
+        let n = m as f64;
+        let (sx, sxx) = (s1[hi] - s1[lo], s2[hi] - s2[lo]);
+        mean = c + sx / n;
+        sd = (sxx / n - (sx / n) * (sx / n)).max(0.0).sqrt();
         if sd == 0.0 {
             break;
         }
-        let before = v.len();
-        v.retain(|x| (x - med).abs() <= 3.0 * sd);
-        if v.len() == before {
+        let run = &v[lo..hi];
+        let nlo = lo + run.partition_point(|&x| x < med && (x - med).abs() > 3.0 * sd);
+        let nhi = lo + run.partition_point(|&x| x <= med || (x - med).abs() <= 3.0 * sd);
+        if (nlo, nhi) == (lo, hi) {
             break;
         }
+        (lo, hi) = (nlo, nhi.max(nlo));
     }
     Some(if sd > 0.0 && (mean - med).abs() < 0.3 * sd {
         2.5 * med - 1.5 * mean
@@ -342,6 +373,69 @@ pub fn background_map(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The clipping loop written out directly (a selection, a mean and a standard deviation
+    /// per round, `retain`): the reference for the sorted-run version.
+    fn box_background_direct(v: &mut Vec<f64>) -> Option<f64> {
+        let (mut med, mut mean, mut sd) = (0.0, 0.0, 0.0);
+        for _ in 0..10 {
+            if v.is_empty() {
+                return None;
+            }
+            med = median_mut(v).expect("non-empty");
+            let n = v.len() as f64;
+            mean = v.iter().sum::<f64>() / n;
+            sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
+            if sd == 0.0 {
+                break;
+            }
+            let before = v.len();
+            v.retain(|x| (x - med).abs() <= 3.0 * sd);
+            if v.len() == before {
+                break;
+            }
+        }
+        Some(if sd > 0.0 && (mean - med).abs() < 0.3 * sd {
+            2.5 * med - 1.5 * mean
+        } else {
+            med
+        })
+    }
+
+    /// Sky boxes with stars (heavy upper tail), a dead column (low outliers), odd and even
+    /// sizes, a constant box and an empty one: the sorted-run box estimate equals the direct
+    /// clipping loop to rounding.
+    #[test]
+    fn box_background_equals_the_direct_clipping_loop() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for case in 0..200 {
+            let n = 50 + (case * 37) % 4100;
+            let sky = 1000.0 * rng.random::<f64>();
+            let mut v: Vec<f64> = (0..n)
+                .map(|_| {
+                    let u: f64 = rng.random();
+                    let g = (-2.0 * (1.0 - rng.random::<f64>()).ln()).sqrt()
+                        * (std::f64::consts::TAU * rng.random::<f64>()).cos();
+                    if u < 0.08 {
+                        sky + 10f64.powf(1.0 + 4.0 * rng.random::<f64>())
+                    } else if u < 0.1 {
+                        sky - 200.0
+                    } else {
+                        sky + 10.0 * g
+                    }
+                })
+                .collect();
+            let want = box_background_direct(&mut v.clone()).unwrap();
+            let got = box_background(&mut v).unwrap();
+            assert!(
+                (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "case {case}: {got} vs {want}"
+            );
+        }
+        assert_eq!(box_background(&mut [7.0; 33]), Some(7.0));
+        assert_eq!(box_background(&mut []), None);
+    }
 
     /// The row evaluation walks the segments; it must give exactly the per-point formula,
     /// inside the nodes, before the first and past the last (linear continuation).

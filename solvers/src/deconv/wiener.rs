@@ -760,7 +760,9 @@ pub struct GcvChoice {
 /// with the truth, and 0.6–2.5 dB above scikit-image's `unsupervised_wiener`; on simulated
 /// star fields, within 0.05 dB of that oracle. Cost: one real 2-D FFT of the extended image
 /// and about 50 evaluations of `V` per regulariser, each one pass over the `N/2` frequencies
-/// of the Hermitian half spectrum (the terms are even in the frequency).
+/// of the Hermitian half spectrum (the terms are even in the frequency). Under
+/// [`Extension::PeriodicSmooth`] `Y` is the spectrum of the periodic component, `F[y] − Ŝ`
+/// (the image's own grid, no inverse transform).
 ///
 /// Errors on empty/non-finite input, an empty `regularisers` list, or a degenerate problem
 /// (every `|H|²` and `|L|²` zero).
@@ -797,7 +799,10 @@ pub fn gcv_select<R: Real>(
         return Err(Error::param("regularisers", "give at least one"));
     }
     let y64 = y.mapv(|v| v.to_f64_lossless());
-    let ext = if padding.is_none() {
+    // periodic-plus-smooth: the periodic component's spectrum is Y − Ŝ (no inverse FFT)
+    let smooth = (padding.extension == Extension::PeriodicSmooth)
+        .then(|| SmoothSpectrum::<f64>::new(y64.view()));
+    let ext = if padding.is_none() || smooth.is_some() {
         y64
     } else {
         pad(y64.view(), padding)
@@ -807,8 +812,12 @@ pub fn gcv_select<R: Real>(
     // over all frequencies are the sums over v ≤ q/2 with weight 2 off the self-conjugate
     // columns v = 0 and (q even) v = q/2
     let w = q / 2 + 1;
-    let yf = crate::fft::rfft2(ext.view());
+    let mut yf = crate::fft::rfft2(ext.view());
     drop(ext);
+    if let Some(sp) = &smooth {
+        yf.indexed_iter_mut()
+            .for_each(|((u, v), z)| *z -= sp.at(u, v));
+    }
     let psf64 = psf.mapv(|v| v.to_f64_lossless());
     let h = Conv2d::<f64>::new_one_pass([p, q], psf64.view(), Boundary::Circular)?
         .transfer_function_half();
@@ -900,6 +909,40 @@ pub fn gcv_select<R: Real>(
 mod tests {
     use super::*;
     use ndarray::array;
+
+    /// GCV under the periodic-plus-smooth extension (the periodic component's spectrum as
+    /// `Y − Ŝ`) equals GCV of the periodic component computed in the image domain and
+    /// filtered as it is.
+    #[test]
+    fn gcv_of_the_smooth_extension_is_gcv_of_the_periodic_component() {
+        let y = Array2::from_shape_fn((40, 52), |(i, j)| {
+            30.0 + 0.4 * i as f64 - 0.25 * j as f64
+                + ((i * 13 + j * 7) % 17) as f64 / 4.0
+                + if (i, j) == (20, 11) { 80.0 } else { 0.0 }
+        });
+        let k = Array2::from_shape_fn((5, 5), |(i, j)| {
+            (-((i as f64 - 2.0).powi(2) + (j as f64 - 2.0).powi(2)) / 3.0).exp()
+        });
+        let regs = [
+            Regulariser::Identity,
+            Regulariser::Gradient,
+            Regulariser::Laplacian,
+        ];
+        let p = periodic_component(y.view());
+        for reg in regs {
+            let a = gcv_select(y.view(), k.view(), &[reg], &Padding::periodic_smooth()).unwrap();
+            let b = gcv_select(
+                p.view(),
+                k.view(),
+                &[reg],
+                &Padding::symmetric(Extension::Zero, 0, 0),
+            )
+            .unwrap();
+            assert_eq!(a.regulariser, b.regulariser);
+            assert!((a.lambda / b.lambda - 1.0).abs() < 1e-9, "{a:?} {b:?}");
+            assert!((a.score / b.score - 1.0).abs() < 1e-9, "{a:?} {b:?}");
+        }
+    }
 
     fn scene(n0: usize, n1: usize) -> Array2<f64> {
         Array2::from_shape_fn((n0, n1), |(i, j)| {

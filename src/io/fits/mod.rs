@@ -38,7 +38,7 @@ mod write;
 
 pub use header::Header;
 pub use read::{parse_spec, read_fits, read_fits_spec, FitsImage};
-pub use write::{to_f32, write_fits, write_fits_2d, WriteOptions};
+pub use write::{to_f32, write_fits, write_fits_2d, write_fits_2d_f64, WriteOptions};
 
 #[cfg(test)]
 mod tests {

@@ -277,36 +277,76 @@ pub fn read_fits(path: impl AsRef<Path>, hdu: Option<usize>) -> Result<FitsImage
     let mut header = Header::from_cards(cards);
     header.source = Some(path.to_path_buf());
 
-    let mut data = vec![0f64; n];
-    let mut nul = vec![0 as c_char; n];
-    let mut anynul: c_int = 0;
-    unsafe {
-        sys::ffgpfd(
-            raw.fptr,
-            1,
-            1,
-            n as sys::LONGLONG,
-            data.as_mut_ptr(),
-            nul.as_mut_ptr(),
-            &mut anynul,
-            &mut status,
-        )
-    };
-    if status != 0 {
-        return Err(fits_err(
+    let pixels_err = |status: c_int| {
+        fits_err(
             path,
             &format!("cannot read the pixels of HDU {k} (truncated or corrupt file?)"),
             status,
-        ));
-    }
-    let mut valid = Vec::with_capacity(n);
-    for (v, &f) in data.iter_mut().zip(&nul) {
-        let ok = f == 0 && v.is_finite();
-        if !ok {
-            *v = f64::NAN;
+        )
+    };
+    // Single-precision pixels stored unscaled and uncompressed (the common case of reduced
+    // frames) are read in their own type — no per-pixel conversion and null flags in CFITSIO;
+    // NaN, the only null of a float image, passes through — and widened in parallel. (Not
+    // tile-compressed images: CFITSIO restores their nulls only with null checking on.)
+    let unscaled = header.get_f64("BSCALE").is_none_or(|v| v == 1.0)
+        && header.get_f64("BZERO").is_none_or(|v| v == 0.0);
+    let compressed = unsafe { sys::fits_is_compressed_image(raw.fptr, &mut status) } != 0;
+    let mut anynul: c_int = 0;
+    let (data, valid) = if bitpix == sys::FLOAT_IMG as c_int && unscaled && !compressed {
+        let mut raw32 = vec![0f32; n];
+        unsafe {
+            sys::ffgpve(
+                raw.fptr,
+                1,
+                1,
+                n as sys::LONGLONG,
+                0.0,
+                raw32.as_mut_ptr(),
+                &mut anynul,
+                &mut status,
+            )
+        };
+        if status != 0 {
+            return Err(pixels_err(status));
         }
-        valid.push(ok);
-    }
+        use rayon::prelude::*;
+        let (mut data, mut valid) = (vec![0f64; n], vec![false; n]);
+        data.par_iter_mut()
+            .zip(valid.par_iter_mut())
+            .zip(raw32.par_iter())
+            .for_each(|((d, ok), &v)| {
+                *ok = v.is_finite();
+                *d = if *ok { v as f64 } else { f64::NAN };
+            });
+        (data, valid)
+    } else {
+        let mut data = vec![0f64; n];
+        let mut nul = vec![0 as c_char; n];
+        unsafe {
+            sys::ffgpfd(
+                raw.fptr,
+                1,
+                1,
+                n as sys::LONGLONG,
+                data.as_mut_ptr(),
+                nul.as_mut_ptr(),
+                &mut anynul,
+                &mut status,
+            )
+        };
+        if status != 0 {
+            return Err(pixels_err(status));
+        }
+        let mut valid = Vec::with_capacity(n);
+        for (v, &f) in data.iter_mut().zip(&nul) {
+            let ok = f == 0 && v.is_finite();
+            if !ok {
+                *v = f64::NAN;
+            }
+            valid.push(ok);
+        }
+        (data, valid)
+    };
     let shape = (nz, ny, nx);
     let data = Array3::from_shape_vec(shape, data).expect("shape matches length");
     let valid = Array3::from_shape_vec(shape, valid).expect("shape matches length");

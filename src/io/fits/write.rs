@@ -45,7 +45,36 @@ pub fn write_fits(
     data: ArrayView3<'_, f32>,
     opts: &WriteOptions<'_>,
 ) -> Result<(), IoError> {
-    let path = path.as_ref();
+    let pixels: Vec<f32> = data.iter().copied().collect(); // standard layout
+    write_pixels(path.as_ref(), pixels, data.dim(), opts)
+}
+
+/// [`write_fits_2d`] of a double-precision image: the values are rounded to `f32` (in
+/// parallel, straight into the buffer that is written).
+pub fn write_fits_2d_f64(
+    path: impl AsRef<Path>,
+    data: ArrayView2<'_, f64>,
+    opts: &WriteOptions<'_>,
+) -> Result<(), IoError> {
+    use rayon::prelude::*;
+    let (ny, nx) = data.dim();
+    let mut pixels = vec![0f32; ny * nx];
+    pixels
+        .par_chunks_mut(nx.max(1))
+        .zip(data.axis_iter(Axis(0)).collect::<Vec<_>>())
+        .for_each(|(out, row)| {
+            out.iter_mut().zip(row).for_each(|(o, &v)| *o = v as f32);
+        });
+    write_pixels(path.as_ref(), pixels, (1, ny, nx), opts)
+}
+
+/// [`write_fits`] of the pixels in standard (row-major) order of shape `(nz, ny, nx)`.
+fn write_pixels(
+    path: &Path,
+    mut pixels: Vec<f32>,
+    (nz, ny, nx): (usize, usize, usize),
+    opts: &WriteOptions<'_>,
+) -> Result<(), IoError> {
     if let Some(src) = opts.header.and_then(|h| h.source()) {
         if crate::io::same_file(src, path) {
             return Err(IoError::Format {
@@ -54,14 +83,12 @@ pub fn write_fits(
             });
         }
     }
-    let (nz, ny, nx) = data.dim();
     if nz == 0 || ny == 0 || nx == 0 {
         return Err(IoError::Format {
             path: path.to_path_buf(),
-            reason: format!("cannot write an empty image of shape {:?}", data.dim()),
+            reason: format!("cannot write an empty image of shape {:?}", (nz, ny, nx)),
         });
     }
-    let mut pixels: Vec<f32> = data.iter().copied().collect(); // standard layout
     atomic_write(path, opts.force, |tmp| {
         let ctmp = c_path(tmp)?;
         let _guard = CFITSIO_LOCK.lock().unwrap_or_else(|e| e.into_inner());
