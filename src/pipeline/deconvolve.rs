@@ -1038,8 +1038,7 @@ pub fn deconvolve_with_progress(
     let t_start = Instant::now();
     opts.validate()?;
     let y = image;
-    let valid = y.mapv(f64::is_finite);
-    let nvalid = valid.iter().filter(|&&b| b).count();
+    let (valid, nvalid, flux_in) = valid_count_flux(y);
     if nvalid == 0 {
         return Err(Error::input("every pixel is masked"));
     }
@@ -1049,9 +1048,6 @@ pub fn deconvolve_with_progress(
     } else {
         (psf.to_owned(), crate::psf::validate(psf)?)
     };
-    let flux_in: f64 = Zip::from(y)
-        .and(&valid)
-        .fold(0.0, |a, &v, &m| if m { a + v } else { a });
     let method = opts.method;
     let (ny, nx) = y.dim();
     let tile = opts.tile.unwrap_or(if ny.max(nx) > AUTO_TILE_ABOVE {
@@ -1342,6 +1338,32 @@ pub fn deconvolve_with_progress(
     Ok(Deconvolved { image, report })
 }
 
+/// The finite pixels of `y` (the valid mask), their number and their sum, in one pass (rows
+/// in parallel).
+fn valid_count_flux(y: ArrayView2<'_, f64>) -> (Array2<bool>, usize, f64) {
+    use rayon::prelude::*;
+    let (n0, n1) = y.dim();
+    let mut valid = Array2::from_elem((n0, n1), false);
+    let (n, flux) = valid
+        .as_slice_mut()
+        .expect("fresh array is contiguous")
+        .par_chunks_mut(n1.max(1))
+        .enumerate()
+        .map(|(i, vr)| {
+            let (mut n, mut f) = (0usize, 0.0f64);
+            for (ok, &v) in vr.iter_mut().zip(y.row(i)) {
+                if v.is_finite() {
+                    *ok = true;
+                    n += 1;
+                    f += v;
+                }
+            }
+            (n, f)
+        })
+        .reduce(|| (0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    (valid, n, flux)
+}
+
 /// The image the solver sees, NaN at masked pixels: the data for Richardson–Lucy, the data
 /// minus the sky for the other methods (the Fourier filters and the learned method fill the
 /// masked pixels of each window with the local median of its valid pixels).
@@ -1352,24 +1374,64 @@ fn work_image(
     sky: f64,
     map: Option<&Array2<f64>>,
 ) -> Result<Array2<f64>> {
-    let off = sky_offset(method, sky, map);
-    Ok(Zip::indexed(y)
-        .and(valid)
-        .map_collect(|ij, &v, &m| if m { v - off(ij) } else { f64::NAN }))
+    let mut x = y.to_owned();
+    shift_by_sky(&mut x, valid, method, sky, map, -1.0);
+    Ok(x)
 }
 
-/// The sky the Fourier, starlet and learned methods subtract (and [`finish`] adds back) at a
-/// pixel: the map's value, or the scalar sky; 0 for Richardson–Lucy, which models the sky
-/// itself as its background term.
-fn sky_offset(
+/// `x ← x + sign · (the sky the Fourier, starlet and learned methods subtract and [`finish`]
+/// adds back: the map's value, or the scalar sky; 0 for Richardson–Lucy, which models the sky
+/// itself as its background term)` at valid pixels, NaN at the others; returns the sum of the
+/// valid pixels after the shift. Rows in parallel.
+fn shift_by_sky(
+    x: &mut Array2<f64>,
+    valid: ArrayView2<'_, bool>,
     method: Method,
     sky: f64,
     map: Option<&Array2<f64>>,
-) -> impl Fn((usize, usize)) -> f64 + '_ {
-    move |ij| match (method, map) {
-        (Method::Rl, _) => 0.0,
-        (_, Some(b)) => b[ij],
-        (_, None) => sky,
+    sign: f64,
+) -> f64 {
+    use rayon::prelude::*;
+    let row = |i: usize, xr: &mut [f64]| -> f64 {
+        let vr = valid.row(i);
+        let mut flux = 0.0;
+        let mut put = |v: &mut f64, ok: bool, off: f64| {
+            if ok {
+                *v += sign * off;
+                flux += *v;
+            } else {
+                *v = f64::NAN;
+            }
+        };
+        match (method, map) {
+            (Method::Rl, _) => xr.iter_mut().zip(vr).for_each(|(v, &ok)| put(v, ok, 0.0)),
+            (_, Some(b)) => xr
+                .iter_mut()
+                .zip(vr)
+                .zip(b.row(i))
+                .for_each(|((v, &ok), &o)| put(v, ok, o)),
+            (_, None) => xr.iter_mut().zip(vr).for_each(|(v, &ok)| put(v, ok, sky)),
+        }
+        flux
+    };
+    let n1 = x.ncols().max(1);
+    match x.as_slice_mut() {
+        Some(xs) => xs
+            .par_chunks_mut(n1)
+            .enumerate()
+            .map(|(i, xr)| row(i, xr))
+            .sum(),
+        None => x
+            .rows_mut()
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut xr)| {
+                let mut r = xr.to_vec();
+                let f = row(i, &mut r);
+                xr.assign(&ndarray::ArrayView1::from(&r));
+                f
+            })
+            .sum(),
     }
 }
 
@@ -1448,7 +1510,7 @@ pub fn half_max_fwhm(psf: ArrayView2<'_, f64>) -> f64 {
 
 /// The solver's output as the deconvolved image, in place: the sky added back (Richardson–Lucy
 /// adds its background and offset itself) and NaN at masked pixels; with the flux (sum) of
-/// the valid pixels. Rows in parallel.
+/// the valid pixels.
 fn finish(
     method: Method,
     mut x: Array2<f64>,
@@ -1456,37 +1518,7 @@ fn finish(
     sky: f64,
     map: Option<&Array2<f64>>,
 ) -> (Array2<f64>, f64) {
-    use rayon::prelude::*;
-    let add = sky_offset(method, sky, map);
-    let n1 = x.ncols().max(1);
-    let row = |i: usize, xr: &mut [f64]| -> f64 {
-        let mut flux = 0.0;
-        for (j, v) in xr.iter_mut().enumerate() {
-            if valid[[i, j]] {
-                *v += add((i, j));
-                flux += *v;
-            } else {
-                *v = f64::NAN;
-            }
-        }
-        flux
-    };
-    let flux = match x.as_slice_mut() {
-        Some(xs) => xs
-            .par_chunks_mut(n1)
-            .enumerate()
-            .map(|(i, xr)| row(i, xr))
-            .sum(),
-        None => {
-            let mut f = 0.0;
-            for (i, mut xr) in x.rows_mut().into_iter().enumerate() {
-                let mut r = xr.to_vec();
-                f += row(i, &mut r);
-                xr.assign(&ndarray::ArrayView1::from(&r));
-            }
-            f
-        }
-    };
+    let flux = shift_by_sky(&mut x, valid, method, sky, map, 1.0);
     (x, flux)
 }
 
