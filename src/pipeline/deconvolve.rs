@@ -1382,7 +1382,7 @@ fn work_image(
 /// `x ← x + sign · (the sky the Fourier, starlet and learned methods subtract and [`finish`]
 /// adds back: the map's value, or the scalar sky; 0 for Richardson–Lucy, which models the sky
 /// itself as its background term)` at valid pixels, NaN at the others; returns the sum of the
-/// valid pixels after the shift. Rows in parallel.
+/// finite valid pixels after the shift. Rows in parallel.
 fn shift_by_sky(
     x: &mut Array2<f64>,
     valid: ArrayView2<'_, bool>,
@@ -1398,7 +1398,9 @@ fn shift_by_sky(
         let mut put = |v: &mut f64, ok: bool, off: f64| {
             if ok {
                 *v += sign * off;
-                flux += *v;
+                if v.is_finite() {
+                    flux += *v;
+                }
             } else {
                 *v = f64::NAN;
             }
