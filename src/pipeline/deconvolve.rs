@@ -46,7 +46,10 @@
 //!   every tile, every chunk of [`deconvolve_window`] — runs that many iterations (the report
 //!   says `risk_window`); accelerated tiles stop each on their own statistic.
 //! - `starlet`: thresholds of `k_sigma` times the noise level of each scale (MAD of the
-//!   finest scale, propagated through the starlet's per-scale gains).
+//!   finest scale, propagated through the starlet's per-scale gains). Without `iters`, FISTA
+//!   stops at the iterate of least estimated prediction risk as `rl` does, with a probe step
+//!   of [`STARLET_RISK_EPS_REL`] times the noise, and without `k_sigma` the threshold is
+//!   chosen with the count among [`STARLET_K_CANDIDATES`] on the central window.
 //!
 //! # Boundaries
 //! Default: [`BoundaryMode::Zero`] for `rl` and `starlet` (the unknown image is zero beyond
