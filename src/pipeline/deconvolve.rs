@@ -1441,25 +1441,16 @@ fn shift_by_sky(
         }
         flux
     };
-    let n1 = x.ncols().max(1);
-    match x.as_slice_mut() {
-        Some(xs) => xs
-            .par_chunks_mut(n1)
-            .enumerate()
-            .map(|(i, xr)| row(i, xr))
-            .sum(),
-        None => x
-            .rows_mut()
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut xr)| {
-                let mut r = xr.to_vec();
-                let f = row(i, &mut r);
-                xr.assign(&ndarray::ArrayView1::from(&r));
-                f
-            })
-            .sum(),
+    if !x.is_standard_layout() {
+        *x = x.as_standard_layout().into_owned();
     }
+    let n1 = x.ncols().max(1);
+    x.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(n1)
+        .enumerate()
+        .map(|(i, xr)| row(i, xr))
+        .sum()
 }
 
 /// The sky of [`deconvolve()`]: the given value; else, with
