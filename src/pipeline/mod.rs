@@ -37,6 +37,7 @@ pub use deconvolve::{
     FourierPrior, LearnedModel, Method, NoiseModelReport, PhaseSeconds, Precision, SkyMapReport,
     TilingReport, DISCREPANCY_TAU, GCV_WINDOW, RL_AUTO_MAX_ITERS, RL_AUTO_MAX_ITERS_PLAIN,
     STARLET_AUTO_MAX_ITERS, STARLET_DEFAULT_K_SIGMA, STARLET_K_CANDIDATES, STARLET_RISK_EPS_REL,
+    STARLET_RISK_PATIENCE,
 };
 pub use denoise::{
     denoise, denoise_with_progress, DenoiseModel, DenoiseOptions, DenoiseReport, Denoised,

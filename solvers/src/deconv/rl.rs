@@ -69,8 +69,8 @@ pub struct RlParams {
 /// variance is `σ²_p = noise.variance(y_p + level_offset)` (the data stand in for the mean, an
 /// unbiased estimate under the Poisson–Gaussian model). Sums run over the valid pixels.
 ///
-/// The iteration stops once `k − k* ≥ max(10, k*/4)` for the iterate `k*` of least
-/// `SURE`, and returns that iterate (stop reason `MinimumRisk`, also when `stop.max_iters`
+/// The iteration stops once `k − k* ≥ max(10, ⌊patience · k*⌋)` ([`RiskStop::patience`],
+/// 1/4 by default) for the iterate `k*` of least `SURE`, and returns that iterate (stop reason `MinimumRisk`, also when `stop.max_iters`
 /// came first after the estimate had risen past its minimum), or the last iterate when the
 /// cap came with the estimate still falling (`MaxIters`). It costs a second chain: twice
 /// the work per iteration.
@@ -125,6 +125,10 @@ pub struct RiskStop {
     /// cannot explain, fitting it keeps lowering the prediction error long after the
     /// interior is over-fitted. [`RiskStop::new`] uses 0; pass about the PSF's extent.
     pub border: usize,
+    /// How long to wait past the iterate `k*` of least SURE, as a fraction of `k*`: the run
+    /// stops once `k − k* ≥ max(10, ⌊patience · k*⌋)` ([`RiskStop::wait_after`]; finite,
+    /// ≥ 0). [`RiskStop::new`] uses [`RiskStop::PATIENCE`] (0.25).
+    pub patience: f64,
 }
 
 impl RiskStop {
@@ -140,12 +144,26 @@ impl RiskStop {
             eps_rel: Self::EPS_REL,
             seed: 0,
             border: 0,
+            patience: Self::PATIENCE,
         }
     }
 
-    /// Iterations to wait past the current best `k*` before stopping: `max(10, k*/4)`.
-    pub fn patience(best: usize) -> usize {
-        (best / 4).max(10)
+    /// Default [`RiskStop::patience`]: wait a quarter of the best count (at least 10
+    /// iterations).
+    pub const PATIENCE: f64 = 0.25;
+
+    /// Iterations to wait past the current best `k*` before stopping:
+    /// `max(10, ⌊patience · k*⌋)`.
+    ///
+    /// ```
+    /// use sparseinv_solvers::deconv::{NoiseModel, RiskStop};
+    /// let noise = NoiseModel { var0: 1.0, slope: 0.0, bins_used: 0, correlated: false };
+    /// let r = RiskStop::new(noise, 0.0);
+    /// assert_eq!((r.wait_after(8), r.wait_after(100)), (10, 25));
+    /// assert_eq!(RiskStop { patience: 0.5, ..r }.wait_after(100), 50);
+    /// ```
+    pub fn wait_after(&self, best: usize) -> usize {
+        ((best as f64 * self.patience) as usize).max(10)
     }
 }
 
@@ -156,6 +174,8 @@ impl RiskStop {
         self.eps_rel > 0.0
             && self.eps_rel.is_finite()
             && usable_noise(self.noise, self.level_offset)
+            && self.patience >= 0.0
+            && self.patience.is_finite()
     }
 }
 
@@ -164,14 +184,18 @@ impl RiskStop {
 pub(super) struct RiskTrack {
     pub(super) best_sure: f64,
     pub(super) best: usize,
+    /// the stop's [`RiskStop::patience`]
+    patience: RiskStop,
 }
 
 impl RiskTrack {
-    /// Starting with the SURE of the point after `at` iterations (`f64::INFINITY`: none yet).
-    pub(super) fn new(sure: f64, at: usize) -> Self {
+    /// Starting with the SURE of the point after `at` iterations (`f64::INFINITY`: none yet),
+    /// waiting as `risk` says ([`RiskStop::wait_after`]).
+    pub(super) fn new(sure: f64, at: usize, risk: RiskStop) -> Self {
         RiskTrack {
             best_sure: sure,
             best: at,
+            patience: risk,
         }
     }
 
@@ -185,9 +209,9 @@ impl RiskTrack {
         better
     }
 
-    /// Whether the point after `at` iterations lies [`RiskStop::patience`] past the best.
+    /// Whether the point after `at` iterations lies [`RiskStop::wait_after`] past the best.
     pub(super) fn exhausted(&self, at: usize) -> bool {
-        at >= self.best + RiskStop::patience(self.best)
+        at >= self.best + self.patience.wait_after(self.best)
     }
 
     /// After the loop, with `last` the iteration count of the last evaluated point: a cap
@@ -945,7 +969,7 @@ fn min_risk<R: Real>(
         elapsed: std::time::Duration::ZERO,
     };
     // best evaluated point (SURE, iterations that produced it); its image in `best`
-    let mut track = RiskTrack::new(f64::INFINITY, 0);
+    let mut track = RiskTrack::new(f64::INFINITY, 0, risk);
     let mut best = main.x.clone();
     let mut best_is_current = false;
     for k in 1..=crit.max_iters {

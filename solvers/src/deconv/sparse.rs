@@ -554,7 +554,7 @@ type FistaOutcome = (Array2<f64>, Array3<f64>, Vec<f64>, Report<f64>, Option<f64
 /// [`StarletSolver::Fista`] under [`StarletSparseParams::risk`]: the data chain and the
 /// probe chain in lockstep, the SURE of each iterate of the data chain (as for
 /// Richardson–Lucy, [`RiskStop`]), the iterate of least SURE returned once
-/// `k − k* ≥ RiskStop::patience(k*)` or at the cap.
+/// `k − k* ≥` [`RiskStop::wait_after`]`(k*)` or at the cap.
 fn fista_min_risk(
     s: &FistaSetup<'_>,
     yd: &Array2<f64>,
@@ -595,7 +595,7 @@ fn fista_min_risk(
             pert.model_dot(&probe.w),
         )
     };
-    let mut track = RiskTrack::new(sure_now(&main, &pert), 0);
+    let mut track = RiskTrack::new(sure_now(&main, &pert), 0, risk);
     let mut best = main.x.clone();
     let mut best_dual = main.dual();
     for k in 1..=crit.max_iters {
@@ -1063,6 +1063,30 @@ mod tests {
         r
     }
 
+    /// The noise model of [`problem`] (variance 0.25) and FISTA parameters for it: 3 scales,
+    /// k_sigma 1, `cap` iterations, no relative-change test.
+    fn risk_problem_params(cap: usize) -> (crate::deconv::NoiseModel, StarletSparseParams) {
+        let noise_model = crate::deconv::NoiseModel {
+            var0: 0.25,
+            slope: 0.0,
+            bins_used: 0,
+            correlated: false,
+        };
+        let base = StarletSparseParams {
+            scales: 3,
+            sigma: Some(0.5),
+            k_sigma: 1.0,
+            solver: StarletSolver::Fista { inner: 1 },
+            stop: StopCriteria {
+                max_iters: cap,
+                rel_tol: 0.0,
+                ..StopCriteria::default()
+            },
+            ..Default::default()
+        };
+        (noise_model, base)
+    }
+
     /// FISTA under the minimum-risk stop returns exactly the fixed-count FISTA iterate it
     /// reports, stops before its cap, and that iterate's true prediction error
     /// `‖A x_k − A x‖²` (computed with the noiseless data) is within 20 % of the least over
@@ -1079,25 +1103,8 @@ mod tests {
             .into_dimensionality::<ndarray::Ix2>()
             .unwrap();
         let clean = &clean - &(noise * 0.5);
-        let noise_model = crate::deconv::NoiseModel {
-            var0: 0.25,
-            slope: 0.0,
-            bins_used: 0,
-            correlated: false,
-        };
         let cap = 300;
-        let base = StarletSparseParams {
-            scales: 3,
-            sigma: Some(0.5),
-            k_sigma: 1.0,
-            solver: StarletSolver::Fista { inner: 1 },
-            stop: StopCriteria {
-                max_iters: cap,
-                rel_tol: 0.0,
-                ..StopCriteria::default()
-            },
-            ..Default::default()
-        };
+        let (noise_model, base) = risk_problem_params(cap);
         let p = StarletSparseParams {
             risk: Some(RiskStop {
                 border: 3,
@@ -1150,6 +1157,62 @@ mod tests {
             picked <= 1.2 * best,
             "picked iterate's prediction error {picked:.2}, best {best:.2}"
         );
+    }
+
+    /// The stop waits `max(10, ⌊patience · k*⌋)` iterations past its best count `k*` and no
+    /// more (counted with an observer), for the default patience and a longer one; the
+    /// longer wait returns the same or a later count of no larger SURE, and a negative or
+    /// infinite patience is refused.
+    #[test]
+    fn fista_risk_stop_waits_as_long_as_its_patience() {
+        use crate::iter::{Control, IterInfo, StopReason};
+        let n = 32;
+        let (y, k, _) = problem(n, false);
+        let cap = 400;
+        let (noise_model, base) = risk_problem_params(cap);
+        let run_with = |patience: f64| {
+            let risk = RiskStop {
+                border: 3,
+                patience,
+                ..RiskStop::new(noise_model, 0.0)
+            };
+            let p = StarletSparseParams {
+                risk: Some(risk),
+                ..base.clone()
+            };
+            let mut seen = 0usize;
+            let mut obs = |i: &IterInfo<f64>| {
+                seen = i.iter;
+                Control::Continue
+            };
+            let r = starlet_sparse_with(y.view(), k.view(), None, &p, &mut obs).unwrap();
+            (r, seen, risk)
+        };
+        let mut last = None;
+        for patience in [RiskStop::PATIENCE, 1.0] {
+            let (r, seen, risk) = run_with(patience);
+            assert_eq!(r.report.stop_reason, StopReason::MinimumRisk);
+            let kstar = r.report.iterations;
+            let wait = ((kstar as f64 * patience) as usize).max(10);
+            assert_eq!(risk.wait_after(kstar), wait);
+            assert!(kstar + wait <= cap, "k* = {kstar}: the cap came first");
+            assert_eq!(seen, kstar + wait, "patience {patience}, k* = {kstar}");
+            if let Some((k0, s0)) = last {
+                assert!(kstar >= k0 && r.sure.unwrap() <= s0);
+            }
+            last = Some((kstar, r.sure.unwrap()));
+        }
+        for bad in [-0.1, f64::INFINITY, f64::NAN] {
+            let p = StarletSparseParams {
+                solver: StarletSolver::Fista { inner: 1 },
+                risk: Some(RiskStop {
+                    patience: bad,
+                    ..RiskStop::new(noise_model, 0.0)
+                }),
+                ..Default::default()
+            };
+            assert!(starlet_sparse(y.view(), k.view(), None, &p).is_err());
+        }
     }
 
     /// The former private CGLS of `refit_active`.

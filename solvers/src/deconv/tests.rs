@@ -1422,7 +1422,7 @@ fn rl_risk_stop_picks_near_best_iterate() {
     assert_eq!(rep.stop_reason, StopReason::MinimumRisk);
     let kstar = rep.iterations;
     assert!(
-        kstar >= 2 && kstar + RiskStop::patience(kstar) < cap,
+        kstar >= 2 && kstar + p.risk.unwrap().wait_after(kstar) < cap,
         "k* = {kstar}"
     );
     // the same as running exactly k* plain iterations (the plain iteration is checked
@@ -1451,7 +1451,7 @@ fn rl_risk_stop_picks_near_best_iterate() {
         },
     )
     .unwrap();
-    for _ in 0..kstar + RiskStop::patience(kstar) + 40 {
+    for _ in 0..kstar + p.risk.unwrap().wait_after(kstar) + 40 {
         best = best.min(risk_of(&xk));
         crate::iter::IterativeSolver::step(&mut solver).unwrap();
         xk = solver.x().to_owned();
