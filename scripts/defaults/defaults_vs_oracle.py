@@ -38,7 +38,8 @@ Usage (from the repository root, with the Python package built, e.g. by
     PYTHONPATH=python python scripts/defaults/defaults_vs_oracle.py [--json out/defaults.json]
 
 With a release build of the package (`pip install ./python`) the whole table takes about
-8 minutes on a 2-core box, under a minute without starlet (`--no-starlet`); the debug build
+17 minutes on a 2-core box (starlet's oracle, 35 fixed runs per case, is most of it), about
+15 minutes with `--starlet-only` and under 1.5 minutes without starlet (`--no-starlet`); the debug build
 of `scripts/test-python.sh` needs about 4 minutes per case with the Richardson–Lucy oracles.
 """
 
