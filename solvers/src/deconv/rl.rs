@@ -70,9 +70,10 @@ pub struct RlParams {
 /// unbiased estimate under the Poisson–Gaussian model). Sums run over the valid pixels.
 ///
 /// The iteration stops once `k − k* ≥ max(10, ⌊patience · k*⌋)` ([`RiskStop::patience`],
-/// 1/4 by default) for the iterate `k*` of least `SURE`, and returns that iterate (stop reason `MinimumRisk`, also when `stop.max_iters`
-/// came first after the estimate had risen past its minimum), or the last iterate when the
-/// cap came with the estimate still falling (`MaxIters`). It costs a second chain: twice
+/// 1/4 by default) for the iterate `k*` of least `SURE`, and returns that iterate (stop
+/// reason `MinimumRisk`, also when `stop.max_iters` came first after the estimate had risen
+/// past its minimum), or the last iterate when the cap came with the estimate still falling
+/// (`MaxIters`). It costs a second chain: twice
 /// the work per iteration.
 ///
 /// Why: the iteration count is RL's regularisation parameter, and the discrepancy principle
@@ -168,8 +169,8 @@ impl RiskStop {
 }
 
 impl RiskStop {
-    /// Whether the probe step and noise model can give an estimate (`eps_rel > 0`, a finite,
-    /// non-negative, non-zero variance model).
+    /// Whether the probe step, noise model and patience can give an estimate (`eps_rel > 0`,
+    /// a finite, non-negative, non-zero variance model, a finite patience `≥ 0`).
     pub(super) fn is_usable(&self) -> bool {
         self.eps_rel > 0.0
             && self.eps_rel.is_finite()
@@ -184,8 +185,8 @@ impl RiskStop {
 pub(super) struct RiskTrack {
     pub(super) best_sure: f64,
     pub(super) best: usize,
-    /// the stop's [`RiskStop::patience`]
-    patience: RiskStop,
+    /// the stop, for its [`RiskStop::wait_after`]
+    risk: RiskStop,
 }
 
 impl RiskTrack {
@@ -195,7 +196,7 @@ impl RiskTrack {
         RiskTrack {
             best_sure: sure,
             best: at,
-            patience: risk,
+            risk,
         }
     }
 
@@ -211,7 +212,7 @@ impl RiskTrack {
 
     /// Whether the point after `at` iterations lies [`RiskStop::wait_after`] past the best.
     pub(super) fn exhausted(&self, at: usize) -> bool {
-        at >= self.best + self.patience.wait_after(self.best)
+        at >= self.best + self.risk.wait_after(self.best)
     }
 
     /// After the loop, with `last` the iteration count of the last evaluated point: a cap
@@ -937,8 +938,8 @@ fn min_risk<R: Real>(
         return Err(Error::param(
             "risk",
             format!(
-                "needs eps_rel > 0, a finite non-negative, non-zero noise model and no \
-                 discrepancy stop, got {risk:?}"
+                "needs eps_rel > 0, a finite non-negative, non-zero noise model, a finite \
+                 patience ≥ 0 and no discrepancy stop, got {risk:?}"
             ),
         ));
     }

@@ -199,7 +199,10 @@ pub fn starlet_sparse_with(
         if !r.is_usable() {
             return Err(Error::param(
                 "risk",
-                format!("needs eps_rel > 0 and a finite, non-zero noise model, got {r:?}"),
+                format!(
+                    "needs eps_rel > 0, a finite, non-zero noise model and a finite \
+                     patience ≥ 0, got {r:?}"
+                ),
             ));
         }
     }
