@@ -1118,7 +1118,7 @@ pub fn deconvolve_with_progress(
         valid.view(),
         sky,
         sky_map.as_ref().map(|m| &m.map),
-    )?;
+    );
     // plain RL's count is chosen on a central window when the image is tiled or larger than
     // the window (the tiles then agree, and the probe chain stays small)
     let globals = compute_globals(
@@ -1414,10 +1414,10 @@ fn work_image(
     valid: ArrayView2<'_, bool>,
     sky: f64,
     map: Option<&Array2<f64>>,
-) -> Result<Array2<f64>> {
+) -> Array2<f64> {
     let mut x = y.to_owned();
     shift_by_sky(&mut x, valid, method, sky, map, -1.0);
-    Ok(x)
+    x
 }
 
 /// `x ← x + sign · (the sky the Fourier, starlet and learned methods subtract and [`finish`]
@@ -1886,7 +1886,7 @@ pub fn deconvolve_globals(
         Some(v) => v,
         None => estimate_sky(image),
     };
-    let work = work_image(opts.method, image, valid.view(), sky, None)?;
+    let work = work_image(opts.method, image, valid.view(), sky, None);
     let boundary = opts
         .boundary
         .unwrap_or(opts.method.default_boundary_when(true));
@@ -1948,7 +1948,7 @@ pub fn deconvolve_window(
     let valid = window.mapv(f64::is_finite);
     let method = opts.method;
     let boundary = opts.boundary.unwrap_or(method.default_boundary_when(true));
-    let work = work_image(method, window, valid.view(), globals.sky, None)?;
+    let work = work_image(method, window, valid.view(), globals.sky, None);
     #[cfg(feature = "onnx")]
     let net = load_learned(opts)?;
     let solve = Solve::new(
