@@ -12,20 +12,22 @@
 //! Metrics: NMSE = mean ‖x̂ − x‖² / ‖x‖² (in dB), and the support-recovery rate
 //! |S ∩ Ŝ| / |S| where Ŝ are the |S| largest |x̂ₙ|.
 //!
-//! Classic SBL runs on the explicitly formed 1800 × 3375 dictionary. While more than about
-//! 1.8 M atoms are active an EM iteration costs O(M²K) (forming and factorising
-//! `Σ_y = σ²I + Φ_A Γ Φ_Aᴴ`); after pruning it works in coefficient space on the cached Gram
-//! matrix, O(K³). How fast pruning goes depends on the SNR. On a quiet 2-core machine (release
-//! build, the example's first trials) one trial took 4.8 s at 30 dB (21 iterations), 9.8 s at
-//! 15 dB and 32–49 s at 5 dB (150 iterations; no atom is pruned in the first 10, and the
-//! first 26 run in measurement space at about 0.9 s each, `M²K + M³/6` ≈ 1.2·10¹⁰ complex
-//! multiply–adds). Earlier records of 80–170 s at 5 dB were taken on a loaded machine. So
-//! classic SBL gets fewer trials (`--sbl-trials`, 0 to skip it) and only the SNR sweep.
+//! Classic SBL (one hyperparameter per atom) runs through `sbl_kronecker`, which takes the
+//! dictionary as its three factors and never forms the 1800 × 3375 matrix; its iterates are
+//! those of `sbl` on the formed dictionary (`--formed` runs that instead, for comparison).
+//! While more than about 1.1 M atoms are active an EM iteration costs about `M³/3` (the
+//! Cholesky factor of `Σ_y` and its inverse) instead of `M²K + M³/6` for the formed
+//! dictionary; after pruning it works in coefficient space, O(K³). How fast pruning goes
+//! depends on the SNR; TIMINGS_PLACEHOLDER
 //!
-//! Run: `cargo run --release --example irs_mimo_channel -- [--trials 50] [--sbl-trials 5]
-//! [--out target/irs_mimo]`. Prints tables and writes `irs_mimo_channel.png` (left: NMSE in dB
-//! against SNR; right: support-recovery rate against SNR) with a caption file describing the
-//! axes, since the plot is drawn without text.
+//! Run: `cargo run --release --example irs_mimo_channel -- [--trials 50] [--sbl-trials N]
+//! [--snrs 5,10,...] [--m1s 6,8,...] [--formed] [--out target/irs_mimo]` (`--sbl-trials`
+//! limits classic SBL to the first N trials of every setting, default all; an empty
+//! `--m1s ""` skips the sweep over M₁). Prints tables (NMSE, support-recovery rate and mean
+//! time per trial against SNR at M₁ = 10, and against M₁ at 20 dB) and writes
+//! `irs_mimo_channel.png` (left: NMSE in dB against SNR; right: support-recovery rate
+//! against SNR) with a caption file describing the axes, since the plot is drawn without
+//! text.
 
 use ndarray::{Array1, Array2, Axis, Ix1, Ix2};
 use num_complex::Complex64;
@@ -34,7 +36,7 @@ use rand::{Rng, SeedableRng};
 use sparseinv::solvers::iter::{NoObserver, StopCriteria};
 use sparseinv::solvers::op::{Kronecker, LinearOperator};
 use sparseinv::solvers::sbl::{
-    kron_omp, ksbl, sbl, KsblMethod, KsblParams, NoiseModel, OmpParams, SblParams,
+    kron_omp, ksbl, sbl, sbl_kronecker, KsblMethod, KsblParams, NoiseModel, OmpParams, SblParams,
 };
 use sparseinv::solvers::testing::randn;
 use std::time::Instant;
@@ -119,7 +121,7 @@ fn metrics(t: &Trial, xh: &Array1<Complex64>) -> (f64, f64) {
 }
 
 /// Run one method on one trial: (NMSE, support rate, seconds).
-fn run_method(method: usize, t: &Trial) -> (f64, f64, f64) {
+fn run_method(method: usize, t: &Trial, formed: bool) -> (f64, f64, f64) {
     let start = Instant::now();
     let xh = match method {
         0 => {
@@ -131,7 +133,6 @@ fn run_method(method: usize, t: &Trial) -> (f64, f64, f64) {
             kron_omp(&t.factors, t.y.view(), &p).unwrap().x
         }
         1 => {
-            let phi = explicit_kron(&t.factors);
             let p = SblParams {
                 stop: StopCriteria {
                     max_iters: 150,
@@ -140,17 +141,14 @@ fn run_method(method: usize, t: &Trial) -> (f64, f64, f64) {
                 noise: NoiseModel::Fixed(t.sigma2),
                 ..Default::default()
             };
-            sbl(
-                phi.view(),
-                t.y.view().insert_axis(Axis(1)),
-                &p,
-                &mut NoObserver,
-            )
-            .unwrap()
-            .0
-            .mean
-            .column(0)
-            .to_owned()
+            let y = t.y.view().insert_axis(Axis(1));
+            let r = if formed {
+                let phi = explicit_kron(&t.factors);
+                sbl(phi.view(), y, &p, &mut NoObserver)
+            } else {
+                sbl_kronecker(&t.factors, y, &p, &mut NoObserver)
+            };
+            r.unwrap().0.mean.column(0).to_owned()
         }
         _ => {
             let p = KsblParams {
@@ -200,11 +198,26 @@ fn arg(name: &str, default: &str) -> String {
 #[allow(clippy::type_complexity)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let trials: usize = arg("--trials", "50").parse()?;
-    let sbl_trials: usize = arg("--sbl-trials", "5").parse()?;
+    let sbl_trials: usize = match arg("--sbl-trials", "all").as_str() {
+        "all" => trials,
+        v => v.parse()?,
+    };
+    let formed = std::env::args().any(|a| a == "--formed");
+    let list = |name: &str, default: &str| -> Result<Vec<f64>, std::num::ParseFloatError> {
+        let v = arg(name, default);
+        v.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim().parse::<f64>())
+            .collect()
+    };
+    let snrs = list("--snrs", "5,10,15,20,25,30")?;
+    let m1s: Vec<usize> = list("--m1s", "6,8,10,12,14")?
+        .into_iter()
+        .map(|v| v as usize)
+        .collect();
     let out = std::path::PathBuf::from(arg("--out", "target/irs_mimo"));
     std::fs::create_dir_all(&out)?;
     let k = 3;
-    let snrs = [5.0, 10.0, 15.0, 20.0, 25.0, 30.0];
     let m1 = 10;
     println!("IRS-MIMO Kronecker SBL experiment: modes 15 x 15 x 15 (N = 3375), M = {m1} x 12 x 15 = {}, {k} nonzeros per mode", m1 * 180);
     println!("trials: {trials} (classic SBL: {sbl_trials}); noise variance known to every method; <= 150 iterations\n");
@@ -217,7 +230,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if mi == 1 && tr >= sbl_trials {
                     continue;
                 }
-                let (e, s, secs) = run_method(mi, &t);
+                let (e, s, secs) = run_method(mi, &t, formed);
                 let c = &mut r[si];
                 c.0 += e;
                 c.1 += s;
@@ -254,27 +267,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         println!();
     }
-    // M1 sweep (fast methods) at 20 dB
-    let m1s = [6usize, 8, 10, 12, 14];
-    println!("\nNMSE (dB) / support-recovery rate against M1 at SNR 20 dB ({trials} trials; classic SBL omitted for cost)");
+    // M1 sweep at 20 dB
+    if !m1s.is_empty() {
+        println!("\nNMSE (dB) | support-recovery rate | mean time per trial (ms), against M1 at SNR 20 dB ({trials} trials, {sbl_trials} for classic SBL)");
+        print!("{:>6}", "M1");
+        for m in METHODS {
+            print!(" | {:>26}", m);
+        }
+        println!();
+    }
     for &mm in &m1s {
         let mut acc = [(0.0, 0.0, 0.0, 0usize); 4];
         for tr in 0..trials {
             let t = make_trial(mm, 20.0, k, 77_000 + 100 * mm as u64 + tr as u64);
-            for mi in [0usize, 2, 3] {
-                let (e, s, secs) = run_method(mi, &t);
-                acc[mi].0 += e;
-                acc[mi].1 += s;
-                acc[mi].2 += secs;
-                acc[mi].3 += 1;
+            for (mi, c) in acc.iter_mut().enumerate() {
+                if mi == 1 && tr >= sbl_trials {
+                    continue;
+                }
+                let (e, s, secs) = run_method(mi, &t, formed);
+                c.0 += e;
+                c.1 += s;
+                c.2 += secs;
+                c.3 += 1;
             }
         }
-        print!("M1 = {mm:>2}");
-        for mi in [0usize, 2, 3] {
-            let (e, s, _) = fin(&acc[mi]);
-            print!(" | {:>8}: {e:>7.2} dB {s:>6.3}", METHODS[mi]);
+        print!("{mm:>6}");
+        for c in &acc {
+            if c.3 == 0 {
+                print!(" | {:>26}", "not run");
+                continue;
+            }
+            let (e, s, t) = fin(c);
+            print!(" | {e:>7.2} dB {s:>6.3} {:>8.1}ms", t * 1e3);
         }
         println!();
+        eprintln!("M1 {mm} done");
     }
     // plot: two panels, no text (see the caption file)
     let png = out.join("irs_mimo_channel.png");

@@ -86,6 +86,21 @@ impl Costs {
             gram: k * k * m / 2.0,
         }
     }
+
+    /// The counts for a Kronecker dictionary (see [`KronDictionary`]) whose first factor is
+    /// `m1 × n1`: measurement space `m³/3` (the Cholesky factor of `Σ_y` and its inverse),
+    /// `n1·m·(m/m1)²/2` for the `Tⱼ` and `2·n1·m²` for the structured products; coefficient
+    /// space as for a formed dictionary; the Gram matrix from the factor Gram matrices, about
+    /// `k²` (one product per mode and entry of its lower triangle).
+    pub(crate) fn kronecker(m: usize, k: usize, m1: usize, n1: usize) -> Self {
+        let mr = (m / m1.max(1)) as f64;
+        let (m, k, n1) = (m as f64, k as f64, n1 as f64);
+        Costs {
+            measurement: m * m * m / 3.0 + n1 * m * mr * mr / 2.0 + 2.0 * n1 * m * m,
+            coefficient: k * k * k / 3.0,
+            gram: k * k,
+        }
+    }
 }
 
 fn par() -> Par {
@@ -128,14 +143,164 @@ type Re<T> = <T as Scalar>::Real;
 /// `log|Σ_y|`.
 type EStepParts<T> = (Array2<T>, Array1<Re<T>>, Re<T>);
 
+/// How the dictionary of an [`ActiveSystem`] is held.
+#[derive(Debug, Clone)]
+enum Dictionary<T: DenseScalar> {
+    /// The active atoms `Φ_A` (`M × K`), column-major.
+    Dense(Mat<T>),
+    /// A Kronecker product, never formed (see [`KronDictionary`]).
+    Kronecker(KronDictionary<T>),
+}
+
+/// A Kronecker dictionary `Φ = Φ₁ ⊗ Φ₂ ⊗ … ⊗ Φ_I` (`Φᵢ` is `Mᵢ × nᵢ`; atom `n` has the
+/// row-major multi-index `(n₁, …, n_I)`, first factor slowest, as in [`crate::op::Kronecker`])
+/// held as `Φ = Φ₁ ⊗ R` with the trailing product `R = Φ₂ ⊗ … ⊗ Φ_I` (`M_R × N_R`) formed,
+/// and the ascending global indices of the active atoms.
+///
+/// **Measurement space.** With `Cⱼ = R diag(γ_{j,·}) Rᴴ` (`M_R × M_R`, one per column
+/// `aⱼ` of `Φ₁`), `Σ_y = σ²I + Σⱼ (aⱼaⱼᴴ) ⊗ Cⱼ`: its lower blocks `(i, i')`, `i ≥ i'`, are the
+/// columns of one product `[vec Cⱼ]ⱼ · P` with `P[j, (i,i')] = Φ₁[i,j] conj Φ₁[i',j]`, about
+/// `n₁M²/2` multiply–adds instead of `M²K/2`. With `Σ_y = LLᴴ` and `W = L⁻¹` (dense, `M³/3`
+/// for both), `φₙᴴΣ_y⁻¹φₙ = ‖Wφₙ‖²`, and for `φₙ = aⱼ ⊗ r_k` this is `r_kᴴ Tⱼ r_k` with
+/// `Tⱼ = VⱼᴴVⱼ`, `Vⱼ = W(aⱼ ⊗ I) = Σᵢ Φ₁[i,j] Wᵢ` (`Wᵢ` the `i`-th block of `M_R` columns of
+/// `W`): one product of the `(M·M_R) × M₁` view of `W` with `Φ₁`, then `n₁` products of
+/// `M_R × M × M_R/2` and the quadratic forms, `n₁ M M_R²/2 + n₁ M_R² N_R` in all (against
+/// `M²K/2` for `‖L⁻¹φₙ‖²` on formed atoms).
+///
+/// **Coefficient space.** The Gram matrix of the active atoms is a product of entries of the
+/// factor Gram matrices, `(ΦᴴΦ)_{nn'} = Πᵢ (ΦᵢᴴΦᵢ)_{nᵢn'ᵢ}`, so forming it costs `I` multiplies
+/// per entry instead of `M`.
+#[derive(Debug, Clone)]
+struct KronDictionary<T: DenseScalar> {
+    /// `Φ₁, …, Φ_I` and their adjoints (for `Φx` and `Φᴴy` by mode products).
+    factors: Vec<Array2<T>>,
+    adjoints: Vec<Array2<T>>,
+    /// `ΦᵢᴴΦᵢ` (`nᵢ × nᵢ`).
+    grams: Vec<Array2<T>>,
+    /// `Φ₁` and the formed `R = Φ₂ ⊗ … ⊗ Φ_I` (`1 × 1` identity for one factor).
+    first: Mat<T>,
+    rest: Mat<T>,
+    /// Global indices of the active atoms, ascending.
+    active: Vec<usize>,
+    /// Scratch of the measurement-space E-step: `L⁻¹` (`M²`) and `L⁻¹(Φ₁ ⊗ I)` (`M·n₁M_R`),
+    /// contiguous column-major.
+    wbuf: Vec<T>,
+    vbuf: Vec<T>,
+}
+
+impl<T: DenseScalar> KronDictionary<T> {
+    fn new(factors: &[Array2<T>]) -> Self {
+        let first = &factors[0];
+        let mut rest = Array2::from_elem((1, 1), T::one());
+        for f in &factors[1..] {
+            rest = kron2(&rest, f);
+        }
+        let adjoints: Vec<Array2<T>> = factors.iter().map(|f| f.t().mapv(|v| v.conj())).collect();
+        let grams = factors
+            .iter()
+            .zip(&adjoints)
+            .map(|(f, a)| a.dot(f))
+            .collect();
+        let n: usize = factors.iter().map(|f| f.ncols()).product();
+        KronDictionary {
+            first: Mat::from_fn(first.nrows(), first.ncols(), |i, j| first[[i, j]]),
+            rest: Mat::from_fn(rest.nrows(), rest.ncols(), |i, j| rest[[i, j]]),
+            factors: factors.to_vec(),
+            adjoints,
+            grams,
+            active: (0..n).collect(),
+            wbuf: Vec::new(),
+            vbuf: Vec::new(),
+        }
+    }
+
+    /// `Φ X` for the active coefficients `x` (`K × L`), by mode products.
+    fn apply_active(&self, x: &Mat<T>) -> Mat<T> {
+        let n: usize = self.factors.iter().map(|f| f.ncols()).product();
+        let m: usize = self.factors.iter().map(|f| f.nrows()).product();
+        let dims: Vec<usize> = self.factors.iter().map(|f| f.ncols()).collect();
+        let mut out = Mat::<T>::zeros(m, x.ncols());
+        let mut full = Array1::<T>::zeros(n);
+        for c in 0..x.ncols() {
+            full.fill(T::zero());
+            for (i, &a) in self.active.iter().enumerate() {
+                full[a] = x[(i, c)];
+            }
+            let r = crate::op::kronecker::kron_apply(&self.factors, &dims, full.view().into_dyn());
+            for (d, v) in out.col_as_slice_mut(c).iter_mut().zip(r.iter()) {
+                *d = *v;
+            }
+        }
+        out
+    }
+
+    /// `Φᴴ Y` on every atom (`N × L`), by mode products.
+    fn adjoint_all(&self, y: &Mat<T>) -> Mat<T> {
+        let n: usize = self.factors.iter().map(|f| f.ncols()).product();
+        let dims: Vec<usize> = self.factors.iter().map(|f| f.nrows()).collect();
+        let mut out = Mat::<T>::zeros(n, y.ncols());
+        for c in 0..y.ncols() {
+            let yc = Array1::from(y.col_as_slice(c).to_vec());
+            let r = crate::op::kronecker::kron_apply(&self.adjoints, &dims, yc.view().into_dyn());
+            for (d, v) in out.col_as_slice_mut(c).iter_mut().zip(r.iter()) {
+                *d = *v;
+            }
+        }
+        out
+    }
+
+    /// The lower triangle of the Gram matrix of the active atoms (`K × K`).
+    fn active_gram(&self) -> Mat<T> {
+        let k = self.active.len();
+        let dims: Vec<usize> = self.factors.iter().map(|f| f.ncols()).collect();
+        let multi: Vec<Vec<usize>> = self
+            .active
+            .iter()
+            .map(|&a| {
+                let mut idx = vec![0; dims.len()];
+                let mut r = a;
+                for (d, &n) in idx.iter_mut().zip(&dims).rev() {
+                    *d = r % n;
+                    r /= n;
+                }
+                idx
+            })
+            .collect();
+        let mut g = Mat::<T>::zeros(k, k);
+        for j in 0..k {
+            let mj = &multi[j];
+            let col = g.col_as_slice_mut(j);
+            for (i, mi) in multi.iter().enumerate().skip(j) {
+                let mut v = T::one();
+                for ((gf, &a), &b) in self.grams.iter().zip(mi).zip(mj) {
+                    v *= gf[[a, b]];
+                }
+                col[i] = v;
+            }
+        }
+        g
+    }
+}
+
+/// The Kronecker product `a ⊗ b` (first factor slowest), formed.
+fn kron2<T: Scalar>(a: &Array2<T>, b: &Array2<T>) -> Array2<T> {
+    let (p, q) = b.dim();
+    Array2::from_shape_fn((a.nrows() * p, a.ncols() * q), |(r, c)| {
+        a[[r / p, c / q]] * b[[r % p, c % q]]
+    })
+}
+
 /// The active part of an SBL problem, kept for the E-step in column-major `faer` storage:
-/// the active atoms `Φ_A` (`M × K`), `Φ_Aᴴ Y` (`K × L`), `Y` (`M × L`) and, once coefficient
-/// space is used, the Gram matrix `G_A = Φ_Aᴴ Φ_A` (`K × K`, lower triangle). Pruning
-/// ([`ActiveSystem::retain`]) only ever removes atoms, so `Φ_Aᴴ Y` and `G_A` are computed
-/// once and restricted afterwards; the scratch matrices are reused between iterations.
+/// the active atoms `Φ_A` (`M × K`, or a Kronecker dictionary and the active indices),
+/// `Φ_Aᴴ Y` (`K × L`), `Y` (`M × L`) and, once coefficient space is used, the Gram matrix
+/// `G_A = Φ_Aᴴ Φ_A` (`K × K`, lower triangle). Pruning ([`ActiveSystem::retain`]) only ever
+/// removes atoms, so `Φ_Aᴴ Y` and `G_A` are computed once and restricted afterwards; the
+/// scratch matrices are reused between iterations.
 #[derive(Debug, Clone)]
 pub(crate) struct ActiveSystem<T: DenseScalar> {
-    phi_a: Mat<T>,
+    dict: Dictionary<T>,
+    /// Number of measurements `M`.
+    m: usize,
     phy: Mat<T>,
     y: Mat<T>,
     gram: Option<Mat<T>>,
@@ -165,8 +330,24 @@ impl<T: DenseScalar> ActiveSystem<T> {
             T::one(),
             par(),
         );
+        Self::with_dictionary(Dictionary::Dense(phi_a), m, phy, y)
+    }
+
+    /// All atoms of the Kronecker dictionary `factors[0] ⊗ factors[1] ⊗ …` active (never
+    /// formed), measurements `y` (`M × L`, `M = Π Mᵢ`). The factors must be non-empty.
+    pub(crate) fn kronecker(factors: &[Array2<T>], y: ArrayView2<T>) -> Self {
+        let kd = KronDictionary::new(factors);
+        let (m, l) = y.dim();
+        let y = Mat::from_fn(m, l, |i, j| y[[i, j]]);
+        let phy = kd.adjoint_all(&y);
+        Self::with_dictionary(Dictionary::Kronecker(kd), m, phy, y)
+    }
+
+    fn with_dictionary(dict: Dictionary<T>, m: usize, phy: Mat<T>, y: Mat<T>) -> Self {
+        let n = phy.nrows();
         ActiveSystem {
-            phi_a,
+            dict,
+            m,
             phy,
             y,
             gram: None,
@@ -179,7 +360,19 @@ impl<T: DenseScalar> ActiveSystem<T> {
 
     /// Number of active atoms `K`.
     pub(crate) fn len(&self) -> usize {
-        self.phi_a.ncols()
+        match &self.dict {
+            Dictionary::Dense(phi_a) => phi_a.ncols(),
+            Dictionary::Kronecker(kd) => kd.active.len(),
+        }
+    }
+
+    /// The operation counts of one E-step on `k` active atoms and `m` measurements for this
+    /// kind of dictionary.
+    fn costs(&self, m: usize, k: usize) -> Costs {
+        match &self.dict {
+            Dictionary::Dense(_) => Costs::new(m, k),
+            Dictionary::Kronecker(kd) => Costs::kronecker(m, k, kd.first.nrows(), kd.first.ncols()),
+        }
     }
 
     /// Keep the active atoms `i` with `keep[i]` (in order), restricting `Φ_A`, `Φ_AᴴY` and
@@ -192,14 +385,21 @@ impl<T: DenseScalar> ActiveSystem<T> {
         if kn == k {
             return;
         }
-        let (m, l) = (self.phi_a.nrows(), self.y.ncols());
-        for (new, &old) in idx.iter().enumerate() {
-            if new != old {
-                let (left, right) = self.phi_a.as_mut().split_at_col_mut(old);
-                left.col_mut(new).copy_from(right.col(0));
+        let (m, l) = (self.m, self.y.ncols());
+        match &mut self.dict {
+            Dictionary::Dense(phi_a) => {
+                for (new, &old) in idx.iter().enumerate() {
+                    if new != old {
+                        let (left, right) = phi_a.as_mut().split_at_col_mut(old);
+                        left.col_mut(new).copy_from(right.col(0));
+                    }
+                }
+                phi_a.truncate(m, kn);
+            }
+            Dictionary::Kronecker(kd) => {
+                kd.active = idx.iter().map(|&i| kd.active[i]).collect();
             }
         }
-        self.phi_a.truncate(m, kn);
         for c in 0..l {
             let col = self.phy.col_as_slice_mut(c);
             for (new, &old) in idx.iter().enumerate() {
@@ -219,7 +419,9 @@ impl<T: DenseScalar> ActiveSystem<T> {
         }
         if 2 * kn <= self.alloc_k {
             // give back the memory of the larger active set
-            self.phi_a = self.phi_a.clone();
+            if let Dictionary::Dense(phi_a) = &mut self.dict {
+                *phi_a = phi_a.clone();
+            }
             self.phy = self.phy.clone();
             if let Some(g) = &mut self.gram {
                 *g = Mat::from_fn(kn, kn, |i, j| if j <= i { g[(i, j)] } else { T::zero() });
@@ -238,7 +440,7 @@ impl<T: DenseScalar> ActiveSystem<T> {
         sigma2: <T as Scalar>::Real,
         space: Space,
     ) -> Result<EStep<T>> {
-        let (m, k) = (self.phi_a.nrows(), self.len());
+        let (m, k) = (self.m, self.len());
         assert_eq!(gamma.len(), k, "one hyperparameter per active atom");
         let (mu, sdiag, logdet) = if k == 0 {
             (
@@ -254,8 +456,10 @@ impl<T: DenseScalar> ActiveSystem<T> {
             };
             if coefficient {
                 self.estep_coefficient(gamma, sigma2)?
-            } else {
+            } else if matches!(self.dict, Dictionary::Dense(_)) {
                 self.estep_measurement(gamma, sigma2)?
+            } else {
+                self.estep_measurement_kronecker(gamma, sigma2)?
             }
         };
         let (resid2, y_resid) = self.residual(&mu);
@@ -279,7 +483,7 @@ impl<T: DenseScalar> ActiveSystem<T> {
         if self.gram.is_some() {
             return true;
         }
-        let c = Costs::new(m, k);
+        let c = self.costs(m, k);
         let excess = c.measurement - c.coefficient;
         if excess > 0.0 && self.excess + excess >= c.gram {
             return true;
@@ -294,14 +498,24 @@ impl<T: DenseScalar> ActiveSystem<T> {
         let (k, l) = mu.dim();
         if k > 0 {
             let muf = Mat::from_fn(k, l, |i, j| mu[[i, j]]);
-            matmul(
-                r.as_mut(),
-                Accum::Add,
-                self.phi_a.as_ref(),
-                muf.as_ref(),
-                T::zero() - T::one(),
-                par(),
-            );
+            match &self.dict {
+                Dictionary::Dense(phi_a) => matmul(
+                    r.as_mut(),
+                    Accum::Add,
+                    phi_a.as_ref(),
+                    muf.as_ref(),
+                    T::zero() - T::one(),
+                    par(),
+                ),
+                Dictionary::Kronecker(kd) => {
+                    let p = kd.apply_active(&muf);
+                    for c in 0..l {
+                        for (d, v) in r.col_as_slice_mut(c).iter_mut().zip(p.col_as_slice(c)) {
+                            *d -= *v;
+                        }
+                    }
+                }
+            }
         }
         let mut resid2 = <T as Scalar>::Real::zero();
         let mut y_resid = <T as Scalar>::Real::zero();
@@ -317,12 +531,15 @@ impl<T: DenseScalar> ActiveSystem<T> {
     /// Measurement space: `Σ_y = σ² I + Φ_A Γ_A Φ_Aᴴ = L Lᴴ`, `W = L⁻¹ Φ_A`,
     /// `μ = Γ_A Wᴴ L⁻¹ Y`, `Σₙₙ = γₙ − γₙ² ‖wₙ‖²`, `log|Σ_y| = 2 Σ log Lᵢᵢ`.
     fn estep_measurement(&mut self, gamma: &[Re<T>], sigma2: Re<T>) -> Result<EStepParts<T>> {
-        let (m, k) = (self.phi_a.nrows(), self.len());
+        let Dictionary::Dense(phi_a) = &self.dict else {
+            unreachable!("the dense measurement-space E-step needs the formed atoms")
+        };
+        let (m, k) = (self.m, phi_a.ncols());
         let l = self.y.ncols();
         // s2 = Φ_A Γ_A
         self.s2.resize_with(m, k, |_, _| T::zero());
         for (j, &g) in gamma.iter().enumerate() {
-            let src = self.phi_a.col_as_slice(j);
+            let src = phi_a.col_as_slice(j);
             for (d, s) in self.s2.col_as_slice_mut(j).iter_mut().zip(src) {
                 *d = s.scale(g);
             }
@@ -335,7 +552,7 @@ impl<T: DenseScalar> ActiveSystem<T> {
             Accum::Replace,
             self.s2.as_ref(),
             BlockStructure::Rectangular,
-            self.phi_a.adjoint(),
+            phi_a.adjoint(),
             BlockStructure::Rectangular,
             T::one(),
             par(),
@@ -346,7 +563,7 @@ impl<T: DenseScalar> ActiveSystem<T> {
         cholesky_in_place(self.s1.as_mut())?;
         let logdet = logdet_of_factor(self.s1.as_ref());
         // s2 = W = L⁻¹ Φ_A, z = L⁻¹ Y
-        self.s2.as_mut().copy_from(self.phi_a.as_ref());
+        self.s2.as_mut().copy_from(phi_a.as_ref());
         solve_lower_triangular_in_place(self.s1.as_ref(), self.s2.as_mut(), par());
         let mut z = self.y.clone();
         solve_lower_triangular_in_place(self.s1.as_ref(), z.as_mut(), par());
@@ -368,28 +585,220 @@ impl<T: DenseScalar> ActiveSystem<T> {
         Ok((mu, sdiag, logdet))
     }
 
+    /// Measurement space for a Kronecker dictionary (see [`KronDictionary`]):
+    /// `Σ_y = σ²I + Σⱼ (aⱼaⱼᴴ) ⊗ Cⱼ = L Lᴴ`, `W = L⁻¹`, `μ = Γ_A Φ_Aᴴ WᴴW Y`,
+    /// `Σₙₙ = γₙ − γₙ² ‖Wφₙ‖²`, `log|Σ_y| = 2 Σ log Lᵢᵢ`.
+    fn estep_measurement_kronecker(
+        &mut self,
+        gamma: &[Re<T>],
+        sigma2: Re<T>,
+    ) -> Result<EStepParts<T>> {
+        let Dictionary::Kronecker(kd) = &mut self.dict else {
+            unreachable!("the Kronecker E-step needs a Kronecker dictionary")
+        };
+        let (m, k, l) = (self.m, kd.active.len(), self.y.ncols());
+        let (m1, n1) = (kd.first.nrows(), kd.first.ncols());
+        let (mr, nr) = (kd.rest.nrows(), kd.rest.ncols());
+        let zero = <T as Scalar>::Real::zero();
+        let mut full = vec![zero; n1 * nr];
+        for (&a, &g) in kd.active.iter().zip(gamma) {
+            full[a] = g;
+        }
+        // Cⱼ = R diag(γ_{j,·}) Rᴴ, stored as the columns of cs (M_R² × n₁, column-major Cⱼ)
+        let mut cs = Mat::<T>::zeros(mr * mr, n1);
+        for j in 0..n1 {
+            let g = &full[j * nr..(j + 1) * nr];
+            let cols: Vec<usize> = (0..nr).filter(|&c| g[c] > zero).collect();
+            if cols.is_empty() {
+                continue;
+            }
+            let rg = Mat::from_fn(mr, cols.len(), |p, c| {
+                kd.rest[(p, cols[c])].scale(g[cols[c]])
+            });
+            let ra = Mat::from_fn(mr, cols.len(), |p, c| kd.rest[(p, cols[c])]);
+            let cj = MatMut::from_column_major_slice_mut(cs.col_as_slice_mut(j), mr, mr);
+            matmul(
+                cj,
+                Accum::Replace,
+                rg.as_ref(),
+                ra.adjoint(),
+                T::one(),
+                par(),
+            );
+        }
+        // the block pairs (i, i') with i ≥ i' (Σ_y and S are Hermitian: the lower blocks
+        // suffice); Pt[j, c] = Φ₁[i,j] conj Φ₁[i',j] for pair c
+        let pairs: Vec<(usize, usize)> = (0..m1)
+            .flat_map(|ip| (ip..m1).map(move |i| (i, ip)))
+            .collect();
+        let np = pairs.len();
+        let pt = Mat::from_fn(n1, np, |j, c| {
+            let (i, ip) = pairs[c];
+            kd.first[(i, j)] * kd.first[(ip, j)].conj()
+        });
+        // column c of qt = block (i, i') of Σ_y − σ²I = Σⱼ Pt[j, c] Cⱼ (column-major M_R × M_R)
+        let mut qt = Mat::<T>::zeros(mr * mr, np);
+        matmul(
+            qt.as_mut(),
+            Accum::Replace,
+            cs.as_ref(),
+            pt.as_ref(),
+            T::one(),
+            par(),
+        );
+        drop(cs);
+        // s1 = Σ_y (lower blocks; the diagonal blocks whole)
+        self.s1.resize_with(m, m, |_, _| T::zero());
+        for (c, &(i, ip)) in pairs.iter().enumerate() {
+            let block = qt.col_as_slice(c);
+            for pp in 0..mr {
+                self.s1.col_as_slice_mut(ip * mr + pp)[i * mr..(i + 1) * mr]
+                    .copy_from_slice(&block[pp * mr..(pp + 1) * mr]);
+            }
+        }
+        for i in 0..m {
+            self.s1[(i, i)] += T::from_real(sigma2);
+        }
+        cholesky_in_place(self.s1.as_mut())?;
+        let logdet = logdet_of_factor(self.s1.as_ref());
+        // W = L⁻¹ in a contiguous column-major buffer (its strict upper triangle zero), so
+        // that its M_R-column blocks Wᵢ are the columns of an (M·M_R) × M₁ matrix
+        let mut wbuf = std::mem::take(&mut kd.wbuf);
+        wbuf.clear();
+        wbuf.resize(m * m, T::zero());
+        invert_lower_triangular(
+            MatMut::from_column_major_slice_mut(&mut wbuf, m, m),
+            self.s1.as_ref(),
+            par(),
+        );
+        for j in 1..m {
+            wbuf[j * m..j * m + j].fill(T::zero());
+        }
+        let w = MatRef::from_column_major_slice(&wbuf, m, m);
+        // μ = Γ_A Φ_Aᴴ Wᴴ W Y
+        let mut z1 = Mat::<T>::zeros(m, l);
+        triangular::matmul(
+            z1.as_mut(),
+            BlockStructure::Rectangular,
+            Accum::Replace,
+            w,
+            BlockStructure::TriangularLower,
+            self.y.as_ref(),
+            BlockStructure::Rectangular,
+            T::one(),
+            par(),
+        );
+        let mut z = Mat::<T>::zeros(m, l);
+        triangular::matmul(
+            z.as_mut(),
+            BlockStructure::Rectangular,
+            Accum::Replace,
+            w.adjoint(),
+            BlockStructure::TriangularUpper,
+            z1.as_ref(),
+            BlockStructure::Rectangular,
+            T::one(),
+            par(),
+        );
+        let phz = kd.adjoint_all(&z);
+        let mu = Array2::from_shape_fn((k, l), |(i, c)| phz[(kd.active[i], c)].scale(gamma[i]));
+        // Vⱼ = W (aⱼ ⊗ I) = Σᵢ Φ₁[i,j] Wᵢ (M × M_R): one product of the (M·M_R) × M₁ view of
+        // W with Φ₁; then Tⱼ = (aⱼ ⊗ I)ᴴ S (aⱼ ⊗ I) = VⱼᴴVⱼ
+        let mut vbuf = std::mem::take(&mut kd.vbuf);
+        vbuf.clear();
+        vbuf.resize(m * mr * n1, T::zero());
+        matmul(
+            MatMut::from_column_major_slice_mut(&mut vbuf, m * mr, n1),
+            Accum::Replace,
+            MatRef::from_column_major_slice(&wbuf, m * mr, m1),
+            kd.first.as_ref(),
+            T::one(),
+            par(),
+        );
+        // φₙᴴSφₙ = r_kᴴ Tⱼ r_k = 2 Re r_kᴴ Hⱼ r_k for n = j N_R + k, with Hⱼ the strict lower
+        // triangle of Tⱼ plus half its diagonal (only where an atom is active)
+        let two: <T as Scalar>::Real = real(2.0);
+        let half: <T as Scalar>::Real = real(0.5);
+        let mut quad = vec![zero; n1 * nr];
+        let mut tj = Mat::<T>::zeros(mr, mr);
+        let mut u = Mat::<T>::zeros(mr, nr);
+        for j in 0..n1 {
+            if full[j * nr..(j + 1) * nr].iter().all(|&g| g <= zero) {
+                continue;
+            }
+            let vj = MatRef::from_column_major_slice(&vbuf[j * m * mr..(j + 1) * m * mr], m, mr);
+            triangular::matmul(
+                tj.as_mut(),
+                BlockStructure::TriangularLower,
+                Accum::Replace,
+                vj.adjoint(),
+                BlockStructure::Rectangular,
+                vj,
+                BlockStructure::Rectangular,
+                T::one(),
+                par(),
+            );
+            for c in 0..mr {
+                let col = tj.col_as_slice_mut(c);
+                col[..c].fill(T::zero());
+                col[c] = col[c].scale(half);
+            }
+            matmul(
+                u.as_mut(),
+                Accum::Replace,
+                tj.as_ref(),
+                kd.rest.as_ref(),
+                T::one(),
+                par(),
+            );
+            for c in 0..nr {
+                let v: <T as Scalar>::Real = kd
+                    .rest
+                    .col_as_slice(c)
+                    .iter()
+                    .zip(u.col_as_slice(c))
+                    .map(|(r, v)| (r.conj() * *v).re())
+                    .sum();
+                quad[j * nr + c] = two * v;
+            }
+        }
+        kd.wbuf = wbuf;
+        kd.vbuf = vbuf;
+        let sdiag = Array1::from_shape_fn(k, |i| {
+            let g = gamma[i];
+            (g - g * g * quad[kd.active[i]]).max(zero)
+        });
+        Ok((mu, sdiag, logdet))
+    }
+
     /// Coefficient space: with `D = diag(√γ_A)` and the cached `G_A = Φ_AᴴΦ_A`,
     /// `B = I + D G_A D / σ² = L Lᴴ`, `Σ_A = D B⁻¹ D`, `μ = D B⁻¹ D Φ_AᴴY / σ²`,
     /// `Σₙₙ = γₙ ‖L⁻¹eₙ‖²`, `log|Σ_y| = M log σ² + log|B|` (Sylvester).
     fn estep_coefficient(&mut self, gamma: &[Re<T>], sigma2: Re<T>) -> Result<EStepParts<T>> {
-        let (m, k) = (self.phi_a.nrows(), self.len());
+        let (m, k) = (self.m, self.len());
         let l = self.y.ncols();
         if self.gram.is_none() {
             // the measurement-space scratch is no longer needed
             self.s1 = Mat::new();
             self.s2 = Mat::new();
-            let mut g = Mat::<T>::zeros(k, k);
-            triangular::matmul(
-                g.as_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Replace,
-                self.phi_a.adjoint(),
-                BlockStructure::Rectangular,
-                self.phi_a.as_ref(),
-                BlockStructure::Rectangular,
-                T::one(),
-                par(),
-            );
+            let g = match &self.dict {
+                Dictionary::Dense(phi_a) => {
+                    let mut g = Mat::<T>::zeros(k, k);
+                    triangular::matmul(
+                        g.as_mut(),
+                        BlockStructure::TriangularLower,
+                        Accum::Replace,
+                        phi_a.adjoint(),
+                        BlockStructure::Rectangular,
+                        phi_a.as_ref(),
+                        BlockStructure::Rectangular,
+                        T::one(),
+                        par(),
+                    );
+                    g
+                }
+                Dictionary::Kronecker(kd) => kd.active_gram(),
+            };
             self.gram = Some(g);
             self.alloc_k = k;
         }
@@ -486,11 +895,88 @@ impl<T: DenseScalar> Sbl<T> {
         }
         crate::error::check_finite("dictionary", phi.iter())?;
         let ynorm2 = check_measurements::<T, _>("measurements y", y.iter())?;
-        let l = y.ncols();
         let phinorm2: <T as Scalar>::Real = phi.iter().map(|v| v.abs2()).sum();
         if phinorm2 == <T as Scalar>::Real::zero() {
             return Err(Error::param("dictionary", "is all zero"));
         }
+        Self::from_system(
+            ActiveSystem::new(phi, y),
+            n,
+            y.ncols(),
+            ynorm2,
+            phinorm2,
+            groups,
+            params,
+        )
+    }
+
+    /// As [`Sbl::new`] for the dictionary `Φ = factors[0] ⊗ factors[1] ⊗ …` (factor `i` is
+    /// `Mᵢ × nᵢ`; atom order as in [`crate::op::Kronecker`], first factor slowest), which is
+    /// never formed: the same classic SBL (one hyperparameter per atom, no Kronecker
+    /// structure imposed on `γ`), with the E-step's products taken through the factors (see
+    /// [`sbl_kronecker`]). `y` is `M × L` with `M = Π Mᵢ`.
+    pub fn kronecker(
+        factors: &[Array2<T>],
+        y: ArrayView2<T>,
+        params: &SblParams<<T as Scalar>::Real>,
+    ) -> Result<Self> {
+        params.validate()?;
+        if factors.is_empty() {
+            return Err(Error::param(
+                "dictionary factors",
+                "at least one factor is required",
+            ));
+        }
+        let mut phinorm2 = <T as Scalar>::Real::one();
+        for (i, f) in factors.iter().enumerate() {
+            if f.nrows() == 0 || f.ncols() == 0 {
+                return Err(Error::Empty {
+                    what: format!("dictionary factor {i}"),
+                });
+            }
+            crate::error::check_finite(&format!("dictionary factor {i}"), f.iter())?;
+            let f2: <T as Scalar>::Real = f.iter().map(|v| v.abs2()).sum();
+            if f2 == <T as Scalar>::Real::zero() {
+                return Err(Error::param(
+                    format!("dictionary factor {i}"),
+                    "is all zero",
+                ));
+            }
+            phinorm2 *= f2;
+        }
+        let m: usize = factors.iter().map(|f| f.nrows()).product();
+        let n: usize = factors.iter().map(|f| f.ncols()).product();
+        if y.nrows() != m || y.ncols() == 0 {
+            return Err(Error::shape(
+                "measurements (rows must equal the product of the factors' rows)",
+                &[m, y.ncols().max(1)],
+                y.shape(),
+            ));
+        }
+        let ynorm2 = check_measurements::<T, _>("measurements y", y.iter())?;
+        Self::from_system(
+            ActiveSystem::kronecker(factors, y),
+            n,
+            y.ncols(),
+            ynorm2,
+            phinorm2,
+            None,
+            params,
+        )
+    }
+
+    /// The common set-up once the inputs are checked: `n` atoms, `l` snapshots, `‖Y‖_F²`
+    /// and `‖Φ‖_F²` (for the default starting `γ`).
+    fn from_system(
+        sys: ActiveSystem<T>,
+        n: usize,
+        l: usize,
+        ynorm2: <T as Scalar>::Real,
+        phinorm2: <T as Scalar>::Real,
+        groups: Option<Vec<usize>>,
+        params: &SblParams<<T as Scalar>::Real>,
+    ) -> Result<Self> {
+        let m = sys.m;
         let g0 = params
             .gamma_init
             .unwrap_or(ynorm2 / (real::<<T as Scalar>::Real>(l as f64) * phinorm2));
@@ -509,7 +995,7 @@ impl<T: DenseScalar> Sbl<T> {
             None => n,
         };
         Ok(Sbl {
-            sys: ActiveSystem::new(phi, y),
+            sys,
             m,
             l,
             space: Space::Auto,
@@ -722,6 +1208,53 @@ pub fn sbl<T: DenseScalar>(
     Ok((s.into_result(), report))
 }
 
+/// Classic SBL (one hyperparameter per atom, EM or MacKay updates, as [`sbl`]) for a
+/// dictionary given as a Kronecker product `Φ = Φ₁ ⊗ Φ₂ ⊗ … ⊗ Φ_I` that is never formed
+/// (`factors[i]` is `Mᵢ × nᵢ`; atom and measurement order as in [`crate::op::Kronecker`],
+/// first factor slowest); `y` is `M × L`, `M = Π Mᵢ`.
+///
+/// This is not Kronecker-structured SBL ([`super::ksbl`], which constrains
+/// `γ = γ₁ ⊗ … ⊗ γ_I`): the hyperparameters are free, and the iterates are those of [`sbl`]
+/// on the formed dictionary (to rounding). Only the E-step's products use the structure:
+/// with `Φ = Φ₁ ⊗ R`, `Σ_y = σ²I + Σⱼ (aⱼaⱼᴴ) ⊗ (R Γⱼ Rᴴ)` is filled for `n₁M²` multiply–adds
+/// (`aⱼ` the columns of `Φ₁`, `Γⱼ` the hyperparameters of the atoms that use it) and the
+/// posterior variances `γₙ − γₙ² φₙᴴΣ_y⁻¹φₙ` come from `Σ_y⁻¹` block by block for as much; the
+/// Gram matrix of the active atoms in coefficient space is a product of the factors' Gram
+/// entries. While more than about `1.1 M` atoms are active an iteration costs about `M³/3`
+/// (the Cholesky factor of `Σ_y` and its inverse) plus `n₁ M M_R²/2` (`M_R = M/M₁`), then
+/// `K³/3` in coefficient space, against `M²K + M³/6` and `K³/3` plus a `K²M/2` Gram matrix for
+/// [`sbl`]. On the `1800 × 3375` dictionary of the IRS-MIMO example
+/// (`(10 × 15) ⊗ (12 × 15) ⊗ (15 × 15)`, complex) that is 0.25 s per iteration where [`sbl`]
+/// takes 0.9 s while all atoms are active (2-core machine, release build). Memory: about
+/// `2M² + M²n₁/M₁` scalars of scratch (`L`, `L⁻¹` and the `Vⱼ`) and the formed
+/// `R` (`M/M₁ × N/n₁`).
+///
+/// ```
+/// use sparseinv_solvers::iter::NoObserver;
+/// use sparseinv_solvers::sbl::{sbl, sbl_kronecker, NoiseModel, SblParams};
+/// use ndarray::{array, Array2};
+/// let a: Array2<f64> = array![[1.0, 0.5, -0.3], [0.2, -1.0, 0.8]];
+/// let b: Array2<f64> = array![[0.9, 0.1], [-0.4, 1.0], [0.3, 0.6]];
+/// // x has one non-zero, atom 3 = (1, 1): the second column of a times the second of b
+/// let phi = Array2::from_shape_fn((6, 6), |(r, c)| a[[r / 3, c / 2]] * b[[r % 3, c % 2]]);
+/// let y = phi.column(3).to_owned().insert_axis(ndarray::Axis(1)) * 2.0;
+/// let p = SblParams { noise: NoiseModel::Fixed(1e-6), ..Default::default() };
+/// let (r, _) = sbl_kronecker(&[a, b], y.view(), &p, &mut NoObserver).unwrap();
+/// let (f, _) = sbl(phi.view(), y.view(), &p, &mut NoObserver).unwrap();
+/// assert!((r.mean[[3, 0]] - 2.0).abs() < 1e-3);
+/// assert!((&r.mean - &f.mean).iter().all(|d: &f64| d.abs() < 1e-9));
+/// ```
+pub fn sbl_kronecker<T: DenseScalar>(
+    factors: &[Array2<T>],
+    y: ArrayView2<T>,
+    params: &SblParams<<T as Scalar>::Real>,
+    observer: &mut dyn Observer<<T as Scalar>::Real>,
+) -> Result<(SblResult<T>, Report<<T as Scalar>::Real>)> {
+    let mut s = Sbl::kronecker(factors, y, params)?;
+    let report = run(&mut s, &params.stop, observer)?;
+    Ok((s.into_result(), report))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -789,6 +1322,18 @@ mod tests {
     }
 
     fn assert_same<T: DenseScalar + Scalar<Real = f64>>(e: &EStep<T>, r: &EStep<T>, what: &str) {
+        assert_same_scaled(e, r, what, 0.0)
+    }
+
+    /// [`assert_same`], the variances compared relative to the larger of their own maximum
+    /// and `var_scale` (`Σₙₙ = γₙ − γₙ²qₙ` loses digits to cancellation in proportion to
+    /// `γₙ` where `Σₙₙ ≪ γₙ`, whichever way `qₙ` is rounded).
+    fn assert_same_scaled<T: DenseScalar + Scalar<Real = f64>>(
+        e: &EStep<T>,
+        r: &EStep<T>,
+        what: &str,
+        var_scale: f64,
+    ) {
         let tol = 1e-10;
         assert!(
             rel(&e.mu, &r.mu) < tol,
@@ -801,7 +1346,10 @@ mod tests {
             .zip(r.sdiag.iter())
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max)
-            / r.sdiag.iter().copied().fold(f64::MIN_POSITIVE, f64::max);
+            / r.sdiag
+                .iter()
+                .copied()
+                .fold(var_scale.max(f64::MIN_POSITIVE), f64::max);
         assert!(sd < tol, "{what}: variances {sd}");
         for (a, b, name) in [
             (e.logdet, r.logdet, "log-determinant"),
@@ -922,6 +1470,186 @@ mod tests {
         check::<C64>();
     }
 
+    /// Random factors of the given shapes and the formed Kronecker product (first factor
+    /// slowest, by [`kron2`]'s independent twin: the column of `Φ` for atom `n` is built
+    /// from the multi-index of `n` directly).
+    fn kron_dictionary<T: DenseScalar + Scalar<Real = f64>>(
+        shapes: &[(usize, usize)],
+        seed: u64,
+    ) -> (Vec<Array2<T>>, Array2<T>) {
+        let factors: Vec<Array2<T>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, &(m, n))| {
+                randn::<T>(&[m, n], seed + i as u64)
+                    .into_dimensionality::<Ix2>()
+                    .unwrap()
+            })
+            .collect();
+        let m: usize = shapes.iter().map(|s| s.0).product();
+        let n: usize = shapes.iter().map(|s| s.1).product();
+        let split = |mut v: usize, dims: Vec<usize>| -> Vec<usize> {
+            let mut out = vec![0; dims.len()];
+            for (o, d) in out.iter_mut().zip(&dims).rev() {
+                *o = v % d;
+                v /= d;
+            }
+            out
+        };
+        let phi = Array2::from_shape_fn((m, n), |(r, c)| {
+            let ri = split(r, shapes.iter().map(|s| s.0).collect());
+            let ci = split(c, shapes.iter().map(|s| s.1).collect());
+            factors
+                .iter()
+                .zip(ri.iter().zip(&ci))
+                .fold(T::one(), |acc, (f, (&a, &b))| acc * f[[a, b]])
+        });
+        (factors, phi)
+    }
+
+    fn kron_case<T: DenseScalar + Scalar<Real = f64>>(shapes: &[(usize, usize)], seed: u64) {
+        let (factors, phi) = kron_dictionary::<T>(shapes, seed);
+        let (m, k) = phi.dim();
+        let y = randn::<T>(&[m, 2], seed + 7)
+            .into_dimensionality::<Ix2>()
+            .unwrap();
+        let mut sys = ActiveSystem::kronecker(&factors, y.view());
+        let mut cols: Vec<usize> = (0..k).collect();
+        for round in 0..4u64 {
+            let g = gammas(cols.len(), seed + 20 + round);
+            let s2 = 0.03 + 0.3 * round as f64;
+            let phi_a = phi.select(Axis(1), &cols);
+            let r = reference(&phi_a, &g, s2, &y);
+            for space in [Space::Measurement, Space::Coefficient, Space::Auto] {
+                let e = sys.estep(&g, s2, space).unwrap();
+                assert_same_scaled(
+                    &e,
+                    &r,
+                    &format!(
+                        "Kronecker {shapes:?}, {} atoms, round {round} {space:?}",
+                        cols.len()
+                    ),
+                    g.iter().copied().fold(0.0, f64::max),
+                );
+            }
+            // drop atoms irregularly (whole columns of the first factor go in round 2)
+            let keep: Vec<bool> = cols
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    i == 0
+                        || !((c as u64 * 5 + round * 3 + seed) % 4 == 0
+                            || (round == 2 && c / (k / shapes[0].1) == 1))
+                })
+                .collect();
+            let mut it = keep.iter();
+            cols.retain(|_| *it.next().unwrap());
+            sys.retain(&keep);
+        }
+    }
+
+    /// The E-step through the Kronecker factors (measurement space, coefficient space with
+    /// the Gram matrix from the factor Gram matrices, and the automatic choice) equals the
+    /// straightforward E-step on the formed dictionary to 1e-10, through four rounds of
+    /// pruning, for one, two and three factors with `N < M`, `N > M` and `N ≫ M`, real and
+    /// complex.
+    #[test]
+    fn kronecker_estep_matches_the_formed_dictionary() {
+        let cases: [&[(usize, usize)]; 4] = [
+            &[(9, 14)],
+            &[(3, 5), (4, 6)],
+            &[(5, 4), (6, 3)],
+            &[(2, 3), (3, 4), (4, 3)],
+        ];
+        for (i, shapes) in cases.iter().enumerate() {
+            kron_case::<f64>(shapes, 40 + i as u64);
+            kron_case::<C64>(shapes, 60 + i as u64);
+        }
+    }
+
+    /// Whole runs of [`sbl_kronecker`] equal [`sbl`] on the formed dictionary (mean,
+    /// variances, hyperparameters, support, objective history), with learned noise and
+    /// pruning, real and complex.
+    #[test]
+    fn sbl_kronecker_equals_sbl_on_the_formed_dictionary() {
+        fn check<T: DenseScalar + Scalar<Real = f64>>(seed: u64) {
+            let (factors, phi) = kron_dictionary::<T>(&[(4, 6), (5, 7)], seed);
+            let n = phi.ncols();
+            let mut x = Array2::<T>::zeros((n, 1));
+            for (i, &j) in [2usize, 9, 23, 30].iter().enumerate() {
+                x[[j, 0]] = T::from_real(1.5 - 0.7 * i as f64);
+            }
+            let noise = randn::<T>(&[20, 1], seed + 9)
+                .into_dimensionality::<Ix2>()
+                .unwrap()
+                .mapv(|v| v.scale(0.02));
+            let y = phi.dot(&x) + noise;
+            let p = SblParams {
+                stop: crate::iter::StopCriteria {
+                    max_iters: 80,
+                    ..Default::default()
+                },
+                prune: 1e-3,
+                ..Default::default()
+            };
+            let (f, rf) = sbl(phi.view(), y.view(), &p, &mut crate::iter::NoObserver).unwrap();
+            let (k, rk) =
+                sbl_kronecker(&factors, y.view(), &p, &mut crate::iter::NoObserver).unwrap();
+            assert_eq!(rf.iterations, rk.iterations);
+            assert_eq!(f.support, k.support);
+            assert!(f.support.len() < 20, "pruning must have acted");
+            assert!(rel(&k.mean, &f.mean) < 1e-8, "{}", rel(&k.mean, &f.mean));
+            for (a, b) in [(&k.gamma, &f.gamma), (&k.variance, &f.variance)] {
+                let d = a
+                    .iter()
+                    .zip(b)
+                    .map(|(u, v)| (u - v).abs())
+                    .fold(0.0, f64::max);
+                assert!(d < 1e-8 * b.iter().copied().fold(1e-300, f64::max), "{d}");
+            }
+            assert!((k.noise_var - f.noise_var).abs() < 1e-8 * f.noise_var);
+            assert_eq!(rk.objective_history.len(), rf.objective_history.len());
+            for (a, b) in rk.objective_history.iter().zip(&rf.objective_history) {
+                assert!((a - b).abs() < 1e-8 * b.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+        check::<f64>(3);
+        check::<C64>(4);
+    }
+
+    /// Bad Kronecker input is refused with an error naming it.
+    #[test]
+    fn sbl_kronecker_refuses_bad_input() {
+        let a = Array2::<f64>::ones((2, 3));
+        let y = Array2::<f64>::ones((6, 1));
+        let p = SblParams::default();
+        let msg = |r: Result<Sbl<f64>>| r.unwrap_err().to_string();
+        assert!(msg(Sbl::kronecker(&[], y.view(), &p)).contains("at least one factor"));
+        let e = msg(Sbl::kronecker(
+            &[a.clone(), Array2::zeros((3, 0))],
+            y.view(),
+            &p,
+        ));
+        assert!(e.contains("factor 1"), "{e}");
+        let e = msg(Sbl::kronecker(
+            &[a.clone(), Array2::zeros((3, 2))],
+            y.view(),
+            &p,
+        ));
+        assert!(e.contains("factor 1") && e.contains("all zero"), "{e}");
+        let mut b = Array2::<f64>::ones((3, 2));
+        b[[1, 1]] = f64::NAN;
+        assert!(msg(Sbl::kronecker(&[a.clone(), b], y.view(), &p)).contains("factor 1"));
+        let e = msg(Sbl::kronecker(&[a.clone(), a.clone()], y.view(), &p));
+        assert!(e.contains("product of the factors' rows"), "{e}");
+        let e = msg(Sbl::kronecker(
+            std::slice::from_ref(&a),
+            Array2::zeros((2, 1)).view(),
+            &p,
+        ));
+        assert!(e.contains("all zero"), "{e}");
+    }
+
     /// The operation counts cross at `K ≈ 1.81 M`; the automatic choice stays in
     /// measurement space until the excess work pays for the Gram matrix, goes to coefficient
     /// space at once when `K ≤ M`, and stays there.
@@ -958,6 +1686,24 @@ mod tests {
         let mut s = fresh();
         assert!(s.coefficient_space(1800, 1800));
         assert!(fresh().coefficient_space(100, 60));
+        // a Kronecker dictionary ((10 × 15) ⊗ R): measurement space costs about 1.38·M³/3
+        // and the Gram matrix almost nothing, so coefficient space is taken as soon as it is
+        // cheaper (K ≲ 1.08 M)
+        let kc = |m, k| {
+            let c = Costs::kronecker(m, k, 10, 15);
+            c.coefficient < c.measurement
+        };
+        assert!(kc(1800, 1900) && !kc(1800, 2000) && !kc(1800, 3375));
+        let (factors, _) = kron_dictionary::<f64>(&[(3, 4), (4, 3)], 9);
+        let mut s = ActiveSystem::kronecker(
+            &factors,
+            randn::<f64>(&[12, 1], 3)
+                .into_dimensionality::<Ix2>()
+                .unwrap()
+                .view(),
+        );
+        assert!(!s.coefficient_space(1800, 3375));
+        assert!(s.coefficient_space(1800, 1900));
         // once the Gram matrix exists, for good
         s.gram = Some(Mat::zeros(1, 1));
         assert!(s.coefficient_space(1800, 3375));

@@ -33,6 +33,14 @@
 //! snapshots), the negative log marginal likelihood up to constants (times 2 for real data).
 //! EM never increases it.
 //!
+//! **Kronecker dictionaries.** [`sbl_kronecker`] runs the same classic SBL on
+//! `Φ = Φ₁ ⊗ … ⊗ Φ_I` without forming it: `Σ_y` is filled block by block from
+//! `Σⱼ (aⱼaⱼᴴ) ⊗ (R Γⱼ Rᴴ)` (`aⱼ` the columns of `Φ₁`, `R = Φ₂ ⊗ … ⊗ Φ_I`), the variances come
+//! from `L⁻¹(aⱼ ⊗ I)`, and the Gram matrix is a product of factor Gram entries, so an
+//! iteration costs about `M³/3` while `K ≳ 1.1 M` instead of `M²K + M³/6` (the iterates are
+//! those of [`sbl`] on the formed dictionary). It imposes no structure on `γ`; that is
+//! [`ksbl`].
+//!
 //! Modules: [`em`] (classic SBL, real/complex, MMV), [`block`] (block SBL for a known
 //! partition), [`kronecker`] (KSBL of He & Joseph with the AM and SVD M-steps and the block
 //! extension), [`omp`](mod@omp) (OMP and Kronecker OMP). The dense decompositions come from
@@ -45,7 +53,7 @@ pub mod omp;
 
 pub use crate::dense::DenseScalar;
 pub use block::{block_sbl, Blocks};
-pub use em::{sbl, Sbl, SblResult};
+pub use em::{sbl, sbl_kronecker, Sbl, SblResult};
 pub use kronecker::{ksbl, Ksbl, KsblMethod, KsblParams, KsblResult};
 pub use omp::{kron_omp, omp, KronOmpResult, OmpParams, OmpResult, Selection};
 
