@@ -29,88 +29,25 @@
 //! against SNR) with a caption file describing the axes, since the plot is drawn without
 //! text.
 
-use ndarray::{Array1, Array2, Axis, Ix1, Ix2};
+use ndarray::{Array1, Axis};
 use num_complex::Complex64;
 use plotters::prelude::*;
-use rand::{Rng, SeedableRng};
 use sparseinv::solvers::iter::{NoObserver, StopCriteria};
-use sparseinv::solvers::op::{Kronecker, LinearOperator};
+use sparseinv::solvers::op::kronecker::kron_matrix;
 use sparseinv::solvers::sbl::{
     kron_omp, ksbl, sbl, sbl_kronecker, KsblMethod, KsblParams, NoiseModel, OmpParams, SblParams,
 };
-use sparseinv::solvers::testing::randn;
+use sparseinv::solvers::testing::{kron_sparse_trial, KronSparseTrial};
 use std::time::Instant;
 
 const METHODS: [&str; 4] = ["K-OMP", "SBL", "KSBL-AM", "KSBL-SVD"];
 
-struct Trial {
-    factors: Vec<Array2<Complex64>>,
-    x: Array1<Complex64>,
-    y: Array1<Complex64>,
-    sigma2: f64,
-    support: Vec<usize>,
+/// The example's trial: modes of 15 atoms, `M₁ × 12 × 15` measurements.
+fn make_trial(m1: usize, snr_db: f64, k: usize, seed: u64) -> KronSparseTrial {
+    kron_sparse_trial(&[m1, 12, 15], 15, k, snr_db, seed)
 }
 
-fn make_trial(m1: usize, snr_db: f64, k: usize, seed: u64) -> Trial {
-    let ms = [m1, 12, 15];
-    let n = 15;
-    let factors: Vec<Array2<Complex64>> = ms
-        .iter()
-        .enumerate()
-        .map(|(i, &m)| {
-            randn::<Complex64>(&[m, n], seed * 10 + i as u64)
-                .into_dimensionality::<Ix2>()
-                .unwrap()
-                / (2.0 * m as f64).sqrt()
-        })
-        .collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-    let mut supports: Vec<Vec<usize>> = Vec::new();
-    for _ in 0..3 {
-        let mut s: Vec<usize> = Vec::new();
-        while s.len() < k {
-            let j = rng.random_range(0..n);
-            if !s.contains(&j) {
-                s.push(j);
-            }
-        }
-        s.sort_unstable();
-        supports.push(s);
-    }
-    let mut flat = vec![0usize];
-    for s in &supports {
-        flat = flat
-            .iter()
-            .flat_map(|&o| s.iter().map(move |&j| o * n + j))
-            .collect();
-    }
-    let vals = randn::<Complex64>(&[flat.len()], seed * 10 + 7);
-    let mut x = Array1::<Complex64>::zeros(n * n * n);
-    for (p, &f) in flat.iter().enumerate() {
-        x[f] = vals[p] / 2f64.sqrt();
-    }
-    let op = Kronecker::new(factors.clone()).unwrap();
-    let clean = op
-        .apply(x.view().into_dyn())
-        .unwrap()
-        .into_dimensionality::<Ix1>()
-        .unwrap();
-    let m = clean.len() as f64;
-    let sigma2 = clean.iter().map(|v| v.norm_sqr()).sum::<f64>() / m / 10f64.powf(snr_db / 10.0);
-    let noise = randn::<Complex64>(&[clean.len()], seed * 10 + 8)
-        .into_dimensionality::<Ix1>()
-        .unwrap()
-        * (sigma2 / 2.0).sqrt();
-    Trial {
-        factors,
-        x,
-        y: clean + noise,
-        sigma2,
-        support: flat,
-    }
-}
-
-fn metrics(t: &Trial, xh: &Array1<Complex64>) -> (f64, f64) {
+fn metrics(t: &KronSparseTrial, xh: &Array1<Complex64>) -> (f64, f64) {
     let err: f64 = (xh - &t.x).iter().map(|v| v.norm_sqr()).sum();
     let nrm: f64 = t.x.iter().map(|v| v.norm_sqr()).sum();
     let mut idx: Vec<usize> = (0..xh.len()).collect();
@@ -121,7 +58,7 @@ fn metrics(t: &Trial, xh: &Array1<Complex64>) -> (f64, f64) {
 }
 
 /// Run one method on one trial: (NMSE, support rate, seconds).
-fn run_method(method: usize, t: &Trial, formed: bool) -> (f64, f64, f64) {
+fn run_method(method: usize, t: &KronSparseTrial, formed: bool) -> (f64, f64, f64) {
     let start = Instant::now();
     let xh = match method {
         0 => {
@@ -143,7 +80,7 @@ fn run_method(method: usize, t: &Trial, formed: bool) -> (f64, f64, f64) {
             };
             let y = t.y.view().insert_axis(Axis(1));
             let r = if formed {
-                let phi = explicit_kron(&t.factors);
+                let phi = kron_matrix(&t.factors);
                 sbl(phi.view(), y, &p, &mut NoObserver)
             } else {
                 sbl_kronecker(&t.factors, y, &p, &mut NoObserver)
@@ -173,18 +110,6 @@ fn run_method(method: usize, t: &Trial, formed: bool) -> (f64, f64, f64) {
     let secs = start.elapsed().as_secs_f64();
     let (nmse, srr) = metrics(t, &xh);
     (nmse, srr, secs)
-}
-
-fn explicit_kron(f: &[Array2<Complex64>]) -> Array2<Complex64> {
-    let mut k = Array2::from_elem((1, 1), Complex64::new(1.0, 0.0));
-    for a in f {
-        let (m, n) = k.dim();
-        let (p, q) = a.dim();
-        k = Array2::from_shape_fn((m * p, n * q), |(r, c)| {
-            k[[r / p, c / q]] * a[[r % p, c % q]]
-        });
-    }
-    k
 }
 
 fn arg(name: &str, default: &str) -> String {

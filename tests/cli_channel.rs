@@ -96,6 +96,108 @@ fn kronecker_sbl_end_to_end_with_report() {
     }
 }
 
+/// `--method sbl` with two dictionaries (classic SBL through the factors) gives the estimate,
+/// variances and report of `--method sbl` on the product formed by a plain loop, for two
+/// snapshots with learned noise; `bsbl` with two dictionaries is refused.
+#[test]
+fn classic_sbl_on_kronecker_factors_equals_the_formed_dictionary() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let a1 = real_mat(4, 6, 11);
+    let a2 = real_mat(5, 7, 12);
+    let formed = Array2::from_shape_fn((20, 42), |(r, c)| a1[[r / 5, c / 7]] * a2[[r % 5, c % 7]]);
+    let mut x = Array2::<f64>::zeros((42, 2));
+    // atoms (0, 2), (1, 5), (3, 0), (4, 6): no two share a column of either factor
+    for (i, &j) in [2usize, 12, 21, 34].iter().enumerate() {
+        x[[j, 0]] = 1.5 - 0.7 * i as f64;
+        x[[j, 1]] = 0.4 + 0.3 * i as f64;
+    }
+    let noise = randn::<f64>(&[20, 2], 13)
+        .into_dimensionality::<Ix2>()
+        .unwrap()
+        * 0.02;
+    let y = formed.dot(&x) + noise;
+    save(&p.join("A1.npy"), NpyArray::Real(a1.into_dyn()));
+    save(&p.join("A2.npy"), NpyArray::Real(a2.into_dyn()));
+    save(&p.join("A.npy"), NpyArray::Real(formed.into_dyn()));
+    save(&p.join("y.npy"), NpyArray::Real(y.into_dyn()));
+    let run = |dicts: &[&str], tag: &str| -> (ArrayD<f64>, ArrayD<f64>, serde_json::Value) {
+        let mut c = bin();
+        c.arg("channel");
+        for dct in dicts {
+            c.args(["--dict", dct]);
+        }
+        let st = c
+            .args([
+                "--y",
+                "y.npy",
+                "--method",
+                "sbl",
+                "--prune",
+                "1e-3",
+                "--max-iters",
+                "300",
+            ])
+            .args([
+                "-o",
+                &format!("x_{tag}.npy"),
+                "--var",
+                &format!("v_{tag}.npy"),
+            ])
+            .args(["--json", &format!("r_{tag}.json")])
+            .current_dir(p)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let real = |f: &str| match read_npy(p.join(f)).unwrap() {
+            NpyArray::Real(a) => a,
+            NpyArray::Complex(_) => panic!("real expected"),
+        };
+        let rep = serde_json::from_str(
+            &std::fs::read_to_string(p.join(format!("r_{tag}.json"))).unwrap(),
+        )
+        .unwrap();
+        (
+            real(&format!("x_{tag}.npy")),
+            real(&format!("v_{tag}.npy")),
+            rep,
+        )
+    };
+    let (xk, vk, rk) = run(&["A1.npy", "A2.npy"], "kron");
+    let (xf, vf, rf) = run(&["A.npy"], "formed");
+    assert_eq!(xk.shape(), &[42, 2]);
+    let close = |a: &ArrayD<f64>, b: &ArrayD<f64>| {
+        let scale = b.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(b.iter())
+            .all(|(u, v)| (u - v).abs() <= 1e-8 * scale)
+    };
+    assert!(close(&xk, &xf) && close(&vk, &vf));
+    for key in ["iterations", "support_size", "snapshots", "unknowns"] {
+        assert_eq!(rk[key], rf[key], "{key}");
+    }
+    let (nk, nf) = (
+        rk["noise_variance"].as_f64().unwrap(),
+        rf["noise_variance"].as_f64().unwrap(),
+    );
+    assert!((nk - nf).abs() <= 1e-8 * nf);
+    // the estimate is the sparse vector (the support of x, up to the noise)
+    let err = (&xk - &x.into_dyn()).mapv(|v| v * v).sum().sqrt();
+    assert!(err < 0.1, "{err} {}", rk["support_size"]);
+    fails(
+        p,
+        &[
+            "channel", "--dict", "A1.npy", "--dict", "A2.npy", "--y", "y.npy", "--method", "bsbl",
+            "--blocks", "2",
+        ],
+        "takes one --dict",
+    );
+}
+
 #[test]
 fn complex_sbl_mmv_and_block_sbl() {
     let d = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ line tool); this package passes numpy arrays to it and returns numpy arrays and 
 * Linear operators (:class:`Operator`, a ``scipy.sparse.linalg.LinearOperator``):
   :func:`Conv2d`, :func:`Mask`, :func:`Starlet`, :func:`Kronecker`, :func:`Matrix`, and
   composition with ``@``.
-* Solvers: :func:`fista` (penalties by name), :func:`sbl`, :func:`ksbl`, :func:`omp`,
+* Solvers: :func:`fista` (penalties by name), :func:`sbl`, :func:`sbl_kronecker`, :func:`ksbl`, :func:`omp`,
   :func:`selfcal`.
 * Scale-out: :mod:`sparseinv.dask`.
 
@@ -94,6 +94,7 @@ __all__ = [
     "Matrix",
     "fista",
     "sbl",
+    "sbl_kronecker",
     "ksbl",
     "omp",
     "selfcal",
@@ -547,6 +548,22 @@ def sbl(phi: Any, y: Any, noise_var: Optional[float] = None, **options: Any) -> 
     Returns the posterior mean and a report dict (gamma, variance, noise_var, support, ...).
     """
     x, rep = _sparseinv.sbl(_real(phi, "phi", 2), _real(y, "y"), noise_var=noise_var, **options)
+    return x, json.loads(rep)
+
+
+def sbl_kronecker(
+    factors: Sequence[Any], y: Any, noise_var: Optional[float] = None, **options: Any
+) -> Tuple[np.ndarray, dict]:
+    """The same classic SBL as :func:`sbl` (one hyperparameter per atom, EM) for a dictionary
+    given as its Kronecker factors, ``Φ = F₁ ⊗ … ⊗ F_K`` (``numpy.kron`` order), which is never
+    formed: the result equals ``sbl(functools.reduce(numpy.kron, factors), y)`` to rounding,
+    at a fraction of the time and memory for large dictionaries (an iteration costs about
+    ``M³/3`` while more than about ``1.1 M`` atoms are active, instead of ``M²N``). Unlike
+    :func:`ksbl` it puts no Kronecker structure on the hyperparameters. Options as
+    :func:`sbl`."""
+    x, rep = _sparseinv.sbl_kronecker(
+        [_real(f, "factor", 2) for f in factors], _real(y, "y"), noise_var=noise_var, **options
+    )
     return x, json.loads(rep)
 
 

@@ -147,6 +147,11 @@ def sbl(
     rel_tol: float = 1e-6, prune: float = 1e-4,
 ) -> Tuple[F64, str]: ...
 
+def sbl_kronecker(
+    factors: Sequence[F64], y: F64, noise_var: Optional[float] = None, max_iters: int = 1000,
+    rel_tol: float = 1e-6, prune: float = 1e-4,
+) -> Tuple[F64, str]: ...
+
 def ksbl(
     factors: Sequence[F64], y: F64, noise_var: Optional[float] = None, method: str = "svd",
     max_iters: int = 1000, rel_tol: float = 1e-6, prune: float = 3e-3,

@@ -2,7 +2,7 @@
 //!
 //! Thin bindings of the library (PyO3 + rust-numpy): the pipelines (`deconvolve`,
 //! `estimate_psf`, `denoise`, `deblur`), the shared `LinearOperator` as an `Operator` class,
-//! and the solvers (`fista`, `sbl`, `ksbl`, `omp`, `selfcal`). Arrays arrive as `float64`
+//! and the solvers (`fista`, `sbl`, `sbl_kronecker`, `ksbl`, `omp`, `selfcal`). Arrays arrive as `float64`
 //! (`bool` for masks) numpy arrays of any strides — the Python layer (`sparseinv/__init__.py`)
 //! converts other dtypes and byte orders once — and are read in place, never copied when
 //! already `float64` native-endian. Reports come back as JSON text that the Python layer turns
@@ -935,21 +935,23 @@ fn noise_model(noise_var: Option<f64>) -> sparseinv_solvers::sbl::NoiseModel<f64
     }
 }
 
-/// Sparse Bayesian learning (EM) of `y ≈ Φ x` with `y` `[M]` or `[M, L]` (shared support).
-#[pyfunction]
-#[pyo3(signature = (phi, y, noise_var=None, max_iters=1000, rel_tol=1e-6, prune=1e-4))]
-fn sbl<'py>(
-    py: Python<'py>,
-    phi: PyReadonlyArray2<'py, f64>,
-    y: PyReadonlyArrayDyn<'py, f64>,
+/// The parameters of classic SBL from the Python keywords.
+fn sbl_params(
     noise_var: Option<f64>,
     max_iters: usize,
     rel_tol: f64,
     prune: f64,
-) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, String)> {
-    use sparseinv_solvers::sbl::{self, SblParams};
-    let y = y.as_array();
-    let vector = y.ndim() == 1;
+) -> sparseinv_solvers::sbl::SblParams<f64> {
+    sparseinv_solvers::sbl::SblParams {
+        noise: noise_model(noise_var),
+        prune,
+        stop: stop(max_iters, rel_tol),
+        ..Default::default()
+    }
+}
+
+/// `y` (`[M]` or `[M, L]`) as an `M × L` matrix, and whether it was a vector.
+fn sbl_measurements(y: ndarray::ArrayViewD<'_, f64>) -> PyResult<(Array2<f64>, bool)> {
     let y2: Array2<f64> = match y.ndim() {
         1 => y
             .to_owned()
@@ -965,16 +967,17 @@ fn sbl<'py>(
             )))
         }
     };
-    let p = SblParams {
-        noise: noise_model(noise_var),
-        prune,
-        stop: stop(max_iters, rel_tol),
-        ..SblParams::default()
-    };
-    let phi = phi.as_array();
-    let (r, report) =
-        compute(py, || sbl::sbl(phi, y2.view(), &p, &mut NoObserver)).map_err(solver_err)?;
-    let mut rep = report_json(&report);
+    Ok((y2, y.ndim() == 1))
+}
+
+/// The posterior mean (a vector for vector `y`) and the report of a classic SBL run.
+fn sbl_output<'py>(
+    py: Python<'py>,
+    r: sparseinv_solvers::sbl::SblResult<f64>,
+    report: &sparseinv_solvers::iter::Report<f64>,
+    vector: bool,
+) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, String)> {
+    let mut rep = report_json(report);
     rep["gamma"] = json(&r.gamma.to_vec())?;
     rep["variance"] = json(&r.variance.to_vec())?;
     rep["noise_var"] = r.noise_var.into();
@@ -985,6 +988,51 @@ fn sbl<'py>(
         r.mean.into_dyn()
     };
     Ok((mean.into_pyarray(py), text(rep)))
+}
+
+/// Sparse Bayesian learning (EM) of `y ≈ Φ x` with `y` `[M]` or `[M, L]` (shared support).
+#[pyfunction]
+#[pyo3(signature = (phi, y, noise_var=None, max_iters=1000, rel_tol=1e-6, prune=1e-4))]
+fn sbl<'py>(
+    py: Python<'py>,
+    phi: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArrayDyn<'py, f64>,
+    noise_var: Option<f64>,
+    max_iters: usize,
+    rel_tol: f64,
+    prune: f64,
+) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, String)> {
+    use sparseinv_solvers::sbl;
+    let (y2, vector) = sbl_measurements(y.as_array())?;
+    let p = sbl_params(noise_var, max_iters, rel_tol, prune);
+    let phi = phi.as_array();
+    let (r, report) =
+        compute(py, || sbl::sbl(phi, y2.view(), &p, &mut NoObserver)).map_err(solver_err)?;
+    sbl_output(py, r, &report, vector)
+}
+
+/// Classic SBL (EM, one hyperparameter per atom) of `y ≈ (F₁ ⊗ … ⊗ F_K) x` with the
+/// dictionary given as its factors and never formed; `y` `[M]` or `[M, L]`.
+#[pyfunction]
+#[pyo3(signature = (factors, y, noise_var=None, max_iters=1000, rel_tol=1e-6, prune=1e-4))]
+fn sbl_kronecker<'py>(
+    py: Python<'py>,
+    factors: Vec<PyReadonlyArray2<'py, f64>>,
+    y: PyReadonlyArrayDyn<'py, f64>,
+    noise_var: Option<f64>,
+    max_iters: usize,
+    rel_tol: f64,
+    prune: f64,
+) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, String)> {
+    use sparseinv_solvers::sbl;
+    let (y2, vector) = sbl_measurements(y.as_array())?;
+    let f: Vec<Array2<f64>> = factors.iter().map(|a| a.as_array().to_owned()).collect();
+    let p = sbl_params(noise_var, max_iters, rel_tol, prune);
+    let (r, report) = compute(py, || {
+        sbl::sbl_kronecker(&f, y2.view(), &p, &mut NoObserver)
+    })
+    .map_err(solver_err)?;
+    sbl_output(py, r, &report, vector)
 }
 
 /// Kronecker-structured SBL of `y ≈ (F₁ ⊗ … ⊗ F_K) x`.
@@ -1135,6 +1183,7 @@ fn _sparseinv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(deblur, m)?)?;
     m.add_function(wrap_pyfunction!(fista, m)?)?;
     m.add_function(wrap_pyfunction!(sbl, m)?)?;
+    m.add_function(wrap_pyfunction!(sbl_kronecker, m)?)?;
     m.add_function(wrap_pyfunction!(ksbl, m)?)?;
     m.add_function(wrap_pyfunction!(omp, m)?)?;
     m.add_function(wrap_pyfunction!(selfcal, m)?)?;

@@ -359,6 +359,29 @@ def test_sbl_omp_ksbl_recover_a_sparse_vector():
     assert np.max(np.abs(np.delete(mk, 3 * 14 + 7))) < 1e-3
 
 
+def test_sbl_kronecker_equals_sbl_on_numpy_kron():
+    # the dictionary formed by numpy.kron is the independent reference for the factor order
+    rng = np.random.default_rng(6)
+    f1 = rng.normal(size=(4, 6))
+    f2 = rng.normal(size=(5, 7))
+    phi = np.kron(f1, f2)
+    x = np.zeros(42)
+    x[[2, 12, 21, 34]] = [1.5, -0.8, 0.6, -1.2]
+    y = phi @ x + 0.02 * rng.normal(size=20)
+    want, rw = sparseinv.sbl(phi, y, prune=1e-3, max_iters=80)
+    got, rg = sparseinv.sbl_kronecker([f1, f2], y, prune=1e-3, max_iters=80)
+    np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10)
+    assert rg["support"] == rw["support"] and len(rg["support"]) < 20
+    np.testing.assert_allclose(rg["noise_var"], rw["noise_var"], rtol=1e-8)
+    assert rg["iterations"] == rw["iterations"]
+    # several snapshots sharing the support, and bad input
+    y2 = np.stack([y, 0.5 * y], axis=1)
+    m2, _ = sparseinv.sbl_kronecker([f1, f2], y2, noise_var=4e-4)
+    assert m2.shape == (42, 2)
+    with pytest.raises(ValueError, match="product of the factors' rows"):
+        sparseinv.sbl_kronecker([f1, f1], y)
+
+
 def test_selfcal_repeated_recovers_gains_up_to_scale():
     rng = np.random.default_rng(5)
     p, m, n = 4, 24, 5

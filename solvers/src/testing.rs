@@ -105,3 +105,97 @@ pub fn direct_conv_same(
         s
     })
 }
+
+/// A simulated Kronecker-sparse recovery problem (see [`kron_sparse_trial`]).
+#[derive(Debug, Clone)]
+pub struct KronSparseTrial {
+    /// The dictionary factors `Φ₁, …, Φ_I` (`Mᵢ × n`).
+    pub factors: Vec<ndarray::Array2<num_complex::Complex64>>,
+    /// The sparse vector `x` (length `nᴵ`, row-major, first factor slowest).
+    pub x: ndarray::Array1<num_complex::Complex64>,
+    /// The measurements `y = (Φ₁ ⊗ … ⊗ Φ_I) x + e`.
+    pub y: ndarray::Array1<num_complex::Complex64>,
+    /// The noise variance `σ²` (`E|eᵢ|²`).
+    pub sigma2: f64,
+    /// The indices of the non-zeros of `x`, ascending.
+    pub support: Vec<usize>,
+}
+
+/// The IRS-MIMO channel problem of He & Joseph at small scale (the problem of
+/// `examples/irs_mimo_channel.rs` and the SBL benches): factors `Φᵢ` (`ms[i] × n`) with i.i.d.
+/// `CN(0, 1/Mᵢ)` entries (unit expected column norm; seeds `10·seed + i`), a Cartesian support
+/// of `k` distinct entries per mode drawn uniformly (ChaCha8, seed `seed ^ 0x5eed`), values
+/// `CN(0, 1)` on it, and circular complex Gaussian noise of variance
+/// `σ² = ‖Φx‖²/M / 10^(snr_db/10)`.
+///
+/// ```
+/// use sparseinv_solvers::testing::kron_sparse_trial;
+/// let t = kron_sparse_trial(&[4, 5], 6, 2, 20.0, 1);
+/// assert_eq!((t.factors.len(), t.x.len(), t.y.len(), t.support.len()), (2, 36, 20, 4));
+/// assert!(t.support.iter().all(|&i| t.x[i].norm() > 0.0));
+/// ```
+pub fn kron_sparse_trial(
+    ms: &[usize],
+    n: usize,
+    k: usize,
+    snr_db: f64,
+    seed: u64,
+) -> KronSparseTrial {
+    use ndarray::{Ix1, Ix2};
+    use num_complex::Complex64;
+    use rand::{Rng, SeedableRng};
+    assert!(
+        k <= n,
+        "kron_sparse_trial: k = {k} > n = {n} entries per mode"
+    );
+    let factors: Vec<ndarray::Array2<Complex64>> = ms
+        .iter()
+        .enumerate()
+        .map(|(i, &m)| {
+            randn::<Complex64>(&[m, n], seed * 10 + i as u64)
+                .into_dimensionality::<Ix2>()
+                .expect("2-D")
+                / (2.0 * m as f64).sqrt()
+        })
+        .collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let mut support = vec![0usize];
+    for _ in 0..ms.len() {
+        let mut s: Vec<usize> = Vec::new();
+        while s.len() < k {
+            let j = rng.random_range(0..n);
+            if !s.contains(&j) {
+                s.push(j);
+            }
+        }
+        s.sort_unstable();
+        support = support
+            .iter()
+            .flat_map(|&o| s.iter().map(move |&j| o * n + j))
+            .collect();
+    }
+    let vals = randn::<Complex64>(&[support.len()], seed * 10 + 7);
+    let mut x = ndarray::Array1::<Complex64>::zeros(n.pow(ms.len() as u32));
+    for (p, &f) in support.iter().enumerate() {
+        x[f] = vals[p] / 2f64.sqrt();
+    }
+    let clean = crate::op::Kronecker::new(factors.clone())
+        .expect("non-empty factors")
+        .apply(x.view().into_dyn())
+        .expect("shapes agree")
+        .into_dimensionality::<Ix1>()
+        .expect("1-D");
+    let m = clean.len() as f64;
+    let sigma2 = clean.iter().map(|v| v.norm_sqr()).sum::<f64>() / m / 10f64.powf(snr_db / 10.0);
+    let noise = randn::<Complex64>(&[clean.len()], seed * 10 + 8)
+        .into_dimensionality::<Ix1>()
+        .expect("1-D")
+        * (sigma2 / 2.0).sqrt();
+    KronSparseTrial {
+        factors,
+        x,
+        y: clean + noise,
+        sigma2,
+        support,
+    }
+}

@@ -3,7 +3,9 @@
 //! `sparseinv channel --dict A1.npy [--dict A2.npy ...] --y y.npy -o x.npy` estimates a sparse
 //! `x` from `y = Φ x + n`. One `--dict` is a plain dictionary `Φ` (`M × N`); several are the
 //! factors of `Φ = A₁ ⊗ A₂ ⊗ …` in the order given (never formed), with `x` flattened in
-//! row-major order, first factor slowest (as `numpy.kron`). Inputs are `float64` or
+//! row-major order, first factor slowest (as `numpy.kron`). With several, `--method sbl` is
+//! classic SBL (one hyperparameter per atom) through the factors
+//! ([`sparseinv::solvers::sbl::sbl_kronecker`]), `ksbl-*` the Kronecker-structured SBL. Inputs are `float64` or
 //! `complex128` `.npy`; if any is complex the problem is solved in complex arithmetic.
 
 use anyhow::{bail, Context, Result};
@@ -25,13 +27,14 @@ pub struct ChannelArgs {
     /// Dictionary `.npy` (M × N). Repeat for a Kronecker product A1 ⊗ A2 ⊗ … (order given).
     #[arg(long = "dict", required = true)]
     pub dicts: Vec<PathBuf>,
-    /// Measurements `.npy`: shape (M,) or, for sbl/bsbl/omp with one dictionary, (M, L) for L
-    /// snapshots sharing one support.
+    /// Measurements `.npy`: shape (M,) or, for sbl (one dictionary or several), and bsbl/omp
+    /// with one dictionary, (M, L) for L snapshots sharing one support.
     #[arg(long)]
     pub y: PathBuf,
-    /// Method: sbl (classic SBL), bsbl (block SBL), ksbl-am, ksbl-svd (Kronecker SBL), omp
-    /// (OMP, or Kronecker OMP with several dictionaries). Default: sbl for one dictionary,
-    /// ksbl-svd for several.
+    /// Method: sbl (classic SBL; with several dictionaries it runs through the factors without
+    /// forming their product), bsbl (block SBL), ksbl-am, ksbl-svd (Kronecker SBL), omp (OMP,
+    /// or Kronecker OMP with several dictionaries). Default: sbl for one dictionary, ksbl-svd
+    /// for several.
     #[arg(long)]
     pub method: Option<String>,
     /// Block sizes, comma separated ("4" = uniform blocks of 4; "2,3,3" = consecutive sizes).
@@ -42,7 +45,7 @@ pub struct ChannelArgs {
     /// 1e-12·‖y‖² or --max-atoms.
     #[arg(long)]
     pub noise_var: Option<f64>,
-    /// Maximum number of iterations (default 500 for sbl/bsbl, 1000 for ksbl).
+    /// Maximum number of iterations (default 500 for sbl/bsbl, 1000 for ksbl-*).
     #[arg(long)]
     pub max_iters: Option<usize>,
     /// Relative change of the hyperparameters at which to stop.
@@ -113,7 +116,7 @@ fn solve<T: DenseScalar + sparseinv::solvers::Scalar<Real = f64>>(
     y: Array2<T>,
 ) -> Result<Outcome<T>> {
     let kron = dicts.len() > 1;
-    let max_iters = args.max_iters.unwrap_or(if kron {
+    let max_iters = args.max_iters.unwrap_or(if kron && method != "sbl" {
         KsblParams::<f64>::default().stop.max_iters
     } else {
         500
@@ -149,6 +152,8 @@ fn solve<T: DenseScalar + sparseinv::solvers::Scalar<Real = f64>>(
                 }
                 let b = parse_blocks(&args.blocks[0], phi.ncols())?;
                 sbl::block_sbl(phi.view(), y.view(), &b, &p, &mut obs)?
+            } else if kron {
+                sbl::sbl_kronecker(&dicts, y.view(), &p, &mut obs)?
             } else {
                 sbl::sbl(phi.view(), y.view(), &p, &mut obs)?
             };
@@ -284,7 +289,7 @@ pub fn run(args: ChannelArgs) -> Result<()> {
     });
     let kron = args.dicts.len() > 1;
     match (method.as_str(), kron) {
-        ("sbl" | "bsbl", true) => bail!("--method {method} takes one --dict; use ksbl-am, ksbl-svd or omp for a Kronecker product"),
+        ("bsbl", true) => bail!("--method bsbl takes one --dict; use sbl, ksbl-am, ksbl-svd or omp for a Kronecker product"),
         ("ksbl-am" | "ksbl-svd", false) => bail!("--method {method} needs at least two --dict (the Kronecker factors)"),
         _ => {}
     }
@@ -333,12 +338,16 @@ pub fn run(args: ChannelArgs) -> Result<()> {
     let ysh = y.shape().to_vec();
     let snapshots = match ysh.as_slice() {
         [len] if *len == m => 1,
-        [len, l] if *len == m && !kron && method != "omp" => *l,
+        [len, l] if *len == m && (!kron || method == "sbl") && method != "omp" => *l,
         _ => bail!(
             "{}: shape {:?} does not match the dictionaries (expected ({m},){})",
             args.y.display(),
             ysh,
-            if kron { "" } else { " or (M, L)" }
+            if kron && method != "sbl" {
+                ""
+            } else {
+                " or (M, L)"
+            }
         ),
     };
     let report_base = |it: usize,

@@ -132,6 +132,28 @@ pub fn kron_apply<T: Scalar>(mats: &[Array2<T>], dims: &[usize], x: ArrayViewD<T
     t.into_shape_with_order(IxDyn(&[len])).expect("contiguous")
 }
 
+/// The Kronecker product `A₁ ⊗ … ⊗ A_I` formed as a dense `(Π mᵢ) × (Π nᵢ)` matrix (first
+/// factor slowest, as `numpy.kron`): entry `(r, c)` is `Πᵢ Aᵢ[rᵢ, cᵢ]` for the row-major
+/// multi-indices of `r` and `c`. No factors give the `1 × 1` identity. For tests,
+/// references and small problems; [`Kronecker`] applies the product without forming it.
+///
+/// ```
+/// use sparseinv_solvers::op::kronecker::kron_matrix;
+/// use ndarray::array;
+/// let k = kron_matrix(&[array![[1.0, 2.0]], array![[0.0, 1.0], [1.0, 0.0]]]);
+/// assert_eq!(k, array![[0.0, 1.0, 0.0, 2.0], [1.0, 0.0, 2.0, 0.0]]);
+/// ```
+pub fn kron_matrix<T: Scalar>(factors: &[Array2<T>]) -> Array2<T> {
+    let mut k = Array2::from_elem((1, 1), T::one());
+    for a in factors {
+        let (p, q) = a.dim();
+        k = Array2::from_shape_fn((k.nrows() * p, k.ncols() * q), |(r, c)| {
+            k[[r / p, c / q]] * a[[r % p, c % q]]
+        });
+    }
+    k
+}
+
 impl<T: Scalar> LinearOperator<T> for Kronecker<T> {
     fn domain_shape(&self) -> &[usize] {
         &self.domain
