@@ -21,13 +21,14 @@
 //! depends on the SNR. Mean time per trial over 30 trials (quiet 2-core machine, release
 //! build, session 18): 18.3 s at 5 dB, 8.5 s at 10 dB, 5.1 s at 15 dB, 3.0 s at 20 dB, 2.3 s
 //! at 25 dB, 1.8 s at 30 dB, and 2.3–4.0 s across the M₁ sweep at 20 dB; the whole default
-//! run with `--trials 30` took 29 minutes. The first three 5 dB trials took 12.9, 21.3 and
+//! run (30 trials) took 29 minutes. The first three 5 dB trials took 12.9, 21.3 and
 //! 17.9 s, against 32.9, 50.2 and 43.6 s on the formed dictionary (same NMSE to 0.01 dB;
 //! `cargo bench -p sparseinv-solvers --bench sbl_scale`).
 //!
-//! Run: `cargo run --release --example irs_mimo_channel -- [--trials 50] [--sbl-trials N]
+//! Run: `cargo run --release --example irs_mimo_channel -- [--trials 30] [--sbl-trials N]
 //! [--snrs 5,10,...] [--m1s 6,8,...] [--formed] [--out target/irs_mimo]` (`--sbl-trials`
-//! limits classic SBL to the first N trials of every setting, default all; an empty
+//! limits classic SBL to the first N trials of every setting, default all: the default run
+//! takes about half an hour on two cores, `--sbl-trials 5` about six minutes; an empty
 //! `--m1s ""` skips the sweep over M₁). Prints tables (NMSE, support-recovery rate and mean
 //! time per trial against SNR at M₁ = 10, and against M₁ at 20 dB) and writes
 //! `irs_mimo_channel.png` (left: NMSE in dB against SNR; right: support-recovery rate
@@ -127,7 +128,7 @@ fn arg(name: &str, default: &str) -> String {
 
 #[allow(clippy::type_complexity)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let trials: usize = arg("--trials", "50").parse()?;
+    let trials: usize = arg("--trials", "30").parse()?;
     let sbl_trials: usize = match arg("--sbl-trials", "all").as_str() {
         "all" => trials,
         v => v.parse()?,

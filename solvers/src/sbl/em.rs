@@ -1207,7 +1207,8 @@ pub fn sbl<T: DenseScalar>(
 /// on the formed dictionary (to rounding). Only the E-step's products use the structure:
 /// with `Φ = Φ₁ ⊗ R`, `Σ_y = σ²I + Σⱼ (aⱼaⱼᴴ) ⊗ (R Γⱼ Rᴴ)` is filled for `n₁M²` multiply–adds
 /// (`aⱼ` the columns of `Φ₁`, `Γⱼ` the hyperparameters of the atoms that use it) and the
-/// posterior variances `γₙ − γₙ² φₙᴴΣ_y⁻¹φₙ` come from `Σ_y⁻¹` block by block for as much; the
+/// posterior variances `γₙ − γₙ² ‖L⁻¹φₙ‖²` (`Σ_y = LLᴴ`) come from the `n₁` products
+/// `(L⁻¹(aⱼ ⊗ I))ᴴ L⁻¹(aⱼ ⊗ I)` instead of `L⁻¹` applied to every atom; the
 /// Gram matrix of the active atoms in coefficient space is a product of the factors' Gram
 /// entries. While more than about `1.1 M` atoms are active an iteration costs about `M³/3`
 /// (the Cholesky factor of `Σ_y` and its inverse) plus `n₁ M M_R²/2` (`M_R = M/M₁`), then

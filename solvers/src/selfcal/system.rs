@@ -508,7 +508,7 @@ impl<T: DenseScalar> LinearOperator<T> for SystemOperator<T> {
         self.signal_adjoint_into(r, ox, -T::one());
     }
 
-    /// One pass over the stacked `A` for `Repeated` ([`SystemOperator::fused_repeated`]);
+    /// One pass over the stacked `A` for `Repeated` (`SystemOperator::fused_repeated`);
     /// the default (two products) for the other models.
     fn apply_sub_adjoint_into(
         &self,
