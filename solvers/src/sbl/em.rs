@@ -6,6 +6,7 @@ use super::{check_measurements, NoiseModel, SblParams, Update};
 use crate::dense::DenseScalar;
 use crate::error::{Error, Result};
 use crate::iter::{run, IterativeSolver, Observer, Report, StepInfo};
+use crate::op::LinearOperator;
 use crate::scalar::{real, Scalar};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul;
@@ -149,7 +150,7 @@ enum Dictionary<T: DenseScalar> {
     /// The active atoms `Φ_A` (`M × K`), column-major.
     Dense(Mat<T>),
     /// A Kronecker product, never formed (see [`KronDictionary`]).
-    Kronecker(KronDictionary<T>),
+    Kronecker(Box<KronDictionary<T>>),
 }
 
 /// A Kronecker dictionary `Φ = Φ₁ ⊗ Φ₂ ⊗ … ⊗ Φ_I` (`Φᵢ` is `Mᵢ × nᵢ`; atom `n` has the
@@ -172,9 +173,8 @@ enum Dictionary<T: DenseScalar> {
 /// per entry instead of `M`.
 #[derive(Debug, Clone)]
 struct KronDictionary<T: DenseScalar> {
-    /// `Φ₁, …, Φ_I` and their adjoints (for `Φx` and `Φᴴy` by mode products).
-    factors: Vec<Array2<T>>,
-    adjoints: Vec<Array2<T>>,
+    /// `Φ` as an operator (for `Φx` and `Φᴴy` by mode products).
+    op: crate::op::Kronecker<T>,
     /// `ΦᵢᴴΦᵢ` (`nᵢ × nᵢ`).
     grams: Vec<Array2<T>>,
     /// `Φ₁` and the formed `R = Φ₂ ⊗ … ⊗ Φ_I` (`1 × 1` identity for one factor).
@@ -189,23 +189,16 @@ struct KronDictionary<T: DenseScalar> {
 }
 
 impl<T: DenseScalar> KronDictionary<T> {
-    fn new(factors: &[Array2<T>]) -> Self {
+    fn new(op: crate::op::Kronecker<T>, grams: Vec<Array2<T>>) -> Self {
+        let factors = op.factors();
         let first = &factors[0];
         let rest = crate::op::kronecker::kron_matrix(&factors[1..]);
-        let adjoints: Vec<Array2<T>> = factors.iter().map(|f| f.t().mapv(|v| v.conj())).collect();
-        let grams = factors
-            .iter()
-            .zip(&adjoints)
-            .map(|(f, a)| a.dot(f))
-            .collect();
-        let n: usize = factors.iter().map(|f| f.ncols()).product();
         KronDictionary {
             first: Mat::from_fn(first.nrows(), first.ncols(), |i, j| first[[i, j]]),
             rest: Mat::from_fn(rest.nrows(), rest.ncols(), |i, j| rest[[i, j]]),
-            factors: factors.to_vec(),
-            adjoints,
+            active: (0..op.domain_size()).collect(),
+            op,
             grams,
-            active: (0..n).collect(),
             wbuf: Vec::new(),
             vbuf: Vec::new(),
         }
@@ -213,17 +206,14 @@ impl<T: DenseScalar> KronDictionary<T> {
 
     /// `Φ X` for the active coefficients `x` (`K × L`), by mode products.
     fn apply_active(&self, x: &Mat<T>) -> Mat<T> {
-        let n: usize = self.factors.iter().map(|f| f.ncols()).product();
-        let m: usize = self.factors.iter().map(|f| f.nrows()).product();
-        let dims: Vec<usize> = self.factors.iter().map(|f| f.ncols()).collect();
-        let mut out = Mat::<T>::zeros(m, x.ncols());
-        let mut full = Array1::<T>::zeros(n);
+        let mut out = Mat::<T>::zeros(self.op.range_size(), x.ncols());
+        let mut full = Array1::<T>::zeros(self.op.domain_size());
         for c in 0..x.ncols() {
             full.fill(T::zero());
             for (i, &a) in self.active.iter().enumerate() {
                 full[a] = x[(i, c)];
             }
-            let r = crate::op::kronecker::kron_apply(&self.factors, &dims, full.view().into_dyn());
+            let r = self.op.apply(full.view().into_dyn()).expect("sizes agree");
             for (d, v) in out.col_as_slice_mut(c).iter_mut().zip(r.iter()) {
                 *d = *v;
             }
@@ -233,12 +223,10 @@ impl<T: DenseScalar> KronDictionary<T> {
 
     /// `Φᴴ Y` on every atom (`N × L`), by mode products.
     fn adjoint_all(&self, y: &Mat<T>) -> Mat<T> {
-        let n: usize = self.factors.iter().map(|f| f.ncols()).product();
-        let dims: Vec<usize> = self.factors.iter().map(|f| f.nrows()).collect();
-        let mut out = Mat::<T>::zeros(n, y.ncols());
+        let mut out = Mat::<T>::zeros(self.op.domain_size(), y.ncols());
         for c in 0..y.ncols() {
-            let yc = Array1::from(y.col_as_slice(c).to_vec());
-            let r = crate::op::kronecker::kron_apply(&self.adjoints, &dims, yc.view().into_dyn());
+            let yc = ndarray::ArrayView1::from(y.col_as_slice(c));
+            let r = self.op.adjoint(yc.into_dyn()).expect("sizes agree");
             for (d, v) in out.col_as_slice_mut(c).iter_mut().zip(r.iter()) {
                 *d = *v;
             }
@@ -249,7 +237,7 @@ impl<T: DenseScalar> KronDictionary<T> {
     /// The lower triangle of the Gram matrix of the active atoms (`K × K`).
     fn active_gram(&self) -> Mat<T> {
         let k = self.active.len();
-        let dims: Vec<usize> = self.factors.iter().map(|f| f.ncols()).collect();
+        let dims = self.op.domain_dims();
         let multi: Vec<Vec<usize>> = self
             .active
             .iter()
@@ -322,14 +310,18 @@ impl<T: DenseScalar> ActiveSystem<T> {
         Self::with_dictionary(Dictionary::Dense(phi_a), m, phy, y)
     }
 
-    /// All atoms of the Kronecker dictionary `factors[0] ⊗ factors[1] ⊗ …` active (never
-    /// formed), measurements `y` (`M × L`, `M = Π Mᵢ`). The factors must be non-empty.
-    pub(crate) fn kronecker(factors: &[Array2<T>], y: ArrayView2<T>) -> Self {
-        let kd = KronDictionary::new(factors);
+    /// All atoms of the Kronecker dictionary `op` (never formed; `grams` its factor Gram
+    /// matrices) active, measurements `y` (`M × L`, `M` the operator's range).
+    pub(crate) fn kronecker(
+        op: crate::op::Kronecker<T>,
+        grams: Vec<Array2<T>>,
+        y: ArrayView2<T>,
+    ) -> Self {
+        let kd = KronDictionary::new(op, grams);
         let (m, l) = y.dim();
         let y = Mat::from_fn(m, l, |i, j| y[[i, j]]);
         let phy = kd.adjoint_all(&y);
-        Self::with_dictionary(Dictionary::Kronecker(kd), m, phy, y)
+        Self::with_dictionary(Dictionary::Kronecker(Box::new(kd)), m, phy, y)
     }
 
     fn with_dictionary(dict: Dictionary<T>, m: usize, phy: Mat<T>, y: Mat<T>) -> Self {
@@ -910,31 +902,8 @@ impl<T: DenseScalar> Sbl<T> {
         params: &SblParams<<T as Scalar>::Real>,
     ) -> Result<Self> {
         params.validate()?;
-        if factors.is_empty() {
-            return Err(Error::param(
-                "dictionary factors",
-                "at least one factor is required",
-            ));
-        }
-        let mut phinorm2 = <T as Scalar>::Real::one();
-        for (i, f) in factors.iter().enumerate() {
-            if f.nrows() == 0 || f.ncols() == 0 {
-                return Err(Error::Empty {
-                    what: format!("dictionary factor {i}"),
-                });
-            }
-            crate::error::check_finite(&format!("dictionary factor {i}"), f.iter())?;
-            let f2: <T as Scalar>::Real = f.iter().map(|v| v.abs2()).sum();
-            if f2 == <T as Scalar>::Real::zero() {
-                return Err(Error::param(
-                    format!("dictionary factor {i}"),
-                    "is all zero",
-                ));
-            }
-            phinorm2 *= f2;
-        }
-        let m: usize = factors.iter().map(|f| f.nrows()).product();
-        let n: usize = factors.iter().map(|f| f.ncols()).product();
+        let (op, grams, phinorm2) = super::kronecker_dictionary(factors)?;
+        let (m, n) = (op.range_size(), op.domain_size());
         if y.nrows() != m || y.ncols() == 0 {
             return Err(Error::shape(
                 "measurements (rows must equal the product of the factors' rows)",
@@ -944,7 +913,7 @@ impl<T: DenseScalar> Sbl<T> {
         }
         let ynorm2 = check_measurements::<T, _>("measurements y", y.iter())?;
         Self::from_system(
-            ActiveSystem::kronecker(factors, y),
+            ActiveSystem::kronecker(op, grams, y),
             n,
             y.ncols(),
             ynorm2,
@@ -1503,7 +1472,8 @@ mod tests {
         let y = randn::<T>(&[m, 2], seed + 7)
             .into_dimensionality::<Ix2>()
             .unwrap();
-        let mut sys = ActiveSystem::kronecker(&factors, y.view());
+        let (op, grams, _) = super::super::kronecker_dictionary(&factors).unwrap();
+        let mut sys = ActiveSystem::kronecker(op, grams, y.view());
         let mut cols: Vec<usize> = (0..k).collect();
         for round in 0..4u64 {
             let g = gammas(cols.len(), seed + 20 + round);
@@ -1607,7 +1577,8 @@ mod tests {
         check::<C64>(4);
     }
 
-    /// Bad Kronecker input is refused with an error naming it.
+    /// Bad Kronecker input is refused with an error naming it (factor `i` is "dictionary i+1",
+    /// as for KSBL; an empty factor is named by the Kronecker operator, "Kronecker factor i").
     #[test]
     fn sbl_kronecker_refuses_bad_input() {
         let a = Array2::<f64>::ones((2, 3));
@@ -1626,10 +1597,10 @@ mod tests {
             y.view(),
             &p,
         ));
-        assert!(e.contains("factor 1") && e.contains("all zero"), "{e}");
+        assert!(e.contains("dictionary 2") && e.contains("all zero"), "{e}");
         let mut b = Array2::<f64>::ones((3, 2));
         b[[1, 1]] = f64::NAN;
-        assert!(msg(Sbl::kronecker(&[a.clone(), b], y.view(), &p)).contains("factor 1"));
+        assert!(msg(Sbl::kronecker(&[a.clone(), b], y.view(), &p)).contains("dictionary 2"));
         let e = msg(Sbl::kronecker(&[a.clone(), a.clone()], y.view(), &p));
         assert!(e.contains("product of the factors' rows"), "{e}");
         let e = msg(Sbl::kronecker(
@@ -1685,8 +1656,10 @@ mod tests {
         };
         assert!(kc(1800, 1900) && !kc(1800, 2000) && !kc(1800, 3375));
         let (factors, _) = kron_dictionary::<f64>(&[(3, 4), (4, 3)], 9);
+        let (op, grams, _) = super::super::kronecker_dictionary(&factors).unwrap();
         let mut s = ActiveSystem::kronecker(
-            &factors,
+            op,
+            grams,
             randn::<f64>(&[12, 1], 3)
                 .into_dimensionality::<Ix2>()
                 .unwrap()

@@ -311,13 +311,7 @@ impl<T: DenseScalar> Ksbl<T> {
         if params.am_sweeps == 0 {
             return Err(Error::param("am_sweeps", "must be at least 1"));
         }
-        for (i, f) in factors.iter().enumerate() {
-            crate::error::check_finite(&format!("dictionary {}", i + 1), f.iter())?;
-            if f.iter().all(|v| *v == T::zero()) && !f.is_empty() {
-                return Err(Error::param(format!("dictionary {}", i + 1), "is all zero"));
-            }
-        }
-        let op = Kronecker::new(factors.to_vec())?;
+        let (op, grams, phinorm2) = super::kronecker_dictionary(factors)?;
         let m = op.range_size();
         if y.len() != m {
             return Err(Error::shape(
@@ -345,11 +339,6 @@ impl<T: DenseScalar> Ksbl<T> {
                 }
             }
         }
-        let grams: Vec<Array2<T>> = factors.iter().map(|f| adjoint(f.view()).dot(f)).collect();
-        let phinorm2: <T as Scalar>::Real = grams
-            .iter()
-            .map(|g| g.diag().iter().map(|v| v.re()).sum::<<T as Scalar>::Real>())
-            .fold(<T as Scalar>::Real::one(), |a, b| a * b);
         let phihy = op
             .adjoint(y.into_dyn())?
             .into_dimensionality::<ndarray::Ix1>()

@@ -60,7 +60,7 @@ pub use omp::{kron_omp, omp, KronOmpResult, OmpParams, OmpResult, Selection};
 use crate::error::{Error, Result};
 use crate::iter::StopCriteria;
 use crate::scalar::{Real, Scalar};
-use num_traits::{Float, Zero};
+use num_traits::{Float, One, Zero};
 
 /// How the noise variance `σ²` is treated.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,6 +162,35 @@ pub(crate) fn validate_common<R: Real>(
         _ => {}
     }
     Ok(())
+}
+
+/// A Kronecker dictionary `Φ = factors[0] ⊗ factors[1] ⊗ …` checked (at least one factor,
+/// none empty, non-finite or all zero; factor `i` is named "dictionary i+1" in the errors),
+/// as its operator, its factor Gram matrices `ΦᵢᴴΦᵢ` and `‖Φ‖_F² = Πᵢ tr(ΦᵢᴴΦᵢ)`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn kronecker_dictionary<T: DenseScalar>(
+    factors: &[ndarray::Array2<T>],
+) -> Result<(
+    crate::op::Kronecker<T>,
+    Vec<ndarray::Array2<T>>,
+    <T as Scalar>::Real,
+)> {
+    for (i, f) in factors.iter().enumerate() {
+        crate::error::check_finite(&format!("dictionary {}", i + 1), f.iter())?;
+        if f.iter().all(|v| *v == T::zero()) && !f.is_empty() {
+            return Err(Error::param(format!("dictionary {}", i + 1), "is all zero"));
+        }
+    }
+    let op = crate::op::Kronecker::new(factors.to_vec())?;
+    let grams: Vec<ndarray::Array2<T>> = factors
+        .iter()
+        .map(|f| crate::dense::adjoint(f.view()).dot(f))
+        .collect();
+    let norm2 = grams
+        .iter()
+        .map(|g| g.diag().iter().map(|v| v.re()).sum::<<T as Scalar>::Real>())
+        .fold(<T as Scalar>::Real::one(), |a, b| a * b);
+    Ok((op, grams, norm2))
 }
 
 /// Check that the measurements are usable: finite and not all zero.
