@@ -368,8 +368,9 @@ fn deconvolve_file<'py>(
         if output.exists() && !opts.force {
             return Err(sparseinv::io::IoError::Exists(output.clone()).into());
         }
-        let img = sparseinv::io::fits::read_fits_spec(&input.to_string_lossy(), None)?;
-        let data = img.image2d()?;
+        let mut img = sparseinv::io::fits::read_fits_spec(&input.to_string_lossy(), None)?;
+        // the pixels move into the pipeline, which works on them in place
+        let data = img.take_image2d()?;
         let opts = pipeline::DeconvolveOptions {
             precision: opts.precision.for_bitpix(img.bitpix),
             ..opts

@@ -248,8 +248,8 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
         },
     };
     let t_read = std::time::Instant::now();
-    let input = super::read_fits_input(&args.input, args.hdu)?;
-    let y = &input.data;
+    let mut input = super::read_fits_input(&args.input, args.hdu)?;
+    let y = std::mem::take(&mut input.data);
     let psf = super::load_psf_checked(&args.psf, y.dim())?;
     let read_s = t_read.elapsed().as_secs_f64();
     let method = PMethod::from(args.method);
@@ -294,15 +294,27 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
         &format!("{:?}", args.method),
     );
     let mut tiles_message = false;
-    let res = deconvolve_with_progress(y.view(), psf.view(), &opts, &mut |p| {
+    let mut on_progress = |p: sparseinv::pipeline::Progress| {
         if p.unit == ProgressUnit::Tiles && !tiles_message {
             pb.set_message(format!("{:?} tiles", args.method));
             tiles_message = true;
         }
         pb.set_length(p.total as u64);
         pb.set_position(p.done as u64);
-    })
-    .with_context(|| format!("{}: deconvolution failed", input.image.path.display()))?;
+    };
+    // without a preview the pixels are not needed afterwards: the pipeline takes them over
+    // as its working image (no copy)
+    let (res, before) = if args.png.is_some() {
+        let r = deconvolve_with_progress(y.view(), psf.view(), &opts, &mut on_progress);
+        (r, Some(y))
+    } else {
+        (
+            deconvolve_with_progress(y, psf.view(), &opts, &mut on_progress),
+            None,
+        )
+    };
+    let res =
+        res.with_context(|| format!("{}: deconvolution failed", input.image.path.display()))?;
     pb.finish_and_clear();
     let report = &res.report;
     for w in &report.warnings {
@@ -319,7 +331,7 @@ pub fn run(args: DeconvolveArgs) -> anyhow::Result<()> {
     .with_context(|| format!("writing {}", args.output.display()))?;
     let write_s = t_write.elapsed().as_secs_f64();
     let t_png = std::time::Instant::now();
-    if let Some(png) = &args.png {
+    if let (Some(png), Some(y)) = (&args.png, &before) {
         let stretch = match args.stretch {
             StretchArg::Asinh => Stretch::default(),
             StretchArg::Zscale => Stretch::Linear(Limits::ZScale),

@@ -117,11 +117,9 @@ impl FitsInput {
 #[cfg(feature = "fits")]
 pub fn read_fits_input(spec: &str, hdu: Option<usize>) -> anyhow::Result<FitsInput> {
     let mut image = sparseinv::io::fits::read_fits_spec(spec, hdu)?;
-    let (ny, nx) = image.image2d()?.dim();
     // the one plane moves out of the file's arrays (no copy of the pixels)
-    let data = std::mem::take(&mut image.data)
-        .into_shape_with_order((ny, nx))
-        .expect("one plane of ny × nx");
+    let data = image.take_image2d()?;
+    let (ny, nx) = data.dim();
     let valid = std::mem::take(&mut image.valid)
         .into_shape_with_order((ny, nx))
         .expect("one plane of ny × nx");

@@ -99,7 +99,7 @@
 use super::{Progress, ProgressUnit};
 use crate::tiling::{plan_tiles, process_tiled_with_progress, TileParams};
 use crate::{Error, Result};
-use ndarray::{Array2, ArrayView2, Zip};
+use ndarray::{Array2, ArrayView2, CowArray, Ix2, Zip};
 use sparseinv_solvers::deconv::{
     debias_active, estimate_noise_model, estimate_noise_sigma, fill_masked_median, gcv_select,
     richardson_lucy, starlet_sparse_with, tikhonov_padded, DebiasParams, Discrepancy, NoiseModel,
@@ -931,12 +931,13 @@ impl<'a> Solve<'a> {
             return Ok(Array2::zeros(win.dim()));
         }
         let psf = self.psf;
-        // the Fourier filters (and the learned method's Tikhonov step) need a NaN-free image
-        let filled = || -> Result<Array2<f64>> {
+        // the Fourier filters (and the learned method's Tikhonov step) need a NaN-free image:
+        // the window itself when nothing is masked
+        let filled = || -> Result<CowArray<'_, f64, Ix2>> {
             Ok(if valid.iter().all(|&b| b) {
-                win.to_owned()
+                win.into()
             } else {
-                fill_masked_median(win, valid.view(), 2)?
+                fill_masked_median(win, valid.view(), 2)?.into()
             })
         };
         let x = match self.method {
@@ -1060,8 +1061,8 @@ pub fn estimate_sky(image: ArrayView2<'_, f64>) -> f64 {
 /// // flux is conserved to well under a percent (0.25 % after 200 plain iterations)
 /// assert!((out.report.flux_after / out.report.flux_before - 1.0).abs() < 5e-3);
 /// ```
-pub fn deconvolve(
-    image: ArrayView2<'_, f64>,
+pub fn deconvolve<'a>(
+    image: impl Into<CowArray<'a, f64, Ix2>>,
     psf: ArrayView2<'_, f64>,
     opts: &DeconvolveOptions,
 ) -> Result<Deconvolved> {
@@ -1070,15 +1071,16 @@ pub fn deconvolve(
 
 /// [`deconvolve()`] that reports progress: iterations of an untiled `rl`/`starlet` run
 /// ([`ProgressUnit::Iterations`]) or finished tiles of a tiled run ([`ProgressUnit::Tiles`]).
-pub fn deconvolve_with_progress(
-    image: ArrayView2<'_, f64>,
+pub fn deconvolve_with_progress<'a>(
+    image: impl Into<CowArray<'a, f64, Ix2>>,
     psf: ArrayView2<'_, f64>,
     opts: &DeconvolveOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Deconvolved> {
     let t_start = Instant::now();
     opts.validate()?;
-    let y = image;
+    let image: CowArray<'a, f64, Ix2> = image.into();
+    let y = image.view();
     let (valid, nvalid, flux_in) = valid_count_flux(y);
     if nvalid == 0 {
         return Err(Error::input("every pixel is masked"));
@@ -1114,11 +1116,14 @@ pub fn deconvolve_with_progress(
     // Global quantities, and the image the tiles see (NaN = masked).
     let work = work_image(
         method,
-        y,
+        image,
         valid.view(),
         sky,
         sky_map.as_ref().map(|m| &m.map),
     );
+    // Richardson–Lucy's working image is the data itself (NaN where masked): the globals
+    // below read the data through it (the other methods do not read the data there)
+    let y = work.view();
     // plain RL's count is chosen on a central window when the image is tiled or larger than
     // the window (the tiles then agree, and the probe chain stays small)
     let globals = compute_globals(
@@ -1407,15 +1412,16 @@ fn valid_count_flux(y: ArrayView2<'_, f64>) -> (Array2<bool>, usize, f64) {
 
 /// The image the solver sees, NaN at masked pixels: the data for Richardson–Lucy, the data
 /// minus the sky for the other methods (the Fourier filters and the learned method fill the
-/// masked pixels of each window with the local median of its valid pixels).
-fn work_image(
+/// masked pixels of each window with the local median of its valid pixels). An owned image
+/// becomes the working image in place; a borrowed one is copied.
+fn work_image<'a>(
     method: Method,
-    y: ArrayView2<'_, f64>,
+    y: impl Into<CowArray<'a, f64, Ix2>>,
     valid: ArrayView2<'_, bool>,
     sky: f64,
     map: Option<&Array2<f64>>,
 ) -> Array2<f64> {
-    let mut x = y.to_owned();
+    let mut x = y.into().into_owned();
     shift_by_sky(&mut x, valid, method, sky, map, -1.0);
     x
 }
@@ -2065,8 +2071,9 @@ pub fn deconvolve_fits(
         return Err(crate::io::IoError::Exists(output.to_path_buf()).into());
     }
     opts.validate()?;
-    let img = crate::io::fits::read_fits_spec(&input.to_string_lossy(), None)?;
-    let data = img.image2d()?;
+    let mut img = crate::io::fits::read_fits_spec(&input.to_string_lossy(), None)?;
+    // the pixels move into the pipeline, which works on them in place
+    let data = img.take_image2d()?;
     let psf = crate::psf::load_psf(psf_path, None)?;
     let opts = DeconvolveOptions {
         precision: opts.precision.for_bitpix(img.bitpix),

@@ -4,7 +4,7 @@ use super::ffi::{c_path, fits_err, hdu_kind, Raw, CFITSIO_LOCK};
 use super::Header;
 use crate::io::IoError;
 use fitsio::sys;
-use ndarray::{Array3, ArrayView2, Axis};
+use ndarray::{Array2, Array3, ArrayView2, Axis};
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::path::{Path, PathBuf};
@@ -59,6 +59,22 @@ impl FitsImage {
         Ok(self.plane(0))
     }
 
+    /// The image as an owned 2-D array, moved out of [`FitsImage::data`] without a copy
+    /// (`data` is left empty; `valid`, the header and the rest stay). Errors as
+    /// [`FitsImage::image2d`] (a cube), and when the pixels were taken already.
+    pub fn take_image2d(&mut self) -> Result<Array2<f64>, IoError> {
+        if self.data.is_empty() {
+            return Err(IoError::Format {
+                path: self.path.clone(),
+                reason: "the pixels of this image were taken already".into(),
+            });
+        }
+        let (ny, nx) = self.image2d()?.dim();
+        Ok(std::mem::take(&mut self.data)
+            .into_shape_with_order((ny, nx))
+            .expect("one plane of ny × nx"))
+    }
+
     /// Number of undefined (masked) pixels.
     pub fn n_masked(&self) -> usize {
         self.valid.iter().filter(|v| !**v).count()
@@ -88,7 +104,12 @@ pub fn parse_spec(spec: &str) -> (PathBuf, Option<usize>) {
 /// truncated or corrupt data, an HDU number past the end, a table HDU, an HDU without data,
 /// an image with more than 3 non-degenerate axes.
 pub fn read_fits(path: impl AsRef<Path>, hdu: Option<usize>) -> Result<FitsImage, IoError> {
-    let path = path.as_ref();
+    read_fits_with(path.as_ref(), hdu, true)
+}
+
+/// [`read_fits`]; `direct`: read an uncompressed data unit straight from the file
+/// ([`read_direct`]) rather than through CFITSIO (the tests compare the two).
+fn read_fits_with(path: &Path, hdu: Option<usize>, direct: bool) -> Result<FitsImage, IoError> {
     if let Err(e) = std::fs::metadata(path) {
         return Err(IoError::Os {
             path: path.to_path_buf(),
@@ -284,68 +305,74 @@ pub fn read_fits(path: impl AsRef<Path>, hdu: Option<usize>) -> Result<FitsImage
             status,
         )
     };
-    // Single-precision pixels stored unscaled and uncompressed (the common case of reduced
-    // frames) are read in their own type — no per-pixel conversion and null flags in CFITSIO;
-    // NaN, the only null of a float image, passes through — and widened in parallel. (Not
-    // tile-compressed images: CFITSIO restores their nulls only with null checking on.)
-    let unscaled = header.get_f64("BSCALE").is_none_or(|v| v == 1.0)
-        && header.get_f64("BZERO").is_none_or(|v| v == 0.0);
     let compressed = unsafe { sys::fits_is_compressed_image(raw.fptr, &mut status) } != 0;
-    let mut anynul: c_int = 0;
-    let (data, valid) = if bitpix == sys::FLOAT_IMG as c_int && unscaled && !compressed {
-        let mut raw32 = vec![0f32; n];
-        unsafe {
-            sys::ffgpve(
-                raw.fptr,
-                1,
-                1,
-                n as sys::LONGLONG,
-                0.0,
-                raw32.as_mut_ptr(),
-                &mut anynul,
-                &mut status,
-            )
-        };
-        if status != 0 {
-            return Err(pixels_err(status));
-        }
-        use rayon::prelude::*;
-        let (mut data, mut valid) = (vec![0f64; n], vec![false; n]);
-        data.par_iter_mut()
-            .zip(valid.par_iter_mut())
-            .zip(raw32.par_iter())
-            .for_each(|((d, ok), &v)| {
-                *ok = v.is_finite();
-                *d = if *ok { v as f64 } else { f64::NAN };
-            });
-        (data, valid)
+    // An uncompressed image is one contiguous big-endian array in the file: it is read
+    // straight from the file, outside CFITSIO and its lock, in parallel blocks converted as
+    // they arrive (see `read_direct`). Tile-compressed images go through CFITSIO.
+    let direct = if compressed || !direct {
+        None
     } else {
-        let mut data = vec![0f64; n];
-        let mut nul = vec![0 as c_char; n];
+        let (mut head, mut data_start, mut data_end): (
+            sys::LONGLONG,
+            sys::LONGLONG,
+            sys::LONGLONG,
+        ) = (0, 0, 0);
         unsafe {
-            sys::ffgpfd(
+            sys::ffghadll(
                 raw.fptr,
-                1,
-                1,
-                n as sys::LONGLONG,
-                data.as_mut_ptr(),
-                nul.as_mut_ptr(),
-                &mut anynul,
+                &mut head,
+                &mut data_start,
+                &mut data_end,
                 &mut status,
             )
         };
         if status != 0 {
             return Err(pixels_err(status));
         }
-        let mut valid = Vec::with_capacity(n);
-        for (v, &f) in data.iter_mut().zip(&nul) {
-            let ok = f == 0 && v.is_finite();
-            if !ok {
-                *v = f64::NAN;
-            }
-            valid.push(ok);
+        Stored::from_bitpix(bitpix).map(|kind| Direct {
+            kind,
+            start: data_start as u64,
+            scale: header.get_f64("BSCALE").unwrap_or(1.0),
+            zero: header.get_f64("BZERO").unwrap_or(0.0),
+            blank: header.get_f64("BLANK").map(|b| b as i64),
+        })
+    };
+    let (data, valid) = match direct {
+        Some(d) => {
+            // release CFITSIO (and its global lock) before the bulk read
+            drop(raw);
+            drop(_guard);
+            read_direct(path, &d, n)?
         }
-        (data, valid)
+        None => {
+            let mut anynul: c_int = 0;
+            let mut data = vec![0f64; n];
+            let mut nul = vec![0 as c_char; n];
+            unsafe {
+                sys::ffgpfd(
+                    raw.fptr,
+                    1,
+                    1,
+                    n as sys::LONGLONG,
+                    data.as_mut_ptr(),
+                    nul.as_mut_ptr(),
+                    &mut anynul,
+                    &mut status,
+                )
+            };
+            if status != 0 {
+                return Err(pixels_err(status));
+            }
+            let mut valid = Vec::with_capacity(n);
+            for (v, &f) in data.iter_mut().zip(&nul) {
+                let ok = f == 0 && v.is_finite();
+                if !ok {
+                    *v = f64::NAN;
+                }
+                valid.push(ok);
+            }
+            (data, valid)
+        }
     };
     let shape = (nz, ny, nx);
     let data = Array3::from_shape_vec(shape, data).expect("shape matches length");
@@ -358,6 +385,139 @@ pub fn read_fits(path: impl AsRef<Path>, hdu: Option<usize>) -> Result<FitsImage
         path: path.to_path_buf(),
         hdu: k,
     })
+}
+
+/// How the pixels of an uncompressed image HDU are stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stored {
+    U8,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+}
+
+impl Stored {
+    fn from_bitpix(bitpix: c_int) -> Option<Self> {
+        Some(match bitpix {
+            8 => Stored::U8,
+            16 => Stored::I16,
+            32 => Stored::I32,
+            64 => Stored::I64,
+            -32 => Stored::F32,
+            -64 => Stored::F64,
+            _ => return None,
+        })
+    }
+
+    fn bytes(self) -> usize {
+        match self {
+            Stored::U8 => 1,
+            Stored::I16 => 2,
+            Stored::I32 | Stored::F32 => 4,
+            Stored::I64 | Stored::F64 => 8,
+        }
+    }
+}
+
+/// Where and how the data unit of an uncompressed image HDU is stored.
+#[derive(Debug, Clone, Copy)]
+struct Direct {
+    kind: Stored,
+    /// Byte offset of the first pixel in the file.
+    start: u64,
+    /// `BSCALE` (1 when absent).
+    scale: f64,
+    /// `BZERO` (0 when absent).
+    zero: f64,
+    /// `BLANK` (integer images only: a stored value that marks an undefined pixel).
+    blank: Option<i64>,
+}
+
+/// Pixels per block of [`read_direct`] (32–256 kB of file data: the block stays in cache
+/// between the read and the conversion).
+const DIRECT_BLOCK: usize = 1 << 15;
+
+/// The `n` pixels of an uncompressed data unit as physical values, `BZERO + BSCALE · stored`
+/// (FITS standard 4.0, §5.3), NaN and `false` where undefined (a stored `BLANK` in an integer
+/// image, NaN in a floating-point one, or a non-finite physical value), as CFITSIO's
+/// `ffgpfd` returns them. Blocks of the file are read (`pread`) and converted from big-endian
+/// in parallel. Errors: the file is shorter than its header says (truncated).
+fn read_direct(path: &Path, d: &Direct, n: usize) -> Result<(Vec<f64>, Vec<bool>), IoError> {
+    use rayon::prelude::*;
+    use std::os::unix::fs::FileExt;
+    let os = |e: std::io::Error| IoError::Os {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let file = std::fs::File::open(path).map_err(os)?;
+    let len = file.metadata().map_err(os)?.len();
+    let need = d.start + (n * d.kind.bytes()) as u64;
+    if len < need {
+        return Err(IoError::Format {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the file is truncated: its header describes {need} bytes of header and pixels, \
+                 the file has {len}"
+            ),
+        });
+    }
+    let (mut data, mut valid) = (vec![0f64; n], vec![false; n]);
+    let identity = d.scale == 1.0 && d.zero == 0.0;
+    data.par_chunks_mut(DIRECT_BLOCK)
+        .zip(valid.par_chunks_mut(DIRECT_BLOCK))
+        .enumerate()
+        .try_for_each_init(Vec::new, |buf: &mut Vec<u8>, (b, (out, ok))| {
+            let w = d.kind.bytes();
+            buf.resize(out.len() * w, 0);
+            file.read_exact_at(buf, d.start + (b * DIRECT_BLOCK * w) as u64)
+                .map_err(os)?;
+            let put = |o: &mut f64, k: &mut bool, v: f64| {
+                let v = if identity { v } else { v * d.scale + d.zero };
+                *k = v.is_finite();
+                *o = if *k { v } else { f64::NAN };
+            };
+            let int = |o: &mut f64, k: &mut bool, s: i64| {
+                if d.blank == Some(s) {
+                    *k = false;
+                    *o = f64::NAN;
+                } else {
+                    put(o, k, s as f64);
+                }
+            };
+            let it = out.iter_mut().zip(ok.iter_mut());
+            match d.kind {
+                Stored::U8 => it
+                    .zip(buf.iter())
+                    .for_each(|((o, k), &s)| int(o, k, s as i64)),
+                Stored::I16 => it
+                    .zip(buf.chunks_exact(2))
+                    .for_each(|((o, k), s)| int(o, k, i16::from_be_bytes([s[0], s[1]]) as i64)),
+                Stored::I32 => it.zip(buf.chunks_exact(4)).for_each(|((o, k), s)| {
+                    int(
+                        o,
+                        k,
+                        i32::from_be_bytes(s.try_into().expect("4 bytes")) as i64,
+                    )
+                }),
+                Stored::I64 => it.zip(buf.chunks_exact(8)).for_each(|((o, k), s)| {
+                    int(o, k, i64::from_be_bytes(s.try_into().expect("8 bytes")))
+                }),
+                Stored::F32 => it.zip(buf.chunks_exact(4)).for_each(|((o, k), s)| {
+                    put(
+                        o,
+                        k,
+                        f32::from_be_bytes(s.try_into().expect("4 bytes")) as f64,
+                    )
+                }),
+                Stored::F64 => it.zip(buf.chunks_exact(8)).for_each(|((o, k), s)| {
+                    put(o, k, f64::from_be_bytes(s.try_into().expect("8 bytes")))
+                }),
+            }
+            Ok::<(), IoError>(())
+        })?;
+    Ok((data, valid))
 }
 
 /// [`read_fits`] on a `file.fits[N]` specification; an explicit `hdu` (e.g. from `--hdu`)
@@ -374,4 +534,92 @@ pub fn read_fits_spec(spec: &str, hdu: Option<usize>) -> Result<FitsImage, IoErr
         (a, b) => a.or(b),
     };
     read_fits(&path, hdu)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golden() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden")
+    }
+
+    /// The direct read of an uncompressed data unit gives CFITSIO's values bit for bit:
+    /// every BITPIX, BSCALE/BZERO (incl. unsigned 16-bit), BLANK, NaN, a cube, an extension.
+    #[test]
+    fn direct_read_equals_cfitsio() {
+        let mut seen = 0;
+        for entry in std::fs::read_dir(golden()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("fits") {
+                continue;
+            }
+            let (a, b) = match (
+                read_fits_with(&path, None, true),
+                read_fits_with(&path, None, false),
+            ) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(a), Err(b)) => {
+                    // a file without image data fails both ways
+                    assert_eq!(a.to_string().is_empty(), b.to_string().is_empty());
+                    continue;
+                }
+                (a, b) => panic!("{}: {:?} vs {:?}", path.display(), a.err(), b.err()),
+            };
+            assert_eq!(a.valid, b.valid, "{}", path.display());
+            assert_eq!(a.data.dim(), b.data.dim());
+            for (x, y) in a.data.iter().zip(b.data.iter()) {
+                assert!(
+                    x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                    "{}: {x} vs {y}",
+                    path.display()
+                );
+            }
+            assert_eq!(a.header, b.header);
+            assert_eq!((a.bitpix, a.hdu), (b.bitpix, b.hdu));
+            seen += 1;
+        }
+        assert!(seen >= 8, "only {seen} golden images read");
+    }
+
+    /// `take_image2d` moves the plane out once; a cube or a second take is an error.
+    #[test]
+    fn take_image2d_moves_the_plane() {
+        let mut img = read_fits(golden().join("float64.fits"), None).unwrap();
+        let copy = img.plane(0).to_owned();
+        let got = img.take_image2d().unwrap();
+        assert_eq!(got.dim(), copy.dim());
+        assert!(got
+            .iter()
+            .zip(copy.iter())
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(img
+            .take_image2d()
+            .unwrap_err()
+            .to_string()
+            .contains("taken"));
+        let mut cube = read_fits(golden().join("cube.fits"), None).unwrap();
+        assert!(cube
+            .take_image2d()
+            .unwrap_err()
+            .to_string()
+            .contains("cube"));
+    }
+
+    /// A data unit cut short is an error naming the file, not a panic or zeros.
+    #[test]
+    fn truncated_data_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let src = std::fs::read(golden().join("float64.fits")).unwrap();
+        let p = d.path().join("cut.fits");
+        // header and the first 100 bytes of the data
+        let data_start = src
+            .chunks(80)
+            .position(|c| c.starts_with(b"END "))
+            .map(|k| (k * 80 / 2880 + 1) * 2880)
+            .unwrap();
+        std::fs::write(&p, &src[..data_start + 100]).unwrap();
+        let e = read_fits(&p, None).unwrap_err().to_string();
+        assert!(e.contains("cut.fits") && e.contains("truncated"), "{e}");
+    }
 }
