@@ -15,9 +15,11 @@ use faer::linalg::triangular_inverse::invert_lower_triangular;
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_upper_triangular_in_place,
 };
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use ndarray::{Array1, Array2, ArrayView2};
 use num_traits::{Float, One, Zero};
+use rayon::prelude::*;
 
 /// The result of classic or block SBL.
 #[derive(Debug, Clone)]
@@ -104,6 +106,15 @@ impl Costs {
     }
 }
 
+/// Make `buf` hold `n` elements, reusing its contents when it already does (the caller
+/// writes every element before reading it): no pass over the memory and no fresh pages.
+fn reuse<T: Clone + num_traits::Zero>(buf: &mut Vec<T>, n: usize) {
+    if buf.len() != n {
+        buf.clear();
+        buf.resize(n, T::zero());
+    }
+}
+
 fn par() -> Par {
     faer::get_global_parallelism()
 }
@@ -182,10 +193,15 @@ struct KronDictionary<T: DenseScalar> {
     rest: Mat<T>,
     /// Global indices of the active atoms, ascending.
     active: Vec<usize>,
-    /// Scratch of the measurement-space E-step: `L⁻¹` (`M²`) and `L⁻¹(Φ₁ ⊗ I)` (`M·n₁M_R`),
-    /// contiguous column-major.
+    /// Scratch of the measurement-space E-step, kept between iterations (every entry is
+    /// written before it is read, so a buffer of the right length is reused as it is — a
+    /// fresh or zeroed one costs page faults or a pass over tens of MB per iteration):
+    /// `L⁻¹` (`M²`) and `L⁻¹(Φ₁ ⊗ I)` (`M·n₁M_R`), contiguous column-major; the `Cⱼ`
+    /// (`M_R² × n₁`) and the lower blocks of `Σ_y − σ²I` (`M_R² × M₁(M₁+1)/2`).
     wbuf: Vec<T>,
     vbuf: Vec<T>,
+    cbuf: Vec<T>,
+    qbuf: Vec<T>,
 }
 
 impl<T: DenseScalar> KronDictionary<T> {
@@ -201,6 +217,8 @@ impl<T: DenseScalar> KronDictionary<T> {
             grams,
             wbuf: Vec::new(),
             vbuf: Vec::new(),
+            cbuf: Vec::new(),
+            qbuf: Vec::new(),
         }
     }
 
@@ -586,27 +604,30 @@ impl<T: DenseScalar> ActiveSystem<T> {
             full[a] = g;
         }
         // Cⱼ = R diag(γ_{j,·}) Rᴴ, stored as the columns of cs (M_R² × n₁, column-major Cⱼ)
-        let mut cs = Mat::<T>::zeros(mr * mr, n1);
-        for j in 0..n1 {
-            let g = &full[j * nr..(j + 1) * nr];
-            let cols: Vec<usize> = (0..nr).filter(|&c| g[c] > zero).collect();
-            if cols.is_empty() {
-                continue;
-            }
-            let rg = Mat::from_fn(mr, cols.len(), |p, c| {
-                kd.rest[(p, cols[c])].scale(g[cols[c]])
+        let mut cbuf = std::mem::take(&mut kd.cbuf);
+        reuse(&mut cbuf, mr * mr * n1);
+        // (independent small products: one per thread, each sequential)
+        let rest = &kd.rest;
+        cbuf.par_chunks_mut((mr * mr).max(1))
+            .enumerate()
+            .for_each(|(j, cj)| {
+                let g = &full[j * nr..(j + 1) * nr];
+                let cols: Vec<usize> = (0..nr).filter(|&c| g[c] > zero).collect();
+                if cols.is_empty() {
+                    cj.fill(T::zero());
+                    return;
+                }
+                let rg = Mat::from_fn(mr, cols.len(), |p, c| rest[(p, cols[c])].scale(g[cols[c]]));
+                let ra = Mat::from_fn(mr, cols.len(), |p, c| rest[(p, cols[c])]);
+                matmul(
+                    MatMut::from_column_major_slice_mut(cj, mr, mr),
+                    Accum::Replace,
+                    rg.as_ref(),
+                    ra.adjoint(),
+                    T::one(),
+                    Par::Seq,
+                );
             });
-            let ra = Mat::from_fn(mr, cols.len(), |p, c| kd.rest[(p, cols[c])]);
-            let cj = MatMut::from_column_major_slice_mut(cs.col_as_slice_mut(j), mr, mr);
-            matmul(
-                cj,
-                Accum::Replace,
-                rg.as_ref(),
-                ra.adjoint(),
-                T::one(),
-                par(),
-            );
-        }
         // the block pairs (i, i') with i ≥ i' (Σ_y and S are Hermitian: the lower blocks
         // suffice); Pt[j, c] = Φ₁[i,j] conj Φ₁[i',j] for pair c
         let pairs: Vec<(usize, usize)> = (0..m1)
@@ -618,25 +639,40 @@ impl<T: DenseScalar> ActiveSystem<T> {
             kd.first[(i, j)] * kd.first[(ip, j)].conj()
         });
         // column c of qt = block (i, i') of Σ_y − σ²I = Σⱼ Pt[j, c] Cⱼ (column-major M_R × M_R)
-        let mut qt = Mat::<T>::zeros(mr * mr, np);
+        let mut qbuf = std::mem::take(&mut kd.qbuf);
+        reuse(&mut qbuf, mr * mr * np);
         matmul(
-            qt.as_mut(),
+            MatMut::from_column_major_slice_mut(&mut qbuf, mr * mr, np),
             Accum::Replace,
-            cs.as_ref(),
+            MatRef::from_column_major_slice(&cbuf, mr * mr, n1),
             pt.as_ref(),
             T::one(),
             par(),
         );
-        drop(cs);
         // s1 = Σ_y (lower blocks; the diagonal blocks whole)
         self.s1.resize_with(m, m, |_, _| T::zero());
-        for (c, &(i, ip)) in pairs.iter().enumerate() {
-            let block = qt.col_as_slice(c);
-            for pp in 0..mr {
-                self.s1.col_as_slice_mut(ip * mr + pp)[i * mr..(i + 1) * mr]
-                    .copy_from_slice(&block[pp * mr..(pp + 1) * mr]);
-            }
-        }
+        // block column i' holds the pairs (i, i'), i = i'..M₁, contiguous in `pairs`
+        self.s1
+            .as_mut()
+            .par_col_chunks_mut(mr.max(1))
+            .enumerate()
+            .for_each(|(ip, mut cols)| {
+                let c0: usize = (0..ip).map(|q| m1 - q).sum();
+                for i in ip..m1 {
+                    let c = c0 + (i - ip);
+                    debug_assert_eq!(pairs[c], (i, ip));
+                    let block = &qbuf[c * mr * mr..(c + 1) * mr * mr];
+                    for pp in 0..mr {
+                        let col = cols
+                            .rb_mut()
+                            .col_mut(pp)
+                            .try_as_col_major_mut()
+                            .expect("faer columns are contiguous")
+                            .as_slice_mut();
+                        col[i * mr..(i + 1) * mr].copy_from_slice(&block[pp * mr..(pp + 1) * mr]);
+                    }
+                }
+            });
         for i in 0..m {
             self.s1[(i, i)] += T::from_real(sigma2);
         }
@@ -645,8 +681,7 @@ impl<T: DenseScalar> ActiveSystem<T> {
         // W = L⁻¹ in a contiguous column-major buffer (its strict upper triangle zero), so
         // that its M_R-column blocks Wᵢ are the columns of an (M·M_R) × M₁ matrix
         let mut wbuf = std::mem::take(&mut kd.wbuf);
-        wbuf.clear();
-        wbuf.resize(m * m, T::zero());
+        reuse(&mut wbuf, m * m);
         invert_lower_triangular(
             MatMut::from_column_major_slice_mut(&mut wbuf, m, m),
             self.s1.as_ref(),
@@ -686,8 +721,7 @@ impl<T: DenseScalar> ActiveSystem<T> {
         // Vⱼ = W (aⱼ ⊗ I) = Σᵢ Φ₁[i,j] Wᵢ (M × M_R): one product of the (M·M_R) × M₁ view of
         // W with Φ₁; then Tⱼ = (aⱼ ⊗ I)ᴴ S (aⱼ ⊗ I) = VⱼᴴVⱼ
         let mut vbuf = std::mem::take(&mut kd.vbuf);
-        vbuf.clear();
-        vbuf.resize(m * mr * n1, T::zero());
+        reuse(&mut vbuf, m * mr * n1);
         matmul(
             MatMut::from_column_major_slice_mut(&mut vbuf, m * mr, n1),
             Accum::Replace,
@@ -700,51 +734,57 @@ impl<T: DenseScalar> ActiveSystem<T> {
         // triangle of Tⱼ plus half its diagonal (only where an atom is active)
         let two: <T as Scalar>::Real = real(2.0);
         let half: <T as Scalar>::Real = real(0.5);
+        // the n₁ blocks are independent and small (M_R × M × M_R/2 each): one block per
+        // thread, each product sequential, instead of every product split across threads
         let mut quad = vec![zero; n1 * nr];
-        let mut tj = Mat::<T>::zeros(mr, mr);
-        let mut u = Mat::<T>::zeros(mr, nr);
-        for j in 0..n1 {
-            if full[j * nr..(j + 1) * nr].iter().all(|&g| g <= zero) {
-                continue;
-            }
-            let vj = MatRef::from_column_major_slice(&vbuf[j * m * mr..(j + 1) * m * mr], m, mr);
-            triangular::matmul(
-                tj.as_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Replace,
-                vj.adjoint(),
-                BlockStructure::Rectangular,
-                vj,
-                BlockStructure::Rectangular,
-                T::one(),
-                par(),
-            );
-            for c in 0..mr {
-                let col = tj.col_as_slice_mut(c);
-                col[..c].fill(T::zero());
-                col[c] = col[c].scale(half);
-            }
-            matmul(
-                u.as_mut(),
-                Accum::Replace,
-                tj.as_ref(),
-                kd.rest.as_ref(),
-                T::one(),
-                par(),
-            );
-            for c in 0..nr {
-                let v: <T as Scalar>::Real = kd
-                    .rest
-                    .col_as_slice(c)
-                    .iter()
-                    .zip(u.col_as_slice(c))
-                    .map(|(r, v)| (r.conj() * *v).re())
-                    .sum();
-                quad[j * nr + c] = two * v;
-            }
-        }
+        let rest = kd.rest.as_ref();
+        quad.par_chunks_mut(nr.max(1)).enumerate().for_each_init(
+            || (Mat::<T>::zeros(mr, mr), Mat::<T>::zeros(mr, nr)),
+            |(tj, u), (j, qj)| {
+                if full[j * nr..(j + 1) * nr].iter().all(|&g| g <= zero) {
+                    return;
+                }
+                let vj =
+                    MatRef::from_column_major_slice(&vbuf[j * m * mr..(j + 1) * m * mr], m, mr);
+                triangular::matmul(
+                    tj.as_mut(),
+                    BlockStructure::TriangularLower,
+                    Accum::Replace,
+                    vj.adjoint(),
+                    BlockStructure::Rectangular,
+                    vj,
+                    BlockStructure::Rectangular,
+                    T::one(),
+                    Par::Seq,
+                );
+                for c in 0..mr {
+                    let col = tj.col_as_slice_mut(c);
+                    col[..c].fill(T::zero());
+                    col[c] = col[c].scale(half);
+                }
+                matmul(
+                    u.as_mut(),
+                    Accum::Replace,
+                    tj.as_ref(),
+                    rest,
+                    T::one(),
+                    Par::Seq,
+                );
+                for (c, q) in qj.iter_mut().enumerate() {
+                    let v: <T as Scalar>::Real = rest
+                        .col(c)
+                        .iter()
+                        .zip(u.col_as_slice(c))
+                        .map(|(r, v)| (r.conj() * *v).re())
+                        .sum();
+                    *q = two * v;
+                }
+            },
+        );
         kd.wbuf = wbuf;
         kd.vbuf = vbuf;
+        kd.cbuf = cbuf;
+        kd.qbuf = qbuf;
         let sdiag = Array1::from_shape_fn(k, |i| {
             let g = gamma[i];
             (g - g * g * quad[kd.active[i]]).max(zero)
