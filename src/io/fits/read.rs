@@ -309,7 +309,10 @@ fn read_fits_with(path: &Path, hdu: Option<usize>, direct: bool) -> Result<FitsI
     // An uncompressed image is one contiguous big-endian array in the file: it is read
     // straight from the file, outside CFITSIO and its lock, in parallel blocks converted as
     // they arrive (see `read_direct`). Tile-compressed images go through CFITSIO.
-    let direct = if compressed || !direct {
+    // (only for a plain FITS file on disk: CFITSIO also opens gzip-, compress- and
+    // zip-compressed files, inflating them in memory, where its offsets do not refer to the
+    // bytes on disk)
+    let direct = if compressed || !direct || !starts_as_fits(path) {
         None
     } else {
         let (mut head, mut data_start, mut data_end): (
@@ -433,6 +436,17 @@ struct Direct {
     zero: f64,
     /// `BLANK` (integer images only: a stored value that marks an undefined pixel).
     blank: Option<i64>,
+}
+
+/// Whether the file on disk begins with a FITS primary header (`SIMPLE  =`), i.e. is not a
+/// compressed container that CFITSIO inflates in memory.
+fn starts_as_fits(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 9];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"SIMPLE  ="
 }
 
 /// Pixels per block of [`read_direct`] (32–256 kB of file data: the block stays in cache
@@ -604,6 +618,33 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("cube"));
+    }
+
+    /// A gzip-compressed FITS file (which CFITSIO inflates in memory) is read through
+    /// CFITSIO, with the same pixels as the plain file.
+    #[test]
+    fn gzipped_file_reads_like_the_plain_file() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        let plain = golden().join("bitpix16_scaled.fits");
+        let gz = d.path().join("scaled.fits.gz");
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::default(),
+        );
+        enc.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+        enc.finish().unwrap();
+        let (a, b) = (
+            read_fits(&plain, None).unwrap(),
+            read_fits(&gz, None).unwrap(),
+        );
+        assert_eq!(a.valid, b.valid);
+        assert!(a
+            .data
+            .iter()
+            .zip(b.data.iter())
+            .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())));
+        assert!(!a.data.is_empty());
     }
 
     /// A data unit cut short is an error naming the file, not a panic or zeros.
