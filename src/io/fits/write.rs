@@ -133,8 +133,9 @@ fn write_pixels(
     let header = header_bytes(path, (nz, ny, nx), opts)?;
     atomic_write(path, opts.force, |tmp| {
         use std::io::Write;
+        // errors name the output the user asked for (the temporary file is removed)
         let os = |e: std::io::Error| IoError::Os {
-            path: tmp.to_path_buf(),
+            path: path.to_path_buf(),
             source: e,
         };
         let mut file = std::fs::File::create(tmp).map_err(os)?;
