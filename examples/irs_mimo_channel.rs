@@ -26,13 +26,12 @@
 //! Cholesky factor of `Σ_y` and its inverse) instead of `M²K + M³/6` for the formed
 //! dictionary; after pruning it works in coefficient space, O(K³). How fast pruning goes
 //! depends on the SNR. Mean time per trial over 30 trials (quiet 2-core machine, release
-//! build, session 18): 18.3 s at 5 dB, 8.5 s at 10 dB, 5.1 s at 15 dB, 3.0 s at 20 dB, 2.3 s
-//! at 25 dB, 1.8 s at 30 dB, and 2.3–4.0 s across the M₁ sweep at 20 dB; the whole default
-//! run (30 trials) took 29 minutes. Session 19 made the E-step's scratch persistent and its
-//! small products one per thread: the 30 trials at 5 dB then took 16.3 s on average (8.4–26.6
-//! s; `cargo bench -p sparseinv-solvers --bench sbl_scale -- --seeds $(seq -s, 1 30) --no-formed`),
-//! and the first three 12.2, 19.2 and 16.3 s against 33.4, 51.2 and 45.2 s on the formed
-//! dictionary (same NMSE to 0.01 dB).
+//! build, session 19): 17.6 s at 5 dB, 7.9 s at 10 dB, 4.3 s at 15 dB, 2.6 s at 20 dB, 2.3 s
+//! at 25 dB, 1.9 s at 30 dB, and 2.1–3.8 s across the M₁ sweep at 20 dB; the whole default
+//! run (30 trials) took 27 minutes. The 30 trials at 5 dB alone
+//! (`cargo bench -p sparseinv-solvers --bench sbl_scale -- --seeds $(seq -s, 1 30) --no-formed`)
+//! took 16.3 s on average (8.4–26.6 s), the first three 12.2, 19.2 and 16.3 s against 33.4,
+//! 51.2 and 45.2 s on the formed dictionary (same NMSE to 0.01 dB).
 //!
 //! Run: `cargo run --release --example irs_mimo_channel -- [--trials 30] [--sbl-trials N]
 //! [--snrs 5,10,...] [--m1s 6,8,...] [--formed] [--out target/irs_mimo]` (`--sbl-trials`

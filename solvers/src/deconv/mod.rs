@@ -45,7 +45,6 @@ use crate::error::{check_finite, Error, Result};
 use crate::scalar::Real;
 use ndarray::{Array2, ArrayView2};
 
-/// Validate an image/PSF pair: non-empty, finite, same-shaped optional mask.
 /// The index (in logical order) of the first non-finite pixel of `y` that `mask` does not
 /// exclude, if any. Contiguous images are checked in parallel blocks with a branch-free test
 /// (a full pass at memory speed); the index is then searched for only when a block fails.
@@ -85,6 +84,8 @@ fn first_bad_pixel<R: Real>(y: ArrayView2<R>, mask: Option<ArrayView2<bool>>) ->
     }
 }
 
+/// Validate an image/PSF pair: non-empty, finite (the image where the optional mask is
+/// `true`), same-shaped optional mask.
 pub(crate) fn check_inputs<R: Real>(
     y: ArrayView2<R>,
     psf: ArrayView2<R>,
