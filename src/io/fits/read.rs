@@ -306,12 +306,11 @@ fn read_fits_with(path: &Path, hdu: Option<usize>, direct: bool) -> Result<FitsI
         )
     };
     let compressed = unsafe { sys::fits_is_compressed_image(raw.fptr, &mut status) } != 0;
-    // An uncompressed image is one contiguous big-endian array in the file: it is read
-    // straight from the file, outside CFITSIO and its lock, in parallel blocks converted as
-    // they arrive (see `read_direct`). Tile-compressed images go through CFITSIO.
-    // (only for a plain FITS file on disk: CFITSIO also opens gzip-, compress- and
-    // zip-compressed files, inflating them in memory, where its offsets do not refer to the
-    // bytes on disk)
+    // An uncompressed image in a plain FITS file is one contiguous big-endian array on disk:
+    // it is read straight from the file, outside CFITSIO and its lock, in parallel blocks
+    // converted as they arrive (see `read_direct`). Tile-compressed images, and gzip-,
+    // compress- or zip-compressed files (which CFITSIO inflates in memory, so its offsets do
+    // not refer to the bytes on disk), go through CFITSIO.
     let direct = if compressed || !direct || !starts_as_fits(path) {
         None
     } else {
@@ -337,7 +336,11 @@ fn read_fits_with(path: &Path, hdu: Option<usize>, direct: bool) -> Result<FitsI
             start: data_start as u64,
             scale: header.get_f64("BSCALE").unwrap_or(1.0),
             zero: header.get_f64("BZERO").unwrap_or(0.0),
-            blank: header.get_f64("BLANK").map(|b| b as i64),
+            // an integer card: parsed as one (a 64-bit BLANK is not exact through f64)
+            blank: header
+                .raw_value("BLANK")
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .or_else(|| header.get_f64("BLANK").map(|b| b as i64)),
         })
     };
     let (data, valid) = match direct {
