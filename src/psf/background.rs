@@ -137,27 +137,47 @@ fn spline_second_derivatives(t: &[f64], f: &[f64]) -> Vec<f64> {
     m
 }
 
-/// [`spline_eval`] at `x = 0, 1, …, out.len() − 1`, written to `out`: the same formula, with
-/// the segment found by walking along the increasing abscissae instead of a binary search per
-/// point.
+/// [`spline_eval`] at `x = 0, 1, …, out.len() − 1`, written to `out`: inside the nodes each
+/// segment `[t_i, t_{i+1})` as its cubic in `u = x − t_i`,
+/// `f_i + u·(B + u·(C + u·D))` with `B = (f_{i+1} − f_i)/h − h(2m_i + m_{i+1})/6`,
+/// `C = m_i/2`, `D = (m_{i+1} − m_i)/(6h)` (the same polynomial as [`spline_eval`]'s
+/// form, equal to rounding), evaluated by Horner's rule over the segment's pixels; outside,
+/// [`spline_eval`]'s linear continuation.
 fn spline_eval_at_indices(t: &[f64], f: &[f64], m: &[f64], out: &mut [f64]) {
     let n = t.len();
-    let mut i = 0usize;
-    for (j, v) in out.iter_mut().enumerate() {
-        let x = j as f64;
-        if n < 2 || x <= t[0] || x >= t[n - 1] {
-            *v = spline_eval(t, f, m, x);
+    let len = out.len();
+    if n < 2 {
+        out.iter_mut()
+            .enumerate()
+            .for_each(|(j, v)| *v = spline_eval(t, f, m, j as f64));
+        return;
+    }
+    // pixels x ≤ t_0 and x ≥ t_{n−1}: the linear continuation
+    let first_inside = (t[0].floor() as i64 + 1).clamp(0, len as i64) as usize;
+    let last_end = (t[n - 1].ceil().max(0.0) as usize).min(len);
+    for (j, v) in out.iter_mut().enumerate().take(first_inside) {
+        *v = spline_eval(t, f, m, j as f64);
+    }
+    let mut j = first_inside;
+    for i in 0..n - 1 {
+        // the pixels of segment i: t_i ≤ x < t_{i+1} (the first one from t_0 < x)
+        let end = ((t[i + 1].ceil().max(0.0)) as usize).min(last_end);
+        if j >= end {
             continue;
         }
-        // the segment [t_i, t_{i+1}) holding x, as `partition_point` finds it
-        while i + 2 < n && t[i + 1] <= x {
-            i += 1;
-        }
         let h = t[i + 1] - t[i];
-        let (a, b) = ((t[i + 1] - x) / h, (x - t[i]) / h);
-        *v = a * f[i]
-            + b * f[i + 1]
-            + ((a * a * a - a) * m[i] + (b * b * b - b) * m[i + 1]) * h * h / 6.0;
+        let b = (f[i + 1] - f[i]) / h - h * (2.0 * m[i] + m[i + 1]) / 6.0;
+        let c = 0.5 * m[i];
+        let d = (m[i + 1] - m[i]) / (6.0 * h);
+        let (fi, ti) = (f[i], t[i]);
+        for (k, v) in out[j..end].iter_mut().enumerate() {
+            let u = (j + k) as f64 - ti;
+            *v = fi + u * (b + u * (c + u * d));
+        }
+        j = end;
+    }
+    for (k, v) in out[j..].iter_mut().enumerate() {
+        *v = spline_eval(t, f, m, (j + k) as f64);
     }
 }
 
@@ -256,12 +276,15 @@ pub fn background_map(
         .map(|&(a, b)| {
             let (r0, r1) = range(a, n0);
             let (c0, c1) = range(b, n1);
-            let mut v: Vec<f64> = image
-                .slice(ndarray::s![r0..r1, c0..c1])
-                .iter()
-                .copied()
-                .filter(|x| x.is_finite())
-                .collect();
+            // row by row into a buffer of the box's size (a filtered iterator over the 2-D
+            // slice costs more than the sort below)
+            let mut v: Vec<f64> = Vec::with_capacity((r1 - r0) * (c1 - c0));
+            for row in image.slice(ndarray::s![r0..r1, c0..c1]).rows() {
+                match row.as_slice() {
+                    Some(r) if r.iter().all(|x| x.is_finite()) => v.extend_from_slice(r),
+                    _ => v.extend(row.iter().copied().filter(|x| x.is_finite())),
+                }
+            }
             if 2 * v.len() < (r1 - r0) * (c1 - c0) {
                 return None;
             }
@@ -341,12 +364,12 @@ pub fn background_map(
     // first: along the mesh's columns (t0) to every image row, then each image row along t1,
     // written contiguously, rows in parallel.
     let mut first = Array2::<f64>::zeros((n0, nb1));
+    let mut col = vec![0.0; n0];
     for b in 0..nb1 {
         let f: Vec<f64> = filtered.column(b).to_vec();
         let m = spline_second_derivatives(&t0, &f);
-        for i in 0..n0 {
-            first[[i, b]] = spline_eval(&t0, &f, &m, i as f64);
-        }
+        spline_eval_at_indices(&t0, &f, &m, &mut col);
+        first.column_mut(b).assign(&ndarray::ArrayView1::from(&col));
     }
     let mut map = Array2::<f64>::zeros((n0, n1));
     map.as_slice_mut()
@@ -449,7 +472,11 @@ mod tests {
         let mut row = vec![0.0; 448];
         spline_eval_at_indices(&t, &f, &m, &mut row);
         for (j, v) in row.iter().enumerate() {
-            assert_eq!(*v, spline_eval(&t, &f, &m, j as f64), "x = {j}");
+            let want = spline_eval(&t, &f, &m, j as f64);
+            assert!(
+                (v - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "x = {j}: {v} vs {want}"
+            );
         }
         // it interpolates: exact at integer nodes
         let t2: Vec<f64> = vec![2.0, 5.0, 9.0, 20.0];

@@ -704,16 +704,31 @@ fn gcv_sums(
             let (mut rss, mut tr) = (0.0f64, 0.0f64);
             for (k, (hr, yr)) in hb.chunks(w).zip(yb.chunks(w)).enumerate() {
                 let l0 = lu[b * ROWS + k];
-                let (mut rs_row, mut tr_row) = (0.0f64, 0.0f64);
-                for v in 0..w {
+                // LANES independent partial sums, so that the loop runs in vector registers
+                // (one running sum would chain every addition to the previous one)
+                const LANES: usize = 8;
+                let (mut rs, mut tl) = ([0.0f64; LANES], [0.0f64; LANES]);
+                let term = |v: usize| -> (f64, f64) {
                     let r = lam * sym(l0 + lv[v]);
                     let den = hr[v] + r;
                     let t = if den > 0.0 { r / den } else { 0.0 };
-                    rs_row += cw[v] * t * t * yr[v];
-                    tr_row += cw[v] * t;
+                    (cw[v] * t * t * yr[v], cw[v] * t)
+                };
+                let full = w - w % LANES;
+                for v0 in (0..full).step_by(LANES) {
+                    for l in 0..LANES {
+                        let (a, c) = term(v0 + l);
+                        rs[l] += a;
+                        tl[l] += c;
+                    }
                 }
-                rss += rs_row;
-                tr += tr_row;
+                for v in full..w {
+                    let (a, c) = term(v);
+                    rs[0] += a;
+                    tl[0] += c;
+                }
+                rss += rs.iter().sum::<f64>();
+                tr += tl.iter().sum::<f64>();
             }
             (rss, tr)
         })
