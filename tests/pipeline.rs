@@ -156,6 +156,39 @@ fn tiled_wiener_equals_untiled() {
     assert!(err < 1e-4 * peak, "tiled vs untiled: {err} (peak {peak})");
 }
 
+/// Automatic tiling (no `tile` given) by method: a strip 8193 px long is tiled for Wiener and
+/// Tikhonov, a 4100 px one is not (their threshold is 8192 px) while Richardson–Lucy tiles it
+/// (2048 px); `tile: Some(0)` never tiles. Thin strips keep the run cheap.
+#[test]
+fn automatic_tiling_threshold_depends_on_the_method() {
+    let strip =
+        |nx: usize| Array2::from_shape_fn((12, nx), |(y, x)| 5.0 + ((y * 7 + x * 3) % 11) as f64);
+    let run = |m: Method, nx: usize, tile: Option<usize>| {
+        let opts = DeconvolveOptions {
+            method: m,
+            balance: Some(1e-2),
+            iters: Some(1),
+            accelerate: false,
+            sky: Some(5.0),
+            tile,
+            ..Default::default()
+        };
+        deconvolve(strip(nx).view(), psf3().view(), &opts)
+            .unwrap()
+            .report
+            .tiling
+            .map(|t| t.tile)
+    };
+    assert_eq!(Method::Wiener.auto_tile_above(), 8192);
+    assert_eq!(Method::Tikhonov.auto_tile_above(), 8192);
+    assert_eq!(Method::Rl.auto_tile_above(), 2048);
+    assert_eq!(run(Method::Wiener, 4100, None), None);
+    assert_eq!(run(Method::Tikhonov, 4100, None), None);
+    assert_eq!(run(Method::Rl, 4100, None), Some(1024));
+    assert_eq!(run(Method::Wiener, 8193, None), Some(1024));
+    assert_eq!(run(Method::Wiener, 8193, Some(0)), None);
+}
+
 #[test]
 fn invalid_options_and_inputs_are_errors() {
     let y = scene(16, 16);

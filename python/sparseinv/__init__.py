@@ -190,7 +190,8 @@ def deconvolve(
         ``"learned"``), ``boundary``
         (``"zero"``, ``"reflect"``, ``"periodic"``, ``"smooth"`` — Fourier methods only;
         default by method: ``"smooth"`` for wiener/tikhonov), ``tile`` (pixels;
-        automatic above 2048 px; 0 never), ``halo``, ``normalize_psf`` (True).
+        automatic above 2048 px, 8192 px for wiener/tikhonov; 0 never), ``halo``,
+        ``normalize_psf`` (True).
 
     Returns
     -------

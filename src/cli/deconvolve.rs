@@ -30,7 +30,8 @@
 //! NaN (undefined), whatever the method: a model value there would not be a measurement.
 //!
 //! # Tiling
-//! Images with a side above 2048 px are processed in 1024 px tiles by default (`--tile N` to
+//! Images with a side above 2048 px (8192 px for `wiener` and `tikhonov`, whose tiles save
+//! little memory and cost time) are processed in 1024 px tiles by default (`--tile N` to
 //! choose, `--tile 0` never to tile), each with a halo of context (`--halo`, default twice the
 //! PSF size) and raised-cosine blending (see `sparseinv::tiling`). Quantities that must be the
 //! same in every tile are computed once on the whole image: the data offset and starting
@@ -198,8 +199,8 @@ pub struct DeconvolveArgs {
     /// wiener/tikhonov, reflect for learned (smooth: Fourier methods only).
     #[arg(long, value_enum)]
     pub boundary: Option<BoundaryArg>,
-    /// Tile size in pixels; default: 1024 when a side exceeds 2048 px, else no tiling;
-    /// 0: never tile.
+    /// Tile size in pixels; default: 1024 when a side exceeds 2048 px (8192 px for
+    /// wiener/tikhonov), else no tiling; 0: never tile.
     #[arg(long)]
     pub tile: Option<usize>,
     /// Context pixels around each tile; default: twice the PSF size.
