@@ -1395,12 +1395,24 @@ pub fn deconvolve_with_progress<'a>(
         sky_map.as_ref().map(|m| &m.map),
     );
     report.sky_map = sky_map.as_ref().map(|m| {
-        let (min, max) = m
-            .map
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
+        use rayon::prelude::*;
+        let bounds = |a: (f64, f64), b: (f64, f64)| (a.0.min(b.0), a.1.max(b.1));
+        let (min, max) = match m.map.as_slice() {
+            Some(v) => v
+                .par_chunks(1 << 16)
+                .map(|c| {
+                    c.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, &v| {
+                        bounds(a, (v, v))
+                    })
+                })
+                .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), bounds),
+            None => m
+                .map
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |a, &v| {
+                    bounds(a, (v, v))
+                }),
+        };
         SkyMapReport {
             box_size: m.box_size,
             boxes: m.mesh.dim(),
