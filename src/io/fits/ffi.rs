@@ -65,6 +65,34 @@ impl Drop for Raw {
     }
 }
 
+/// The header of the current HDU as CFITSIO formats it (80-byte cards, `ffcnvthdr2str`: for a
+/// tile-compressed image the header of the uncompressed image it holds, else the HDU's own
+/// header exactly as `ffhdr2str` gives it), copied out of CFITSIO's buffer, which is freed.
+/// `Err(status)` when CFITSIO fails. The caller holds [`CFITSIO_LOCK`].
+pub(super) fn hdu_header_text(fptr: *mut sys::fitsfile) -> Result<Vec<u8>, c_int> {
+    let mut text: *mut c_char = std::ptr::null_mut();
+    let (mut ncards, mut status): (c_int, c_int) = (0, 0);
+    // SAFETY: fptr is an open file; CFITSIO allocates `text` and we free it below.
+    unsafe {
+        sys::ffcnvthdr2str(
+            fptr,
+            0,
+            std::ptr::null_mut(),
+            0,
+            &mut text,
+            &mut ncards,
+            &mut status,
+        )
+    };
+    if status != 0 {
+        return Err(status);
+    }
+    let bytes = unsafe { CStr::from_ptr(text) }.to_bytes().to_vec();
+    let mut fstatus = 0;
+    unsafe { sys::fffree(text.cast(), &mut fstatus) };
+    Ok(bytes)
+}
+
 pub(super) fn c_path(path: &Path) -> Result<CString, IoError> {
     CString::new(path.as_os_str().to_string_lossy().as_bytes()).map_err(|_| IoError::Format {
         path: path.to_path_buf(),

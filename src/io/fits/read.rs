@@ -1,11 +1,10 @@
 //! Reading image HDUs.
 
-use super::ffi::{c_path, fits_err, hdu_kind, Raw, CFITSIO_LOCK};
+use super::ffi::{c_path, fits_err, hdu_header_text, hdu_kind, Raw, CFITSIO_LOCK};
 use super::Header;
 use crate::io::IoError;
 use fitsio::sys;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
-use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::path::{Path, PathBuf};
 
@@ -265,31 +264,9 @@ fn read_fits_with(path: &Path, hdu: Option<usize>, direct: bool) -> Result<FitsI
     unsafe { sys::ffgidt(raw.fptr, &mut bitpix, &mut status) };
 
     // Header (the uncompressed image's header for a tile-compressed HDU).
-    let mut hptr: *mut c_char = std::ptr::null_mut();
-    let mut nkeys: c_int = 0;
-    unsafe {
-        sys::ffcnvthdr2str(
-            raw.fptr,
-            0,
-            std::ptr::null_mut(),
-            0,
-            &mut hptr,
-            &mut nkeys,
-            &mut status,
-        )
-    };
-    if status != 0 {
-        return Err(fits_err(
-            path,
-            &format!("cannot read the header of HDU {k}"),
-            status,
-        ));
-    }
-    let text = unsafe { CStr::from_ptr(hptr) }
-        .to_string_lossy()
-        .into_owned();
-    let mut fstatus = 0;
-    unsafe { sys::fffree(hptr as *mut std::ffi::c_void, &mut fstatus) };
+    let text = hdu_header_text(raw.fptr)
+        .map_err(|status| fits_err(path, &format!("cannot read the header of HDU {k}"), status))?;
+    let text = String::from_utf8_lossy(&text);
     let cards: Vec<String> = text
         .as_bytes()
         .chunks(80)

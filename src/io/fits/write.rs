@@ -1,6 +1,6 @@
 //! Writing 32-bit float images with a copied header and HISTORY cards, atomically.
 
-use super::ffi::{fits_err, Raw, CFITSIO_LOCK};
+use super::ffi::{fits_err, hdu_header_text, Raw, CFITSIO_LOCK};
 use super::Header;
 use crate::io::{atomic_write, IoError};
 use fitsio::sys;
@@ -242,25 +242,8 @@ fn header_bytes(
     if status != 0 {
         return Err(err("cannot write the header", status));
     }
-    let mut text: *mut c_char = std::ptr::null_mut();
-    let mut ncards: c_int = 0;
-    unsafe {
-        sys::ffhdr2str(
-            raw.fptr,
-            0,
-            std::ptr::null_mut(),
-            0,
-            &mut text,
-            &mut ncards,
-            &mut status,
-        )
-    };
-    if status != 0 {
-        return Err(err("cannot write the header", status));
-    }
-    let mut bytes = unsafe { CStr::from_ptr(text) }.to_bytes().to_vec();
-    let mut fstatus = 0;
-    unsafe { sys::fffree(text.cast(), &mut fstatus) };
+    let mut bytes =
+        hdu_header_text(raw.fptr).map_err(|status| err("cannot write the header", status))?;
     // the memory file is dropped without its data unit: an empty image closes without one
     unsafe {
         sys::ffukyj(
