@@ -365,16 +365,10 @@ fn deconvolve_file<'py>(
     let opts = deconvolve_options(options)?;
     let psf_view = psf.as_ref().map(|p| p.as_array());
     let out = compute(py, move || -> sparseinv::Result<pipeline::Deconvolved> {
+        // an existing output is refused before the PSF is read, as before
         if output.exists() && !opts.force {
             return Err(sparseinv::io::IoError::Exists(output.clone()).into());
         }
-        let mut img = sparseinv::io::fits::read_fits_spec(&input.to_string_lossy(), None)?;
-        // the pixels move into the pipeline, which works on them in place
-        let data = img.take_image2d()?;
-        let opts = pipeline::DeconvolveOptions {
-            precision: opts.precision.for_bitpix(img.bitpix),
-            ..opts
-        };
         let (kernel, label) = match (&psf_path, psf_view) {
             (Some(p), None) => (sparseinv::psf::load_psf(p, None)?, p.display().to_string()),
             (None, Some(k)) => (k.to_owned(), "array".to_string()),
@@ -384,19 +378,7 @@ fn deconvolve_file<'py>(
                 ))
             }
         };
-        let r =
-            pipeline::deconvolve(data, kernel.view(), &opts).map_err(|e| e.in_file(&img.path))?;
-        r.write_fits(
-            &output,
-            Some(&img.header),
-            &label,
-            vec![format!(
-                "sparseinv {} deconvolve (Python)",
-                env!("CARGO_PKG_VERSION")
-            )],
-            opts.force,
-        )?;
-        Ok(r)
+        pipeline::deconvolve_fits_with_psf(&input, kernel.view(), &label, &output, &opts, "Python")
     })
     .map_err(py_err)?;
     deconvolve_report(&out)

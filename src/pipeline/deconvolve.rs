@@ -2115,21 +2115,63 @@ pub fn deconvolve_fits(
         return Err(crate::io::IoError::Exists(output.to_path_buf()).into());
     }
     opts.validate()?;
+    let psf = crate::psf::load_psf(psf_path, None)?;
+    deconvolve_fits_with_psf(
+        input,
+        psf.view(),
+        &psf_path.display().to_string(),
+        output,
+        opts,
+        "library",
+    )
+}
+
+/// [`deconvolve_fits`] with the PSF given as an array: `psf_label` names it in the output's
+/// HISTORY line and `caller` names the program in the first one
+/// (`sparseinv <version> deconvolve (<caller>)`; Python's `deconvolve_file` says `Python`).
+/// The output is checked before the input is read (an existing file is an error unless
+/// `opts.force`); the precision follows the input's `BITPIX` ([`Precision::for_bitpix`]).
+///
+/// ```
+/// use sparseinv::pipeline::{deconvolve_fits_with_psf, DeconvolveOptions, Method};
+/// let data = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+/// let dir = tempfile::tempdir().unwrap();
+/// let out = dir.path().join("m13_tikhonov.fits");
+/// let psf = sparseinv::psf::load_psf(format!("{data}/m13_psf.fits"), None).unwrap();
+/// let opts = DeconvolveOptions { method: Method::Tikhonov, ..Default::default() };
+/// let r = deconvolve_fits_with_psf(format!("{data}/m13.fits"), psf.view(), "m13 PSF", &out, &opts, "example")
+///     .unwrap();
+/// assert_eq!(r.report.method, Method::Tikhonov);
+/// let img = sparseinv::io::fits::read_fits(&out, None).unwrap();
+/// assert_eq!(img.header.get_str("DECONV").as_deref(), Some("tikhonov"));
+/// ```
+#[cfg(feature = "fits")]
+pub fn deconvolve_fits_with_psf(
+    input: impl AsRef<std::path::Path>,
+    psf: ArrayView2<'_, f64>,
+    psf_label: &str,
+    output: impl AsRef<std::path::Path>,
+    opts: &DeconvolveOptions,
+    caller: &str,
+) -> Result<Deconvolved> {
+    let (input, output) = (input.as_ref(), output.as_ref());
+    if output.exists() && !opts.force {
+        return Err(crate::io::IoError::Exists(output.to_path_buf()).into());
+    }
     let mut img = crate::io::fits::read_fits_spec(&input.to_string_lossy(), None)?;
     // the pixels move into the pipeline, which works on them in place
     let data = img.take_image2d()?;
-    let psf = crate::psf::load_psf(psf_path, None)?;
     let opts = DeconvolveOptions {
         precision: opts.precision.for_bitpix(img.bitpix),
         ..opts.clone()
     };
-    let r = deconvolve(data, psf.view(), &opts).map_err(|e| e.in_file(&img.path))?;
+    let r = deconvolve(data, psf, &opts).map_err(|e| e.in_file(&img.path))?;
     r.write_fits(
         output,
         Some(&img.header),
-        &psf_path.display().to_string(),
+        psf_label,
         vec![format!(
-            "sparseinv {} deconvolve (library)",
+            "sparseinv {} deconvolve ({caller})",
             env!("CARGO_PKG_VERSION")
         )],
         opts.force,

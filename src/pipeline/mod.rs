@@ -29,8 +29,6 @@ pub use deblur::{
     deblur, deblur_with_progress, DeblurMethod, DeblurOptions, DeblurReport, Deblurred,
     PNP_DEFAULT_ITERS, PNP_DEFAULT_STRENGTH,
 };
-#[cfg(feature = "fits")]
-pub use deconvolve::deconvolve_fits;
 pub use deconvolve::{
     deconvolve, deconvolve_globals, deconvolve_window, deconvolve_with_progress, half_max_fwhm,
     BoundaryMode, DeconvolveGlobals, DeconvolveOptions, DeconvolveReport, Deconvolved,
@@ -39,6 +37,8 @@ pub use deconvolve::{
     STARLET_AUTO_MAX_ITERS, STARLET_DEFAULT_K_SIGMA, STARLET_K_CANDIDATES, STARLET_RISK_EPS_REL,
     STARLET_RISK_PATIENCE,
 };
+#[cfg(feature = "fits")]
+pub use deconvolve::{deconvolve_fits, deconvolve_fits_with_psf};
 pub use denoise::{
     denoise, denoise_with_progress, DenoiseModel, DenoiseOptions, DenoiseReport, Denoised,
 };
